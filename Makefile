@@ -1,0 +1,59 @@
+# streamworks — `make help` lists the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help setup jars demo test unit integration lint typecheck format bench up down clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(STAMP) jars ## create .venv, install streamworks with its dev extra, fetch the Kafka jars
+
+jars: $(STAMP) ## fetch the pinned Kafka jars from Maven Central (once)
+	$(BIN)/streamworks kafka fetch
+
+demo: setup ## start the local Kafka broker (if not running) and show its status
+	@$(BIN)/streamworks kafka status >/dev/null 2>&1 || $(BIN)/streamworks kafka up
+	$(BIN)/streamworks kafka status
+
+test: setup lint typecheck ## lint, type-check, then unit and integration tests on a real broker
+	$(BIN)/pytest
+
+unit: $(STAMP) ## unit tests only (no broker, seconds)
+	$(BIN)/pytest tests/unit
+
+integration: setup ## integration tests only (starts a real broker)
+	$(BIN)/pytest tests/integration
+
+lint: $(STAMP) ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(STAMP) ## mypy --strict over all packages and tests
+	$(BIN)/mypy
+
+bench: setup ## benchmarks against the peers (arrive with the stage runtime, issue 4)
+	@echo "no benchmarks yet: they arrive with the stage runtime" >&2; exit 2
+
+up: setup ## start the local Kafka broker on 127.0.0.1:9092
+	$(BIN)/streamworks kafka up
+
+down: $(STAMP) ## stop the local Kafka broker
+	$(BIN)/streamworks kafka down
+
+clean: ## stop the broker and delete .venv and .cache
+	-$(BIN)/streamworks kafka down
+	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache

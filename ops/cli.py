@@ -1,0 +1,32 @@
+"""The ``streamworks`` command: one typer app, with one sub-app per area."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+from rich.console import Console
+
+from ops.kafka.commands import app as kafka_app
+from schemas.errors import StreamworksError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="streamworks",
+    help="streamworks: stream processing on Apache Kafka with Avro contracts.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(kafka_app, name="kafka")
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning streamworks errors into one red line and exit 1."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except StreamworksError as error:
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {error}", highlight=False)
+        sys.exit(1)

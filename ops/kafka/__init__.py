@@ -1,0 +1,26 @@
+"""The local Apache Kafka broker: pinned jars from Maven Central and a KRaft launcher."""
+
+from ops.kafka.errors import (
+    BrokerDiedError,
+    BrokerNotReadyError,
+    JarFetchError,
+    KafkaLauncherError,
+    PortInUseError,
+    ToolMissingError,
+)
+from ops.kafka.jars import cache_dir, ensure_jars, kafka_version
+from ops.kafka.launcher import LocalCluster, NodeStatus
+
+__all__ = [
+    "BrokerDiedError",
+    "BrokerNotReadyError",
+    "JarFetchError",
+    "KafkaLauncherError",
+    "LocalCluster",
+    "NodeStatus",
+    "PortInUseError",
+    "ToolMissingError",
+    "cache_dir",
+    "ensure_jars",
+    "kafka_version",
+]

@@ -1,0 +1,41 @@
+"""The one settings model of streamworks, read from ``STREAMWORKS_*`` variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Guarantee", "Settings"]
+
+Guarantee = Literal["at-least-once", "exactly-once"]
+
+
+class Settings(BaseSettings):
+    """Where the platform finds Kafka and keeps its state, and how safely it writes.
+
+    Every field can be set with an environment variable of the same name in upper case
+    and the ``STREAMWORKS_`` prefix, e.g. ``STREAMWORKS_BOOTSTRAP_SERVERS``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="STREAMWORKS_", frozen=True, extra="ignore")
+
+    bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        description="Comma-separated host:port list of Kafka brokers.",
+    )
+    client_id: str = Field(default="streamworks", description="Kafka client id prefix.")
+    state_dir: Path = Field(
+        default=Path(".cache/state"), description="Where workers keep RocksDB table state."
+    )
+    guarantee: Guarantee = Field(
+        default="at-least-once", description="Processing guarantee of pipelines."
+    )
+    max_in_flight: int = Field(
+        default=5,
+        ge=1,
+        le=5,
+        description="Unacknowledged produce requests per connection (idempotence allows 5).",
+    )

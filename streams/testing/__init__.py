@@ -1,0 +1,16 @@
+"""The streamworks test kit: real-broker fixtures (a pytest plugin) and waiting helpers."""
+
+from streams.testing._broker import KafkaEndpoint, docker_answers, kafka_broker, local_cluster
+from streams.testing.helpers import TopicFactory, consume_until, produce, unique_name, wait_for
+
+__all__ = [
+    "KafkaEndpoint",
+    "TopicFactory",
+    "consume_until",
+    "docker_answers",
+    "kafka_broker",
+    "local_cluster",
+    "produce",
+    "unique_name",
+    "wait_for",
+]
