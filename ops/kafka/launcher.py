@@ -202,10 +202,9 @@ class LocalCluster:
                 "kafka.tools.StorageTool",
                 "format",
                 "--ignore-formatted",
-                "-t",
-                cluster_id,
-                "-c",
-                str(node.properties_path),
+                # "=" form: a random id may start with "-", which argparse takes for a flag
+                f"--cluster-id={cluster_id}",
+                f"--config={node.properties_path}",
             ]
             procs.append(
                 (
