@@ -1,12 +1,25 @@
-"""The error root of streamworks.
+"""The error root of streamworks, and the errors of schemas, the codec and the registry.
 
-It lives in ``schemas`` because that is the lowest package: everything else depends on
-it, so every subsystem can derive its own errors from one root without import cycles.
+The root lives in ``schemas`` because that is the lowest package: every subsystem can derive
+its own errors from one root without import cycles.
 """
 
 from __future__ import annotations
 
-__all__ = ["StreamworksError"]
+__all__ = [
+    "DecodeError",
+    "EncodeError",
+    "IncompatibleSchemaError",
+    "InvalidSchemaError",
+    "KeyDecodeError",
+    "RegistryError",
+    "RegistryRequestError",
+    "RegistryUnavailableError",
+    "SchemaError",
+    "SchemaNotFoundError",
+    "StreamworksError",
+    "ValueDecodeError",
+]
 
 
 class StreamworksError(Exception):
@@ -18,3 +31,100 @@ class StreamworksError(Exception):
     """
 
     retriable: bool = False
+
+
+class SchemaError(StreamworksError):
+    """Something about an Avro schema or a record's encoding is wrong."""
+
+
+class InvalidSchemaError(SchemaError):
+    """A schema is not valid Avro (or a contract file cannot be parsed)."""
+
+
+class IncompatibleSchemaError(SchemaError):
+    """A schema change would break readers or writers under the subject's compatibility."""
+
+    def __init__(self, message: str, subject: str | None = None) -> None:
+        super().__init__(message)
+        self.subject = subject
+
+
+class EncodeError(SchemaError):
+    """A record does not fit the schema it is written with."""
+
+    def __init__(self, message: str, subject: str | None = None) -> None:
+        super().__init__(message)
+        self.subject = subject
+
+
+class DecodeError(SchemaError):
+    """Bytes read from a topic are not a valid Confluent-framed Avro record.
+
+    Never retriable: the same bytes fail the same way, so the record goes to a dead-letter
+    topic. Carries where the bytes came from, for the dead letter's headers.
+    """
+
+    part = "value"
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+        schema_id: int | None = None,
+    ) -> None:
+        where = ", ".join(
+            f"{name} {value}"
+            for name, value in (
+                ("topic", topic),
+                ("partition", partition),
+                ("offset", offset),
+                ("schema id", schema_id),
+            )
+            if value is not None
+        )
+        super().__init__(
+            f"cannot decode record {self.part}: {reason}" + (f" ({where})" if where else "")
+        )
+        self.reason = reason
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.schema_id = schema_id
+
+
+class KeyDecodeError(DecodeError):
+    """A record's key could not be decoded."""
+
+    part = "key"
+
+
+class ValueDecodeError(DecodeError):
+    """A record's value could not be decoded."""
+
+    part = "value"
+
+
+class RegistryError(StreamworksError):
+    """The schema registry could not answer a request."""
+
+
+class RegistryUnavailableError(RegistryError):
+    """The registry did not answer (connection refused, timeout, 5xx); try again later."""
+
+    retriable = True
+
+
+class RegistryRequestError(RegistryError):
+    """The registry refused a request; ``status`` and ``error_code`` are Confluent's."""
+
+    def __init__(self, message: str, *, status: int, error_code: int) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code
+
+
+class SchemaNotFoundError(RegistryRequestError):
+    """No schema (or subject, or version) exists for the id or name asked for."""
