@@ -1,0 +1,211 @@
+"""The Avro codec: Confluent wire format over fastavro's schemaless reader and writer.
+
+A framed record is ``0x00`` (magic), the writer schema's global id as 4 big-endian bytes,
+then the Avro binary body. Encoders know their schema id once, up front; decoders find the
+writer schema by id (cached) and, when given a reader schema, resolve the record into it
+so each consumer reads with its own version.
+
+Every failure to decode becomes a :class:`~schemas.errors.ValueDecodeError` or
+:class:`~schemas.errors.KeyDecodeError` (never retriable: the bytes will not change), except
+an unreachable registry, which is a retriable
+:class:`~schemas.errors.RegistryUnavailableError`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import fastavro
+
+from schemas.errors import (
+    DecodeError,
+    EncodeError,
+    InvalidSchemaError,
+    KeyDecodeError,
+    RegistryError,
+    RegistryRequestError,
+    ValueDecodeError,
+)
+
+__all__ = ["MAGIC_BYTE", "AvroCodec", "AvroDecoder", "AvroEncoder", "SchemaSource"]
+
+MAGIC_BYTE = 0
+_HEADER = struct.Struct(">BI")
+_HEADER_SIZE = _HEADER.size
+
+
+class SchemaSource(Protocol):
+    """Where schemas and ids come from: the registry client or an in-memory registry."""
+
+    def schema_by_id(self, schema_id: int) -> str:
+        """The schema text registered under a global id."""
+        ...
+
+    def register(self, subject: str, schema: str) -> int:
+        """Register a schema under a subject (idempotently) and return its global id."""
+        ...
+
+
+def parse(schema: str | Mapping[str, Any]) -> Any:
+    """A fastavro-parsed schema from JSON text or data; bad schemas raise InvalidSchemaError."""
+    try:
+        data = json.loads(schema) if isinstance(schema, str) else dict(schema)
+        return fastavro.parse_schema(data)
+    except Exception as error:  # fastavro and json raise several types for bad schemas
+        raise InvalidSchemaError(f"not a valid Avro schema: {error}") from error
+
+
+class AvroCodec:
+    """Makes encoders and decoders that share one cache of writer schemas by id."""
+
+    def __init__(self, source: SchemaSource) -> None:
+        self._source = source
+        self._writers: dict[int, Any] = {}
+
+    def encoder(self, subject: str, schema: str | Mapping[str, Any]) -> AvroEncoder:
+        """An encoder for ``schema``, registered under ``subject`` now (once)."""
+        text = schema if isinstance(schema, str) else json.dumps(schema, separators=(",", ":"))
+        parsed = parse(text)
+        schema_id = self._source.register(subject, text)
+        self._writers.setdefault(schema_id, parsed)
+        return AvroEncoder(subject, schema_id, parsed)
+
+    def decoder(
+        self, reader_schema: str | Mapping[str, Any] | None = None, *, key: bool = False
+    ) -> AvroDecoder:
+        """A decoder reading with ``reader_schema`` (or each record's own writer schema)."""
+        reader = parse(reader_schema) if reader_schema is not None else None
+        return AvroDecoder(self, reader, KeyDecodeError if key else ValueDecodeError)
+
+    def writer_schema(self, schema_id: int) -> Any:
+        """The parsed writer schema of ``schema_id``, fetched once and then cached."""
+        parsed = self._writers.get(schema_id)
+        if parsed is None:
+            parsed = parse(self._source.schema_by_id(schema_id))
+            self._writers[schema_id] = parsed
+        return parsed
+
+
+class AvroEncoder:
+    """Frames records of one schema; ``encode`` is the hot path."""
+
+    __slots__ = ("_header", "_parsed", "schema_id", "subject")
+
+    def __init__(self, subject: str, schema_id: int, parsed: Any) -> None:
+        self.subject = subject
+        self.schema_id = schema_id
+        self._parsed = parsed
+        self._header = _HEADER.pack(MAGIC_BYTE, schema_id)
+
+    def encode(self, record: Mapping[str, Any]) -> bytes:
+        """The framed Avro bytes of ``record``; a record that does not fit raises EncodeError."""
+        buffer = io.BytesIO()
+        buffer.write(self._header)
+        try:
+            fastavro.schemaless_writer(buffer, self._parsed, record)
+        except Exception as error:  # fastavro raises Value/Type/Key/Attribute errors here
+            raise EncodeError(
+                f"record does not fit schema id {self.schema_id} of {self.subject}: "
+                f"{type(error).__name__}: {error}",
+                subject=self.subject,
+            ) from error
+        return buffer.getvalue()
+
+
+class AvroDecoder:
+    """Reads framed records written with any registered schema; ``decode`` is the hot path."""
+
+    __slots__ = ("_codec", "_error", "_reader", "_writers")
+
+    def __init__(self, codec: AvroCodec, reader: Any, error: type[DecodeError]) -> None:
+        self._codec = codec
+        # the codec's cache itself: one dict lookup per record on the hot path
+        self._writers = codec._writers
+        self._reader = reader
+        self._error = error
+
+    def decode(
+        self,
+        data: bytes | None,
+        *,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> dict[str, Any]:
+        """The record in ``data``, resolved into the reader schema if there is one."""
+        if not data or len(data) < _HEADER_SIZE:
+            size = 0 if not data else len(data)
+            raise self._error(
+                f"{size} byte(s), fewer than the {_HEADER_SIZE}-byte header",
+                topic=topic,
+                partition=partition,
+                offset=offset,
+            )
+        magic, schema_id = _HEADER.unpack_from(data)
+        if magic != MAGIC_BYTE:
+            raise self._error(
+                f"magic byte is {magic}, not {MAGIC_BYTE}: not Confluent-framed Avro",
+                topic=topic,
+                partition=partition,
+                offset=offset,
+            )
+        writer = self._writers.get(schema_id)
+        if writer is None:
+            writer = self._fetch(schema_id, topic, partition, offset)
+        buffer = io.BytesIO(data)
+        buffer.seek(_HEADER_SIZE)
+        try:
+            record = fastavro.schemaless_reader(buffer, writer, self._reader)
+        except Exception as error:  # any failure inside the body is bad bytes
+            raise self._error(
+                f"Avro body is invalid: {type(error).__name__}: {error}",
+                topic=topic,
+                partition=partition,
+                offset=offset,
+                schema_id=schema_id,
+            ) from error
+        if buffer.tell() != len(data):
+            raise self._error(
+                f"{len(data) - buffer.tell()} byte(s) left after the record",
+                topic=topic,
+                partition=partition,
+                offset=offset,
+                schema_id=schema_id,
+            )
+        if not isinstance(record, dict):
+            raise self._error(
+                "the schema is not a record schema",
+                topic=topic,
+                partition=partition,
+                offset=offset,
+                schema_id=schema_id,
+            )
+        return record
+
+    def _fetch(
+        self, schema_id: int, topic: str | None, partition: int | None, offset: int | None
+    ) -> Any:
+        try:
+            return self._codec.writer_schema(schema_id)
+        except RegistryRequestError as error:  # not found: these bytes can never be read
+            raise self._error(
+                f"schema id {schema_id} is not in the registry",
+                topic=topic,
+                partition=partition,
+                offset=offset,
+                schema_id=schema_id,
+            ) from error
+        except InvalidSchemaError as error:
+            raise self._error(
+                f"schema id {schema_id} is not valid Avro: {error}",
+                topic=topic,
+                partition=partition,
+                offset=offset,
+                schema_id=schema_id,
+            ) from error
+        except RegistryError:
+            raise  # unreachable registry: retriable, the record is fine
