@@ -3,9 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# contracts are checked against the previous commit (or HEAD in a one-commit repository)
+SCHEMAS_BASE ?= $(shell git rev-parse -q --verify HEAD~1 >/dev/null 2>&1 && echo HEAD~1 || echo HEAD)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup jars demo test unit integration lint typecheck format bench up down clean
+.PHONY: help setup jars demo test schemas-check unit integration lint typecheck format bench up down clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -25,8 +27,11 @@ demo: setup ## start the local Kafka broker (if not running) and show its status
 	@$(BIN)/streamworks kafka status >/dev/null 2>&1 || $(BIN)/streamworks kafka up
 	$(BIN)/streamworks kafka status
 
-test: setup lint typecheck ## lint, type-check, then unit and integration tests on a real broker
+test: setup lint typecheck schemas-check ## lint, type-check, check contracts, then unit and integration tests
 	$(BIN)/pytest
+
+schemas-check: $(STAMP) ## fail when a contract change breaks compatibility with SCHEMAS_BASE
+	$(BIN)/streamworks schemas check --against $(SCHEMAS_BASE)
 
 unit: $(STAMP) ## unit tests only (no broker, seconds)
 	$(BIN)/pytest tests/unit

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from ops.kafka.commands import app as kafka_app
+from ops.schema_commands import app as schemas_app
 from schemas.errors import StreamworksError
 
 __all__ = ["app", "main"]
@@ -20,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(kafka_app, name="kafka")
+app.add_typer(schemas_app, name="schemas")
 
 
 def main() -> None:

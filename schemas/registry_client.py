@@ -84,6 +84,10 @@ class RegistryClient:
         """Every live subject."""
         return [str(s) for s in self._request("GET", "/subjects")]
 
+    def versions(self, subject: str) -> list[int]:
+        """The live version numbers under ``subject``, oldest first."""
+        return [int(v) for v in self._request("GET", f"/subjects/{_quote(subject)}/versions")]
+
     def latest(self, subject: str) -> RegisteredSchema:
         """The newest live version under ``subject``."""
         return self.version(subject, "latest")
