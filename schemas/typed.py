@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Generic, TypeVar
 
 from schemas.catalog import contract
-from schemas.codec import AvroCodec
+from schemas.codec import AvroCodec, AvroEncoder
+from schemas.errors import EncodeError
 from schemas.records import AvroRecord
 
 __all__ = ["RecordCodec"]
@@ -21,22 +22,33 @@ class RecordCodec(Generic[R]):
     """
 
     def __init__(
-        self, record_type: type[R], codec: AvroCodec, *, subject: str | None = None
+        self,
+        record_type: type[R],
+        codec: AvroCodec,
+        *,
+        subject: str | None = None,
+        register: bool = True,
     ) -> None:
+        """``register=False`` makes a decode-only codec that never writes to the registry."""
         found = contract(record_type.topic)
         self.record_type = record_type
         self.subject = subject or found.subject
-        self._encoder = codec.encoder(self.subject, found.schema_str)
+        self._encoder = codec.encoder(self.subject, found.schema_str) if register else None
         self._decoder = codec.decoder(found.schema)
 
     @property
     def schema_id(self) -> int:
         """The global id records written by this codec carry."""
-        return self._encoder.schema_id
+        return self._writer().schema_id
 
     def encode(self, record: R) -> bytes:
         """Framed Avro bytes of ``record``."""
-        return self._encoder.encode(record.to_avro())
+        return self._writer().encode(record.to_avro())
+
+    def _writer(self) -> AvroEncoder:
+        if self._encoder is None:
+            raise EncodeError(f"the codec of {self.record_type.__name__} is decode-only")
+        return self._encoder
 
     def decode(
         self,

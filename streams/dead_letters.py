@@ -1,0 +1,67 @@
+"""Headers that explain a dead letter, and the lineage headers every output carries."""
+
+from __future__ import annotations
+
+import time
+import traceback
+
+from streams.messages import Headers, InMessage
+
+__all__ = [
+    "DLQ_PREFIX",
+    "LINEAGE_PREFIX",
+    "dead_letter_headers",
+    "dead_letter_topic",
+    "header",
+    "lineage_headers",
+]
+
+DLQ_PREFIX = "streamworks.dlq."
+LINEAGE_PREFIX = "streamworks.origin."
+_TRACEBACK_LIMIT = 4_000
+_MESSAGE_LIMIT = 1_000
+
+
+def dead_letter_topic(pipeline: str, stage: str) -> str:
+    """``<pipeline>.<stage>.dlq``."""
+    return f"{pipeline}.{stage}.dlq"
+
+
+def lineage_headers(stage: str, origin: InMessage) -> Headers:
+    """Where an output came from: stage, origin topic, partition and offset."""
+    return (
+        (LINEAGE_PREFIX + "stage", stage.encode()),
+        (LINEAGE_PREFIX + "topic", origin.topic.encode()),
+        (LINEAGE_PREFIX + "partition", str(origin.partition).encode()),
+        (LINEAGE_PREFIX + "offset", str(origin.offset).encode()),
+    )
+
+
+def dead_letter_headers(
+    stage: str, origin: InMessage, error: BaseException, attempts: int
+) -> Headers:
+    """Why and where a record failed; the record's own headers are kept after these."""
+    trace = "".join(traceback.format_exception(error))[-_TRACEBACK_LIMIT:]
+    return (
+        (DLQ_PREFIX + "stage", stage.encode()),
+        (
+            DLQ_PREFIX + "error.class",
+            f"{type(error).__module__}.{type(error).__qualname__}".encode(),
+        ),
+        (DLQ_PREFIX + "error.message", str(error)[:_MESSAGE_LIMIT].encode()),
+        (DLQ_PREFIX + "error.traceback", trace.encode()),
+        (DLQ_PREFIX + "attempts", str(attempts).encode()),
+        (DLQ_PREFIX + "origin.topic", origin.topic.encode()),
+        (DLQ_PREFIX + "origin.partition", str(origin.partition).encode()),
+        (DLQ_PREFIX + "origin.offset", str(origin.offset).encode()),
+        (DLQ_PREFIX + "timestamp", str(int(time.time() * 1000)).encode()),
+        *origin.headers,
+    )
+
+
+def header(headers: Headers, name: str) -> str | None:
+    """The first header called ``name``, decoded, or None."""
+    for key, value in headers:
+        if key == name:
+            return value.decode(errors="replace")
+    return None

@@ -1,0 +1,20 @@
+"""The flagship order pipeline: raw orders in; clean, formatted, valid/invalid, enriched out."""
+
+from streams.pipelines.orders.generator import OrderGenerator
+from streams.pipelines.orders.pipeline import TOPICS, orders_pipeline
+from streams.pipelines.orders.rules import (
+    clean_order,
+    enrich_order,
+    format_order,
+    validate_order,
+)
+
+__all__ = [
+    "TOPICS",
+    "OrderGenerator",
+    "clean_order",
+    "enrich_order",
+    "format_order",
+    "orders_pipeline",
+    "validate_order",
+]
