@@ -160,11 +160,30 @@ class _PairingChecker(ReaderWriterCompatibilityChecker):
         super().__init__()  # type: ignore[no-untyped-call]
         self.findings: set[tuple[str, str]] = set()
         self.explained: dict[tuple[str, str], str] = {}
+        self._where: list[list[str]] = []
+
+    def get_compatibility(
+        self,
+        reader: avro.schema.Schema,
+        writer: avro.schema.Schema,
+        reference_token: str = "/",
+        location: list[str] | None = None,
+    ) -> Any:
+        # Avro checks union branches without passing the location down, which would report
+        # a problem inside an optional field at the schema root; continue from where we are.
+        if location is None and self._where:
+            here = self._where[-1]
+            location, reference_token = here[:-1], here[-1]
+        return super().get_compatibility(reader, writer, reference_token, location)
 
     def calculate_compatibility(
         self, reader: avro.schema.Schema, writer: avro.schema.Schema, location: list[str]
     ) -> Any:
-        result = super().calculate_compatibility(reader, writer, location)
+        self._where.append(location)
+        try:
+            result = super().calculate_compatibility(reader, writer, location)
+        finally:
+            self._where.pop()
         if result.compatibility is not SchemaCompatibilityType.incompatible:
             return result
         containers = ("record", "array", "map", "error")
