@@ -65,10 +65,15 @@ class Counts:
 class BatchResult:
     """What to write for one batch, in order, and the batch's accounting."""
 
-    records: list[OutRecord] = field(default_factory=list)
-    """Outputs and dead letters, in input order (per-key order is preserved)."""
+    by_message: list[list[OutRecord]] = field(default_factory=list)
+    """Outputs and dead letters of each input message, aligned with the batch."""
     counts: Counts = field(default_factory=Counts)
     """This batch's figures."""
+
+    @property
+    def records(self) -> list[OutRecord]:
+        """Every output and dead letter, in input order (per-key order is preserved)."""
+        return [record for records in self.by_message for record in records]
 
 
 class StageProcessor:
@@ -103,9 +108,8 @@ class StageProcessor:
             await asyncio.gather(
                 *(self._lane(messages, indexes, slots, counts) for indexes in lanes.values())
             )
-        result = BatchResult()
-        for records, figures in zip(slots, counts, strict=True):
-            result.records.extend(records)
+        result = BatchResult(by_message=slots)
+        for figures in counts:
             result.counts.add(figures)
         return result
 

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
         default="127.0.0.1:9092",
         description="Comma-separated host:port list of Kafka brokers.",
     )
+    registry_url: str = Field(
+        default="http://127.0.0.1:8081", description="Schema registry the codec talks to."
+    )
     client_id: str = Field(default="streamworks", description="Kafka client id prefix.")
     state_dir: Path = Field(
         default=Path(".cache/state"), description="Where workers keep RocksDB table state."

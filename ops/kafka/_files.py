@@ -90,7 +90,8 @@ def server_properties(node: NodeLayout, nodes: list[NodeLayout]) -> str:
         "share.coordinator.state.topic.min.isr": str(min_isr),
         # Local clusters serve tests: a new consumer group should not wait 3 s to form.
         "group.initial.rebalance.delay.ms": "0",
-        "auto.create.topics.enable": "true",
+        # topics are declared (pipelines, topics as code), never created by a typo
+        "auto.create.topics.enable": "false",
         "log.segment.bytes": str(64 * 1024 * 1024),
     }
     return "".join(f"{key}={value}\n" for key, value in lines.items())

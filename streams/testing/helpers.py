@@ -75,14 +75,14 @@ async def produce(
 
 async def consume_until(
     bootstrap_servers: str,
-    topic: str,
+    topic: str | Sequence[str],
     *,
     count: int | None = None,
     until: Callable[[Sequence[ConsumerRecord[bytes, bytes]]], bool] | None = None,
     timeout: float = 30.0,
     isolation_level: str = "read_committed",
 ) -> list[ConsumerRecord[bytes, bytes]]:
-    """Read ``topic`` from the beginning until ``count`` records arrived or ``until`` holds.
+    """Read ``topic`` (or several) from the start until ``count`` arrived or ``until`` holds.
 
     Reads without a consumer group (nothing is committed) and, by default, only committed
     transactional records. Fails with an AssertionError naming what was seen at the deadline.
@@ -95,8 +95,9 @@ async def consume_until(
             return False
         return until is None or until(seen)
 
+    topics = [topic] if isinstance(topic, str) else list(topic)
     consumer = AIOKafkaConsumer(
-        topic,
+        *topics,
         bootstrap_servers=bootstrap_servers,
         group_id=None,
         enable_auto_commit=False,
@@ -111,7 +112,7 @@ async def consume_until(
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise AssertionError(
-                    f"waited {timeout:.0f}s on topic {topic}: read {len(seen)} record(s)"
+                    f"waited {timeout:.0f}s on {', '.join(topics)}: read {len(seen)} record(s)"
                     + (f", expected {count}" if count is not None else ", condition not met")
                 )
             batches = await consumer.getmany(timeout_ms=int(min(remaining, 0.5) * 1000))

@@ -1,0 +1,62 @@
+"""Making sure a pipeline's topics exist with the declared partitions."""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka.admin import NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from streams import clients
+from streams.pipeline import Pipeline, PipelineError
+from streams.settings import Settings
+
+__all__ = ["ensure_topics"]
+
+logger = logging.getLogger(__name__)
+_MAX_REPLICATION = 3
+
+
+async def ensure_topics(
+    pipeline: Pipeline, settings: Settings, *, create: bool = True
+) -> list[str]:
+    """Create the pipeline's missing topics; fail when one exists with other partitions.
+
+    Returns the names created. Replication defaults to the broker count, up to 3.
+    """
+    admin = clients.admin_client(settings)
+    await admin.start()
+    try:
+        brokers = len((await admin.describe_cluster())["brokers"])
+        present = set(await admin.list_topics()) & set(pipeline.topics())
+        existing = {
+            t["topic"]: len(t["partitions"])
+            for t in (await admin.describe_topics(sorted(present)) if present else [])
+        }
+        problems = [
+            f"topic {name} has {existing[name]} partitions, the pipeline declares {spec.partitions}"
+            for name, spec in pipeline.topics().items()
+            if name in existing and existing[name] != spec.partitions
+        ]
+        missing = [spec for name, spec in pipeline.topics().items() if name not in existing]
+        if missing and not create:
+            problems.extend(f"topic {spec.name} does not exist" for spec in missing)
+        if problems:
+            raise PipelineError(pipeline.name, problems)
+        new = [
+            NewTopic(
+                spec.name,
+                num_partitions=spec.partitions,
+                replication_factor=spec.replication or min(brokers, _MAX_REPLICATION),
+                topic_configs=spec.config,
+            )
+            for spec in missing
+        ]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                logger.info("another process created some of %s first", [t.name for t in new])
+        return [t.name for t in new]
+    finally:
+        await admin.close()

@@ -1,0 +1,198 @@
+"""One worker of one stage on Kafka: a member of the stage's consumer group.
+
+The loop is batch-synchronous, which is what makes its offsets exact: fetch a batch, process
+it, send every output, wait until all are acknowledged, and only then commit the batch's
+offsets. An offset is therefore committed only when it and every earlier offset of its
+partition have been processed and their outputs are durable — with any concurrency inside
+the batch. A rebalance waits for the batch in flight, so no partition is revoked mid-batch.
+
+Under exactly-once, each input partition has its own transactional producer (id
+``<group>.<topic>.<partition>``): outputs and the input offsets commit in one transaction,
+and a new owner of the partition fences a stalled old one (aiokafka lacks KIP-447, so the
+per-partition id is what makes the fencing work).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from typing import Any
+
+from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError
+
+from schemas.codec import AvroCodec
+from streams import clients
+from streams.messages import InMessage, OutRecord
+from streams.pipeline import Pipeline
+from streams.processor import Counts, StageProcessor
+from streams.settings import Settings
+
+__all__ = ["StageWorker"]
+
+logger = logging.getLogger(__name__)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    def __init__(self, worker: StageWorker) -> None:
+        self._worker = worker
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._worker.on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._worker.on_assigned(assigned)
+
+
+class StageWorker:
+    """Runs ``stage`` of ``pipeline`` until ``stop()``; then commits, leaves the group, exits."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        stage: str,
+        settings: Settings,
+        codec: AvroCodec,
+        *,
+        max_batch: int = 500,
+        poll_timeout_ms: int = 200,
+    ) -> None:
+        self.pipeline = pipeline
+        self.stage = pipeline.stages[stage]
+        self.settings = settings
+        self.group_id = pipeline.group_id(stage)
+        self.exactly_once = pipeline.guarantee == "exactly-once"
+        self.counts = Counts()
+        """This worker's accounting since it started."""
+        self.assignment: set[TopicPartition] = set()
+        """Partitions this worker owns right now."""
+        self._processor = StageProcessor(self.stage, codec, pipeline.dead_letter_topic(stage))
+        self._max_batch = max_batch
+        self._poll_timeout_ms = poll_timeout_ms
+        self._batch_lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+        self._transactional: dict[TopicPartition, AIOKafkaProducer] = {}
+        self._consumer = clients.consumer(
+            settings=settings.model_copy(
+                update={"guarantee": pipeline.guarantee, "client_id": f"{self.group_id}"}
+            ),
+            group_id=self.group_id,
+            max_poll_records=max_batch,
+            isolation_level="read_committed",
+        )
+
+    def stop(self) -> None:
+        """Ask the loop to finish the batch in flight, commit it and leave the group."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Consume, process, produce and commit until stopped."""
+        if not self.exactly_once:
+            self._producer = clients.producer(self.settings, client_id=f"{self.group_id}-out")
+            await self._producer.start()
+        self._consumer.subscribe(list(self.stage.inputs), listener=_Rebalance(self))
+        await self._consumer.start()
+        logger.info("worker of %s started (group %s)", self.stage.name, self.group_id)
+        try:
+            while not self._stopping.is_set():
+                batches = await self._consumer.getmany(
+                    timeout_ms=self._poll_timeout_ms, max_records=self._max_batch
+                )
+                if batches:
+                    async with self._batch_lock:
+                        await self._handle(batches)
+        finally:
+            await self._consumer.stop()  # leaves the group: partitions move on at once
+            await self._close_producers()
+            logger.info("worker of %s stopped: %s", self.stage.name, self.counts)
+
+    async def _handle(self, batches: dict[TopicPartition, list[Any]]) -> None:
+        messages: list[InMessage] = []
+        origin: list[TopicPartition] = []
+        for tp, records in batches.items():
+            for r in records:
+                messages.append(
+                    InMessage(
+                        r.topic,
+                        r.partition,
+                        r.offset,
+                        r.key,
+                        r.value,
+                        r.timestamp,
+                        tuple(r.headers or ()),
+                    )
+                )
+                origin.append(tp)
+        result = await self._processor.process(messages)
+        offsets = {tp: records[-1].offset + 1 for tp, records in batches.items()}
+        if self.exactly_once:
+            per_tp: dict[TopicPartition, list[OutRecord]] = defaultdict(list)
+            for tp, outputs in zip(origin, result.by_message, strict=True):
+                per_tp[tp].extend(outputs)
+            await asyncio.gather(
+                *(self._commit_transaction(tp, per_tp[tp], offsets[tp]) for tp in offsets)
+            )
+        else:
+            await self._send_all(result.records)
+            try:
+                await self._consumer.commit(offsets)
+            except CommitFailedError:
+                # the group moved on while we worked: the new owner re-reads these records
+                logger.warning("commit of %s lost to a rebalance; records will be re-read", offsets)
+                return
+        self.counts.add(result.counts)
+
+    async def _send_all(self, records: list[OutRecord]) -> None:
+        producer = self._producer
+        assert producer is not None  # noqa: S101 - at-least-once always has one
+        futures = [
+            await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers))
+            for r in records
+        ]
+        await asyncio.gather(*futures)
+
+    async def _commit_transaction(
+        self, tp: TopicPartition, records: list[OutRecord], offset: int
+    ) -> None:
+        producer = self._transactional[tp]
+        async with producer.transaction():
+            futures = [
+                await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers))
+                for r in records
+            ]
+            await asyncio.gather(*futures)
+            await producer.send_offsets_to_transaction({tp: offset}, self.group_id)
+
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Start transactional producers for new partitions (fencing their old owners)."""
+        self.assignment = set(assigned)
+        logger.info("%s assigned %s", self.group_id, sorted(map(str, assigned)))
+        if not self.exactly_once:
+            return
+        for tp in assigned:
+            if tp not in self._transactional:
+                producer = clients.producer(
+                    self.settings,
+                    transactional_id=f"{self.group_id}.{tp.topic}.{tp.partition}",
+                    client_id=f"{self.group_id}-{tp.topic}-{tp.partition}",
+                )
+                await producer.start()
+                self._transactional[tp] = producer
+
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Wait for the batch in flight (it commits), then let the partitions go."""
+        async with self._batch_lock:
+            self.assignment -= set(revoked)
+            for tp in revoked:
+                producer = self._transactional.pop(tp, None)
+                if producer is not None:
+                    await producer.stop()
+
+    async def _close_producers(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+        for producer in self._transactional.values():
+            await producer.stop()
+        self._transactional.clear()

@@ -1,0 +1,97 @@
+"""Stage workers on the real broker: the flagship stages, worker pools and dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from aiokafka import ConsumerRecord
+
+from schemas.codec import AvroCodec
+from schemas.records import InvalidOrder, RawOrder, ValidOrder
+from schemas.registry_client import RegistryClient
+from schemas.typed import RecordCodec
+from streams.dead_letters import DLQ_PREFIX, header
+from streams.pipeline import Pipeline
+from streams.pipelines.orders import OrderGenerator, orders_pipeline
+from streams.settings import Settings
+from streams.testing import KafkaEndpoint, consume_until, produce, unique_name
+from streams.topics import ensure_topics
+from streams.worker import StageWorker
+
+
+@asynccontextmanager
+async def workers(
+    pipeline: Pipeline, settings: Settings, per_stage: int
+) -> AsyncIterator[list[StageWorker]]:
+    """``per_stage`` in-process workers for every stage, stopped (and committed) on exit."""
+    pool = [
+        StageWorker(pipeline, stage, settings, AvroCodec(RegistryClient(settings.registry_url)))
+        for stage in pipeline.stages
+        for _ in range(per_stage)
+    ]
+    tasks = [asyncio.create_task(w.run()) for w in pool]
+    try:
+        yield pool
+    finally:
+        for worker in pool:
+            worker.stop()
+        await asyncio.gather(*tasks)
+
+
+async def test_two_workers_per_stage_route_every_order_and_dead_letter_a_poison(
+    kafka: KafkaEndpoint, registry_url: str
+) -> None:
+    settings = Settings(bootstrap_servers=kafka.bootstrap_servers, registry_url=registry_url)
+    generator = OrderGenerator(seed=11)
+    prefix = unique_name("orders")
+    pipeline = orders_pipeline(generator.customer_directory(), prefix=prefix, name=prefix)
+    pipeline.validate()
+    await ensure_topics(pipeline, settings)
+
+    raw_codec = RecordCodec(
+        RawOrder, AvroCodec(RegistryClient(registry_url)), subject=f"{prefix}.raw-value"
+    )
+    orders = list(generator.orders(2_000))
+    records: list[tuple[bytes | None, bytes | None]] = [
+        (o.order_id.encode(), raw_codec.encode(o)) for o in orders
+    ]
+    records.insert(1_000, (b"poison", b"\x00\x00\x00\x00\x09not avro at all"))
+    await produce(kafka.bootstrap_servers, f"{prefix}.raw", records)
+
+    async with workers(pipeline, settings, per_stage=2) as pool:
+        expected = {o.order_id.strip().lower() for o in orders}
+        readers = {
+            f"{prefix}.valid": RecordCodec(ValidOrder, AvroCodec(RegistryClient(registry_url))),
+            f"{prefix}.invalid": RecordCodec(InvalidOrder, AvroCodec(RegistryClient(registry_url))),
+        }
+
+        def order_ids(seen: Sequence[ConsumerRecord[bytes, bytes]]) -> list[str]:
+            ids = []
+            for r in seen:
+                record = readers[r.topic].decode(r.value)
+                order = record if isinstance(record, ValidOrder) else record.order
+                ids.append(str(order.order_id))
+            return ids
+
+        routed = await consume_until(
+            kafka.bootstrap_servers,
+            list(readers),
+            until=lambda seen: set(order_ids(seen)) >= expected,
+            timeout=120,
+        )
+        ids = order_ids(routed)
+        assert set(ids) == expected  # lost = 0
+        duplicates = len(ids) - len(set(ids))
+        assert duplicates == 0  # no worker died, so at-least-once wrote each once
+
+        [letter] = await consume_until(kafka.bootstrap_servers, f"{prefix}.clean.dlq", count=1)
+        assert letter.value == b"\x00\x00\x00\x00\x09not avro at all"
+        headers = tuple((k, v) for k, v in letter.headers)
+        assert header(headers, DLQ_PREFIX + "error.class") == "schemas.errors.ValueDecodeError"
+        assert header(headers, DLQ_PREFIX + "origin.topic") == f"{prefix}.raw"
+
+    clean = [w for w in pool if w.stage.name == "clean"]
+    assert sum(w.counts.records_in for w in clean) >= 2_001
+    assert all(w.counts.balanced() for w in pool)
