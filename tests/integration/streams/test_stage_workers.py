@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from aiokafka import ConsumerRecord
 
@@ -62,7 +63,7 @@ async def test_two_workers_per_stage_route_every_order_and_dead_letter_a_poison(
 
     async with workers(pipeline, settings, per_stage=2) as pool:
         expected = {o.order_id.strip().lower() for o in orders}
-        readers = {
+        readers: dict[str, RecordCodec[Any]] = {
             f"{prefix}.valid": RecordCodec(ValidOrder, AvroCodec(RegistryClient(registry_url))),
             f"{prefix}.invalid": RecordCodec(InvalidOrder, AvroCodec(RegistryClient(registry_url))),
         }
