@@ -166,15 +166,15 @@ class _PairingChecker(ReaderWriterCompatibilityChecker):
         self,
         reader: avro.schema.Schema,
         writer: avro.schema.Schema,
-        reference_token: str = "/",
+        step: str = "/",
         location: list[str] | None = None,
     ) -> Any:
         # Avro checks union branches without passing the location down, which would report
         # a problem inside an optional field at the schema root; continue from where we are.
         if location is None and self._where:
             here = self._where[-1]
-            location, reference_token = here[:-1], here[-1]
-        return super().get_compatibility(reader, writer, reference_token, location)
+            location, step = here[:-1], here[-1]
+        return super().get_compatibility(reader, writer, step, location)
 
     def calculate_compatibility(
         self, reader: avro.schema.Schema, writer: avro.schema.Schema, location: list[str]

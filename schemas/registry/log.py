@@ -166,7 +166,6 @@ class LogWriter:
         self._producer: AIOKafkaProducer = clients.producer(
             settings, transactional_id=transactional_id(topic), linger_ms=0
         )
-        self._started = False
 
     async def start(self) -> None:
         """Start the producer: registers the transactional.id, fencing any older writer."""
@@ -175,14 +174,12 @@ class LogWriter:
         except KafkaError as error:
             await self._producer.stop()
             raise BackendError(f"cannot start a writer for topic {self.topic}: {error}") from error
-        self._started = True
 
     async def stop(self) -> None:
         """Close the producer (an open transaction is aborted by the broker)."""
-        if self._started:
-            self._started = False
-            with contextlib.suppress(KafkaError):
-                await self._producer.stop()
+        # Also when start() was cancelled half-way: the producer may hold connections.
+        with contextlib.suppress(KafkaError):
+            await self._producer.stop()
 
     async def write(self, records: Sequence[LogRecord]) -> int:
         """Append ``records`` atomically; return the offset after the last one.

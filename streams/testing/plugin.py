@@ -7,7 +7,8 @@ Installed with streamworks and loaded automatically (entry point ``pytest11``). 
 - ``kafka_cluster`` — a three-node cluster, started the first time a test asks for it;
 - ``kafka_settings`` — :class:`streams.settings.Settings` pointing at ``kafka``;
 - ``topic_factory`` — an async callable making unique topics, deleted after the test;
-- ``unique_group`` — a consumer group id no other test uses.
+- ``unique_group`` — a consumer group id no other test uses;
+- ``schema_registry`` — an in-process schema registry for the session, on ``kafka``.
 """
 
 from __future__ import annotations
@@ -27,8 +28,16 @@ from streams.testing._broker import (
     local_cluster,
 )
 from streams.testing.helpers import TopicFactory, unique_name
+from streams.testing.registry import RegistryThread
 
-__all__ = ["kafka", "kafka_cluster", "kafka_settings", "topic_factory", "unique_group"]
+__all__ = [
+    "kafka",
+    "kafka_cluster",
+    "kafka_settings",
+    "schema_registry",
+    "topic_factory",
+    "unique_group",
+]
 
 
 @pytest.fixture(scope="session")
@@ -67,3 +76,14 @@ async def topic_factory(kafka: KafkaEndpoint) -> AsyncIterator[TopicFactory]:
 def unique_group() -> str:
     """A consumer group id that no other test uses."""
     return unique_name("group")
+
+
+@pytest.fixture(scope="session")
+def schema_registry(kafka: KafkaEndpoint) -> Iterator[RegistryThread]:
+    """A schema registry for the session (``.url``), on a free loopback port.
+
+    It runs on its own thread and event loop, so synchronous registry clients can call it
+    from tests; its state is in a topic of its own, so sessions never share schemas.
+    """
+    with RegistryThread(kafka.bootstrap_servers, topic=unique_name("_schemas")) as registry:
+        yield registry
