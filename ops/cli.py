@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 
 from ops.kafka.commands import app as kafka_app
+from ops.registry_commands import registry
+from ops.run_commands import run, worker
 from ops.schema_commands import app as schemas_app
 from schemas.errors import StreamworksError
 
@@ -22,6 +24,9 @@ app = typer.Typer(
 )
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(schemas_app, name="schemas")
+app.command("registry")(registry)
+app.command()(worker)
+app.command()(run)
 
 
 def main() -> None:

@@ -109,6 +109,17 @@ class StageWorker:
             logger.info("worker of %s stopped: %s", self.stage.name, self.counts)
 
     async def _handle(self, batches: dict[TopicPartition, list[Any]]) -> None:
+        # Around a rebalance, a fetch may hold records of partitions revoked since (their new
+        # owner processes them) or of partitions whose assignment is still being set up.
+        # Neither is processed now; the latter are fetched again from their first offset.
+        owned = self.assignment & set(self._transactional) if self.exactly_once else self.assignment
+        assigned = self._consumer.assignment()
+        for tp, records in batches.items():
+            if tp not in owned and tp in assigned and records:
+                self._consumer.seek(tp, records[0].offset)
+        batches = {tp: records for tp, records in batches.items() if tp in owned and records}
+        if not batches:
+            return
         messages: list[InMessage] = []
         origin: list[TopicPartition] = []
         for tp, records in batches.items():
@@ -166,20 +177,20 @@ class StageWorker:
             await producer.send_offsets_to_transaction({tp: offset}, self.group_id)
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
-        """Start transactional producers for new partitions (fencing their old owners)."""
-        self.assignment = set(assigned)
-        logger.info("%s assigned %s", self.group_id, sorted(map(str, assigned)))
-        if not self.exactly_once:
-            return
-        for tp in assigned:
-            if tp not in self._transactional:
-                producer = clients.producer(
-                    self.settings,
-                    transactional_id=f"{self.group_id}.{tp.topic}.{tp.partition}",
-                    client_id=f"{self.group_id}-{tp.topic}-{tp.partition}",
-                )
-                await producer.start()
-                self._transactional[tp] = producer
+        """Take new partitions; under exactly-once, start their producers (fencing old owners)."""
+        async with self._batch_lock:
+            logger.info("%s assigned %s", self.group_id, sorted(map(str, assigned)))
+            if self.exactly_once:
+                for tp in assigned:
+                    if tp not in self._transactional:
+                        producer = clients.producer(
+                            self.settings,
+                            transactional_id=f"{self.group_id}.{tp.topic}.{tp.partition}",
+                            client_id=f"{self.group_id}-{tp.topic}-{tp.partition}",
+                        )
+                        await producer.start()
+                        self._transactional[tp] = producer
+            self.assignment = set(assigned)
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Wait for the batch in flight (it commits), then let the partitions go."""

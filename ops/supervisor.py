@@ -1,0 +1,116 @@
+"""Local worker pools: one process per worker, restarted when it crashes, scaled on demand."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Supervisor", "WorkerProcess"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerProcess:
+    """One worker process of one stage."""
+
+    stage: str
+    """The stage it runs."""
+    process: subprocess.Popen[bytes]
+    """The running process."""
+    started: float = field(default_factory=time.monotonic)
+    """When it was started (monotonic seconds)."""
+    draining: bool = False
+    """True once it was asked to stop (it is not restarted when it exits)."""
+
+
+class Supervisor:
+    """Starts ``streamworks worker`` processes per stage and keeps the pools at size."""
+
+    def __init__(
+        self,
+        pipeline: str,
+        pools: dict[str, int],
+        *,
+        env: dict[str, str] | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
+        """``log_dir``: write each worker's output to ``<stage>-<n>.log`` there."""
+        self.pipeline = pipeline
+        self.pools = dict(pools)
+        self.restarts = 0
+        """How many crashed workers were replaced."""
+        self._env = {**os.environ, **(env or {})}
+        self._log_dir = log_dir
+        self._started = 0
+        self._workers: list[WorkerProcess] = []
+
+    def workers(self, stage: str | None = None) -> list[WorkerProcess]:
+        """Live (not draining) workers, of one stage or all."""
+        return [w for w in self._workers if not w.draining and (stage is None or w.stage == stage)]
+
+    def start(self) -> None:
+        """Start every pool at its size."""
+        for stage in self.pools:
+            self._fill(stage)
+
+    def poll(self) -> None:
+        """Reap exited workers; replace crashed ones; finish drained ones."""
+        for worker in list(self._workers):
+            code = worker.process.poll()
+            if code is None:
+                continue
+            self._workers.remove(worker)
+            if not worker.draining:
+                self.restarts += 1
+                logger.warning("worker of %s exited with %s; starting another", worker.stage, code)
+        for stage in self.pools:
+            self._fill(stage)
+
+    def scale(self, stage: str, size: int) -> None:
+        """Grow or shrink a pool; shrinking drains workers with SIGTERM (they commit, leave)."""
+        self.pools[stage] = size
+        extra = self.workers(stage)[size:]
+        for worker in extra:
+            worker.draining = True
+            worker.process.send_signal(signal.SIGTERM)
+        self._fill(stage)
+
+    def stop(self, grace_seconds: float = 30.0) -> None:
+        """SIGTERM every worker, wait for them to drain, SIGKILL what is left."""
+        for worker in self._workers:
+            worker.draining = True
+            if worker.process.poll() is None:
+                worker.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_seconds
+        for worker in self._workers:
+            remaining = max(0.1, deadline - time.monotonic())
+            try:
+                worker.process.wait(remaining)
+            except subprocess.TimeoutExpired:
+                logger.warning("worker of %s did not drain in time; killing it", worker.stage)
+                worker.process.kill()
+                worker.process.wait()
+        self._workers.clear()
+
+    def _fill(self, stage: str) -> None:
+        while len(self.workers(stage)) < self.pools[stage]:
+            command = [sys.executable, "-m", "ops", "worker", self.pipeline, "--stage", stage]
+            self._started += 1
+            output = None
+            if self._log_dir is not None:
+                self._log_dir.mkdir(parents=True, exist_ok=True)
+                output = (self._log_dir / f"{stage}-{self._started}.log").open("wb")
+            process = subprocess.Popen(  # noqa: S603 - our own CLI
+                command, env=self._env, stdout=output, stderr=subprocess.STDOUT if output else None
+            )
+            if output is not None:
+                output.close()  # the child has its own copy
+            self._workers.append(WorkerProcess(stage, process))
+            logger.info("started a worker of %s (pid %d)", stage, process.pid)

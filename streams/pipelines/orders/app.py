@@ -1,0 +1,29 @@
+"""The order pipeline as ``streamworks worker|run orders`` builds it, from the environment."""
+
+from __future__ import annotations
+
+import os
+
+from streams.pipeline import Pipeline
+from streams.pipelines.orders.generator import OrderGenerator
+from streams.pipelines.orders.pipeline import orders_pipeline
+from streams.settings import Settings
+
+__all__ = ["build"]
+
+
+def build() -> Pipeline:
+    """The flagship pipeline; ``STREAMWORKS_ORDERS_PREFIX`` renames its topics and groups.
+
+    The topics are ``<prefix>.raw`` ... ``<prefix>.enriched`` and the pipeline's name (its
+    consumer groups' prefix) is the prefix too, so tests run isolated copies side by side.
+    """
+    prefix = os.environ.get("STREAMWORKS_ORDERS_PREFIX", "orders")
+    partitions = int(os.environ.get("STREAMWORKS_ORDERS_PARTITIONS", "2"))
+    return orders_pipeline(
+        OrderGenerator().customer_directory(),
+        prefix=prefix,
+        name=prefix,
+        guarantee=Settings().guarantee,
+        partitions=partitions,
+    )

@@ -1,0 +1,38 @@
+"""Running one stage worker as a process: signals, stats, and a clean exit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import uuid
+
+from schemas.codec import AvroCodec
+from schemas.registry_client import RegistryClient
+from streams.pipeline import Pipeline
+from streams.processor import Counts
+from streams.settings import Settings
+from streams.stats import StatsPublisher
+from streams.worker import StageWorker
+
+__all__ = ["run_worker"]
+
+logger = logging.getLogger(__name__)
+
+
+async def run_worker(pipeline: Pipeline, stage: str, settings: Settings) -> Counts:
+    """Run one worker of ``stage`` until SIGTERM or SIGINT; then drain, commit and leave."""
+    codec = AvroCodec(RegistryClient(settings.registry_url))
+    worker = StageWorker(pipeline, stage, settings, codec)
+    stats = StatsPublisher(
+        settings, worker.counts, pipeline=pipeline.name, stage=stage, worker=uuid.uuid4().hex[:12]
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, worker.stop)
+    await stats.start()
+    try:
+        await worker.run()
+    finally:
+        await stats.stop()
+    return worker.counts
