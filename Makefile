@@ -23,9 +23,8 @@ setup: $(STAMP) jars ## create .venv, install streamworks with its dev extra, fe
 jars: $(STAMP) ## fetch the pinned Kafka jars from Maven Central (once)
 	$(BIN)/streamworks kafka fetch
 
-demo: setup ## start the local Kafka broker (if not running) and show its status
-	@$(BIN)/streamworks kafka status >/dev/null 2>&1 || $(BIN)/streamworks kafka up
-	$(BIN)/streamworks kafka status
+demo: setup ## run the flagship order pipeline on the local broker and print per-stage counts
+	$(BIN)/streamworks demo
 
 test: setup lint typecheck schemas-check ## lint, type-check, check contracts, then unit and integration tests
 	$(BIN)/pytest

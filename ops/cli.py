@@ -8,6 +8,7 @@ import sys
 import typer
 from rich.console import Console
 
+from ops.demo import demo
 from ops.kafka.commands import app as kafka_app
 from ops.registry_commands import registry
 from ops.run_commands import run, worker
@@ -27,6 +28,7 @@ app.add_typer(schemas_app, name="schemas")
 app.command("registry")(registry)
 app.command()(worker)
 app.command()(run)
+app.command()(demo)
 
 
 def main() -> None:

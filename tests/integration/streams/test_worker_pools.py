@@ -10,20 +10,19 @@ import json
 import os
 import signal
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from ops.supervisor import Supervisor
 from schemas.codec import AvroCodec
-from schemas.records import InvalidOrder, RawOrder, ValidOrder
+from schemas.records import RawOrder
 from schemas.registry_client import RegistryClient
 from schemas.typed import RecordCodec
 from streams.pipelines.orders import OrderGenerator
 from streams.pipelines.orders.app import build
+from streams.pipelines.orders.observe import RoutedOrders
 from streams.settings import Settings
 from streams.testing import KafkaEndpoint, produce, unique_name
 from streams.topics import ensure_topics
@@ -36,39 +35,6 @@ def _record(name: str, figures: dict[str, Any]) -> None:
     data = json.loads(REPORT.read_text()) if REPORT.exists() else {}
     data[name] = figures
     REPORT.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-class Routed:
-    """Reads valid and invalid orders (read_committed) and counts each order id."""
-
-    def __init__(self, bootstrap: str, registry_url: str, prefix: str) -> None:
-        codec = AvroCodec(RegistryClient(registry_url))
-        self._codecs: dict[str, RecordCodec[Any]] = {
-            f"{prefix}.valid": RecordCodec(ValidOrder, codec, register=False),
-            f"{prefix}.invalid": RecordCodec(InvalidOrder, codec, register=False),
-        }
-        self.ids: Counter[str] = Counter()
-        self._consumer = AIOKafkaConsumer(
-            *self._codecs,
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-        )
-
-    async def __aenter__(self) -> Routed:
-        await self._consumer.start()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self._consumer.stop()
-
-    async def poll(self) -> None:
-        for records in (await self._consumer.getmany(timeout_ms=300)).values():
-            for r in records:
-                record = self._codecs[r.topic].decode(r.value)
-                order = record if isinstance(record, ValidOrder) else record.order
-                self.ids[str(order.order_id)] += 1
 
 
 async def _setup(
@@ -114,7 +80,9 @@ async def test_kill_9_of_a_worker_half_way_loses_nothing(
     killed: int | None = None
     started = time.monotonic()
     try:
-        async with Routed(kafka.bootstrap_servers, registry_url, prefix) as routed:
+        async with RoutedOrders(
+            kafka.bootstrap_servers, AvroCodec(RegistryClient(registry_url)), prefix
+        ) as routed:
             deadline = time.monotonic() + 150
             while set(routed.ids) < expected and time.monotonic() < deadline:
                 await routed.poll()
@@ -157,7 +125,9 @@ async def test_scaling_a_stage_1_3_1_while_data_flows_loses_nothing(
     expected: set[str] = set()
     sizes: list[int] = []
     try:
-        async with Routed(kafka.bootstrap_servers, registry_url, prefix) as routed:
+        async with RoutedOrders(
+            kafka.bootstrap_servers, AvroCodec(RegistryClient(registry_url)), prefix
+        ) as routed:
             for step, size in enumerate((3, 1, 1)):
                 expected |= await _load(kafka, registry_url, prefix, 3_000, seed=100 + step)
                 await routed.poll()
