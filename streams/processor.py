@@ -92,12 +92,12 @@ class StageProcessor:
     async def process(self, messages: Sequence[InMessage]) -> BatchResult:
         """Process a batch; same-key messages run in order, others up to ``concurrency``."""
         slots: list[list[OutRecord]] = [[] for _ in messages]
-        counts = [Counts() for _ in messages]
+        counts = Counts()  # one for the batch: increments never straddle an await
         if self.stage.batch:
             await self._process_batch(messages, slots, counts)
         elif self.stage.concurrency == 1:
             for index, message in enumerate(messages):
-                await self._one(message, slots[index], counts[index])
+                await self._one(message, slots[index], counts)
         else:
             lanes: dict[object, list[int]] = {}
             for index, message in enumerate(messages):
@@ -108,21 +108,18 @@ class StageProcessor:
             await asyncio.gather(
                 *(self._lane(messages, indexes, slots, counts) for indexes in lanes.values())
             )
-        result = BatchResult(by_message=slots)
-        for figures in counts:
-            result.counts.add(figures)
-        return result
+        return BatchResult(by_message=slots, counts=counts)
 
     async def _lane(
         self,
         messages: Sequence[InMessage],
         indexes: list[int],
         slots: list[list[OutRecord]],
-        counts: list[Counts],
+        counts: Counts,
     ) -> None:
         for index in indexes:
             async with self._slots:
-                await self._one(messages[index], slots[index], counts[index])
+                await self._one(messages[index], slots[index], counts)
 
     async def _one(self, message: InMessage, out: list[OutRecord], counts: Counts) -> None:
         counts.records_in += 1
@@ -146,7 +143,7 @@ class StageProcessor:
             return
 
     async def _process_batch(
-        self, messages: Sequence[InMessage], slots: list[list[OutRecord]], counts: list[Counts]
+        self, messages: Sequence[InMessage], slots: list[list[OutRecord]], counts: Counts
     ) -> None:
         """Call the function once for the whole batch; isolate failures record by record."""
         decoded: list[tuple[int, AvroRecord]] = []
@@ -154,8 +151,8 @@ class StageProcessor:
             try:
                 decoded.append((index, self._decode(message)))
             except DecodeError as error:
-                counts[index].records_in += 1
-                self._dead_letter(message, error, 0, slots[index], counts[index])
+                counts.records_in += 1
+                self._dead_letter(message, error, 0, slots[index], counts)
         if not decoded:
             return
         try:
@@ -165,14 +162,14 @@ class StageProcessor:
                 "stage %s: batch call failed, retrying record by record", self.stage.name
             )
             for index, _ in decoded:
-                await self._one(messages[index], slots[index], counts[index])
+                await self._one(messages[index], slots[index], counts)
             return
         for (index, record), result in zip(decoded, results, strict=True):
-            counts[index].records_in += 1
+            counts.records_in += 1
             try:
-                self._emit(messages[index], record, result, slots[index], counts[index])
+                self._emit(messages[index], record, result, slots[index], counts)
             except Exception as error:  # noqa: BLE001 - a bad output dead-letters its input
-                self._dead_letter(messages[index], error, 1, slots[index], counts[index])
+                self._dead_letter(messages[index], error, 1, slots[index], counts)
 
     async def _call_one(self, record: AvroRecord) -> Any:
         if self.stage.batch:  # a batch function called with a batch of one

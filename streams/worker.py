@@ -1,10 +1,13 @@
 """One worker of one stage on Kafka: a member of the stage's consumer group.
 
-The loop is batch-synchronous, which is what makes its offsets exact: fetch a batch, process
-it, send every output, wait until all are acknowledged, and only then commit the batch's
-offsets. An offset is therefore committed only when it and every earlier offset of its
-partition have been processed and their outputs are durable — with any concurrency inside
-the batch. A rebalance waits for the batch in flight, so no partition is revoked mid-batch.
+Offsets are exact because they move batch by batch: fetch a batch, process it, hand every
+output to the producer, and commit the batch's offsets only once all its outputs are
+acknowledged. Under at-least-once the acknowledgements of one batch are awaited while the
+next batch is processed (one batch in flight); under exactly-once each batch is one
+transaction per partition. Either way an offset is committed only when it and every earlier
+offset of its partition have been processed and their outputs are durable, whatever the
+concurrency inside the batch. A rebalance first settles the batch in flight, so no partition
+is revoked mid-batch.
 
 Under exactly-once, each input partition has its own transactional producer (id
 ``<group>.<topic>.<partition>``): outputs and the input offsets commit in one transaction,
@@ -15,6 +18,7 @@ per-partition id is what makes the fencing work).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from typing import Any
@@ -74,6 +78,9 @@ class StageWorker:
         self._stopping = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self._transactional: dict[TopicPartition, AIOKafkaProducer] = {}
+        self._inflight: (
+            tuple[list[asyncio.Future[Any]], dict[TopicPartition, int], Counts] | None
+        ) = None
         self._consumer = clients.consumer(
             settings=settings.model_copy(
                 update={"guarantee": pipeline.guarantee, "client_id": f"{self.group_id}"}
@@ -100,9 +107,13 @@ class StageWorker:
                 batches = await self._consumer.getmany(
                     timeout_ms=self._poll_timeout_ms, max_records=self._max_batch
                 )
-                if batches:
-                    async with self._batch_lock:
+                async with self._batch_lock:
+                    if batches:
                         await self._handle(batches)
+                    else:
+                        await self._settle()
+            async with self._batch_lock:
+                await self._settle()
         finally:
             await self._consumer.stop()  # leaves the group: partitions move on at once
             await self._close_producers()
@@ -145,24 +156,37 @@ class StageWorker:
             await asyncio.gather(
                 *(self._commit_transaction(tp, per_tp[tp], offsets[tp]) for tp in offsets)
             )
+            self.counts.add(result.counts)
         else:
-            await self._send_all(result.records)
-            try:
-                await self._consumer.commit(offsets)
-            except CommitFailedError:
-                # the group moved on while we worked: the new owner re-reads these records
-                logger.warning("commit of %s lost to a rebalance; records will be re-read", offsets)
-                return
-        self.counts.add(result.counts)
+            # Pipelined: this batch's outputs are handed to the producer, then the previous
+            # batch is settled (its acknowledgements awaited, its offsets committed) while
+            # these are on the wire. Offsets still commit only after their outputs are acked.
+            futures = await self._send_all(result.records)
+            await self._settle()
+            self._inflight = (futures, offsets, result.counts)
 
-    async def _send_all(self, records: list[OutRecord]) -> None:
+    async def _send_all(self, records: list[OutRecord]) -> list[asyncio.Future[Any]]:
         producer = self._producer
         assert producer is not None  # noqa: S101 - at-least-once always has one
-        futures = [
+        return [
             await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers))
             for r in records
         ]
-        await asyncio.gather(*futures)
+
+    async def _settle(self) -> None:
+        """Wait for the batch in flight to be acknowledged, then commit its offsets."""
+        if self._inflight is None:
+            return
+        futures, offsets, counts = self._inflight
+        self._inflight = None
+        await _acknowledged(futures)
+        try:
+            await self._consumer.commit(offsets)
+        except CommitFailedError:
+            # the group moved on while we worked: the new owner re-reads these records
+            logger.warning("commit of %s lost to a rebalance; records will be re-read", offsets)
+            return
+        self.counts.add(counts)
 
     async def _commit_transaction(
         self, tp: TopicPartition, records: list[OutRecord], offset: int
@@ -173,7 +197,7 @@ class StageWorker:
                 await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers))
                 for r in records
             ]
-            await asyncio.gather(*futures)
+            await _acknowledged(futures)
             await producer.send_offsets_to_transaction({tp: offset}, self.group_id)
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
@@ -195,6 +219,7 @@ class StageWorker:
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Wait for the batch in flight (it commits), then let the partitions go."""
         async with self._batch_lock:
+            await self._settle()
             self.assignment -= set(revoked)
             for tp in revoked:
                 producer = self._transactional.pop(tp, None)
@@ -207,3 +232,20 @@ class StageWorker:
         for producer in self._transactional.values():
             await producer.stop()
         self._transactional.clear()
+
+
+async def _acknowledged(futures: list[asyncio.Future[Any]]) -> None:
+    """Wait until every send is acknowledged; raise the first failure.
+
+    Waiting on the last one first, then only on what is still pending (not a gather with a
+    callback per future) keeps this cheap with hundreds of records per batch.
+    """
+    if not futures:
+        return
+    with contextlib.suppress(Exception):  # a failure is raised below, in order
+        await futures[-1]  # sent last: usually everything before it is done by then
+    pending = [f for f in futures if not f.done()]
+    if pending:
+        await asyncio.wait(pending)
+    for future in futures:
+        future.result()
