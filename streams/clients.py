@@ -8,10 +8,12 @@ are the default and a test guards them.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from streams.settings import Settings
 
@@ -19,9 +21,25 @@ __all__ = [
     "admin_client",
     "consumer",
     "consumer_config",
+    "key_partitioner",
     "producer",
     "producer_config",
 ]
+
+
+_cached_murmur2 = functools.lru_cache(maxsize=65_536)(murmur2)
+
+
+def key_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """Kafka's default key hashing (murmur2, as the Java client), with hashes cached.
+
+    aiokafka computes murmur2 in pure Python, about as costly as encoding a small record;
+    stages keyed by customer or region see the same keys again and again.
+    """
+    if key is None:
+        return int(DefaultPartitioner()(key, all_partitions, available))
+    index = int(_cached_murmur2(key)) & 0x7FFFFFFF
+    return all_partitions[index % len(all_partitions)]
 
 
 def producer_config(settings: Settings | None = None, **overrides: Any) -> dict[str, Any]:
@@ -33,6 +51,7 @@ def producer_config(settings: Settings | None = None, **overrides: Any) -> dict[
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": 5,
+        "partitioner": key_partitioner,
         "request_timeout_ms": 30_000,
     }
     config.update(overrides)

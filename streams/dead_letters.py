@@ -9,6 +9,8 @@ from streams.messages import Headers, InMessage
 
 __all__ = [
     "DLQ_PREFIX",
+    "LINEAGE_OFFSET",
+    "LINEAGE_PARTITION",
     "LINEAGE_PREFIX",
     "dead_letter_headers",
     "dead_letter_topic",
@@ -18,6 +20,8 @@ __all__ = [
 
 DLQ_PREFIX = "streamworks.dlq."
 LINEAGE_PREFIX = "streamworks.origin."
+LINEAGE_PARTITION = LINEAGE_PREFIX + "partition"
+LINEAGE_OFFSET = LINEAGE_PREFIX + "offset"
 _TRACEBACK_LIMIT = 4_000
 _MESSAGE_LIMIT = 1_000
 
@@ -32,8 +36,8 @@ def lineage_headers(stage: str, origin: InMessage) -> Headers:
     return (
         (LINEAGE_PREFIX + "stage", stage.encode()),
         (LINEAGE_PREFIX + "topic", origin.topic.encode()),
-        (LINEAGE_PREFIX + "partition", str(origin.partition).encode()),
-        (LINEAGE_PREFIX + "offset", str(origin.offset).encode()),
+        (LINEAGE_PARTITION, str(origin.partition).encode()),
+        (LINEAGE_OFFSET, str(origin.offset).encode()),
     )
 
 

@@ -18,13 +18,22 @@ from schemas.codec import AvroCodec
 from schemas.errors import DecodeError, EncodeError
 from schemas.records import AvroRecord
 from schemas.typed import RecordCodec
-from streams.dead_letters import dead_letter_headers, lineage_headers
-from streams.messages import InMessage, OutRecord
+from streams.dead_letters import (
+    LINEAGE_OFFSET,
+    LINEAGE_PARTITION,
+    dead_letter_headers,
+    lineage_headers,
+)
+from streams.messages import Headers, InMessage, OutRecord
 from streams.stage import Stage, To
 
 __all__ = ["BatchResult", "Counts", "StageProcessor", "is_retriable"]
 
 logger = logging.getLogger(__name__)
+
+
+def _key_bytes(key: str | bytes) -> bytes:
+    return key.encode() if isinstance(key, str) else key
 
 
 def is_retriable(error: BaseException) -> bool:
@@ -88,6 +97,12 @@ class StageProcessor:
             for topic, kind in stage.outputs.items()
         }
         self._slots = asyncio.Semaphore(stage.concurrency)
+        # record type -> output topic, for types that appear on exactly one output
+        kinds = list(stage.outputs.values())
+        self._routes = {
+            kind: topic for topic, kind in stage.outputs.items() if kinds.count(kind) == 1
+        }
+        self._lineage_fixed: dict[str, Headers] = {}
 
     async def process(self, messages: Sequence[InMessage]) -> BatchResult:
         """Process a batch; same-key messages run in order, others up to ``concurrency``."""
@@ -209,14 +224,30 @@ class StageProcessor:
         counts: Counts,
     ) -> None:
         """Encode every output of one input; all of them or (on error) none are kept."""
+        if isinstance(result, AvroRecord):  # the common case: one record, routed by type
+            topic = self._routes.get(type(result)) or self.stage.output_for(result)
+            key = message.key if self.stage.key is None else _key_bytes(self.stage.key(result))
+            encoded = [
+                OutRecord(topic, key, self._outputs[topic].encode(result), self._lineage(message))
+            ]
+        else:
+            encoded = self._encode_many(message, result)
+        if encoded:
+            out.extend(encoded)
+            counts.out += 1
+            counts.records_written += len(encoded)
+        else:
+            counts.filtered += 1
+
+    def _encode_many(self, message: InMessage, result: Any) -> list[OutRecord]:
         items: Iterable[Any]
         if result is None:
             items = ()
-        elif isinstance(result, AvroRecord | To):
+        elif isinstance(result, To):
             items = (result,)
         else:
             items = result
-        lineage = lineage_headers(self.stage.name, message)
+        lineage = self._lineage(message)
         encoded: list[OutRecord] = []
         for item in items:
             target = item if isinstance(item, To) else To(self.stage.output_for(item), item)
@@ -230,12 +261,19 @@ class StageProcessor:
                     target.topic, self._key(message, target), codec.encode(target.record), lineage
                 )
             )
-        if encoded:
-            out.extend(encoded)
-            counts.out += 1
-            counts.records_written += len(encoded)
-        else:
-            counts.filtered += 1
+        return encoded
+
+    def _lineage(self, message: InMessage) -> Headers:
+        """Lineage headers; the parts that repeat are encoded once per topic."""
+        fixed = self._lineage_fixed.get(message.topic)
+        if fixed is None:
+            fixed = lineage_headers(self.stage.name, message)[:2]
+            self._lineage_fixed[message.topic] = fixed
+        return (
+            *fixed,
+            (LINEAGE_PARTITION, str(message.partition).encode()),
+            (LINEAGE_OFFSET, str(message.offset).encode()),
+        )
 
     def _key(self, message: InMessage, target: To) -> bytes | None:
         key = target.key
@@ -243,7 +281,7 @@ class StageProcessor:
             key = self.stage.key(target.record)
         if key is None:
             return message.key
-        return key.encode() if isinstance(key, str) else key
+        return _key_bytes(key)
 
     def _dead_letter(
         self,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -61,6 +62,7 @@ class StageWorker:
         *,
         max_batch: int = 500,
         poll_timeout_ms: int = 200,
+        commit_interval_s: float = 0.2,
     ) -> None:
         self.pipeline = pipeline
         self.stage = pipeline.stages[stage]
@@ -78,6 +80,10 @@ class StageWorker:
         self._stopping = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self._transactional: dict[TopicPartition, AIOKafkaProducer] = {}
+        self._commit_interval_s = commit_interval_s
+        self._last_commit = time.monotonic()
+        self._settled: dict[TopicPartition, int] = {}
+        self._settled_counts = Counts()
         self._inflight: (
             tuple[list[asyncio.Future[Any]], dict[TopicPartition, int], Counts] | None
         ) = None
@@ -113,7 +119,7 @@ class StageWorker:
                     else:
                         await self._settle()
             async with self._batch_lock:
-                await self._settle()
+                await self._settle(commit_now=True)
         finally:
             await self._consumer.stop()  # leaves the group: partitions move on at once
             await self._close_producers()
@@ -173,13 +179,25 @@ class StageWorker:
             for r in records
         ]
 
-    async def _settle(self) -> None:
-        """Wait for the batch in flight to be acknowledged, then commit its offsets."""
-        if self._inflight is None:
+    async def _settle(self, *, commit_now: bool = False) -> None:
+        """Wait for the batch in flight to be acknowledged; commit what is settled.
+
+        Settled offsets are committed at most every ``commit_interval_s`` (and always before
+        a rebalance or stop): committing each small batch would cost a round trip per batch,
+        and a crash re-reads at most one interval's records.
+        """
+        if self._inflight is not None:
+            futures, offsets, counts = self._inflight
+            self._inflight = None
+            await _acknowledged(futures)
+            self._settled.update(offsets)
+            self._settled_counts.add(counts)
+        due = time.monotonic() - self._last_commit >= self._commit_interval_s
+        if not self._settled or not (commit_now or due):
             return
-        futures, offsets, counts = self._inflight
-        self._inflight = None
-        await _acknowledged(futures)
+        offsets, self._settled = self._settled, {}
+        counts, self._settled_counts = self._settled_counts, Counts()
+        self._last_commit = time.monotonic()
         try:
             await self._consumer.commit(offsets)
         except CommitFailedError:
@@ -219,7 +237,7 @@ class StageWorker:
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Wait for the batch in flight (it commits), then let the partitions go."""
         async with self._batch_lock:
-            await self._settle()
+            await self._settle(commit_now=True)
             self.assignment -= set(revoked)
             for tp in revoked:
                 producer = self._transactional.pop(tp, None)

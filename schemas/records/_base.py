@@ -23,16 +23,22 @@ class AvroRecord:
 
     topic: ClassVar[str]
     _readers: ClassVar[tuple[tuple[str, _Convert | None], ...] | None] = None
+    _names: ClassVar[tuple[str, ...] | None] = None
 
     def to_avro(self) -> dict[str, Any]:
         """The record as the dict fastavro writes (enums as text, nested records as dicts)."""
-        out: dict[str, Any] = {}
-        for item in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = getattr(self, item.name)
+        names = type(self).__dict__.get("_names") or type(self)._build_names()
+        out = {name: getattr(self, name) for name in names}
+        for name, value in out.items():
             if isinstance(value, AvroRecord):
-                value = value.to_avro()
-            out[item.name] = value
+                out[name] = value.to_avro()
         return out
+
+    @classmethod
+    def _build_names(cls) -> tuple[str, ...]:
+        names = tuple(item.name for item in dataclasses.fields(cls))  # type: ignore[arg-type]
+        cls._names = names
+        return names
 
     @classmethod
     def from_avro(cls, data: Mapping[str, Any]) -> Self:

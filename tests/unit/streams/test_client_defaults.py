@@ -45,3 +45,14 @@ def test_settings_read_the_environment(monkeypatch) -> None:  # type: ignore[no-
     settings = Settings()
     assert settings.bootstrap_servers == "127.0.0.1:19999"
     assert settings.guarantee == "exactly-once"
+
+
+def test_the_key_partitioner_matches_kafkas_default() -> None:
+    from aiokafka.partitioner import DefaultPartitioner  # noqa: PLC0415
+
+    partitions = list(range(6))
+    for n in range(500):
+        key = f"customer-{n}".encode()
+        expected = DefaultPartitioner()(key, partitions, partitions)
+        assert clients.key_partitioner(key, partitions, partitions) == expected
+    assert clients.key_partitioner(None, partitions, partitions) in partitions
