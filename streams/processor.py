@@ -25,6 +25,7 @@ from streams.dead_letters import (
     lineage_headers,
 )
 from streams.messages import Headers, InMessage, OutRecord
+from streams.reply import route_replies
 from streams.stage import Stage, To
 
 __all__ = ["BatchResult", "Counts", "StageProcessor", "is_retriable"]
@@ -123,6 +124,7 @@ class StageProcessor:
             await asyncio.gather(
                 *(self._lane(messages, indexes, slots, counts) for indexes in lanes.values())
             )
+        route_replies(messages, slots)
         return BatchResult(by_message=slots, counts=counts)
 
     async def _lane(
