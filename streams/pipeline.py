@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from schemas.catalog import contract
@@ -61,7 +61,30 @@ class Pipeline:
         self._topics: dict[str, TopicSpec] = {t.name: t for t in topics or []}
 
     def add(self, stage: Stage[Any]) -> Stage[Any]:
-        """Add a stage; names are unique within the pipeline."""
+        """Add a stage; names are unique within the pipeline.
+
+        A stage with ``repartition_by`` comes with a ``<name>.repartition`` stage in front
+        of it, which rewrites its inputs, keyed by that function, to the internal topic
+        ``<pipeline>.<name>.repartition``; the stage itself then reads that topic.
+        """
+        if stage.repartition_by is not None:
+            internal = f"{self.name}.{stage.name}.repartition"
+            rekey = stage.repartition_by
+
+            async def identity(record: Any) -> Any:
+                return record
+
+            self.add(
+                Stage(
+                    name=f"{stage.name}.repartition",
+                    inputs=stage.inputs,
+                    input_type=stage.input_type,
+                    outputs={internal: stage.input_type},
+                    function=identity,
+                    key=rekey,
+                )
+            )
+            stage = replace(stage, inputs=(internal,), repartition_by=None)
         if stage.name in self.stages:
             raise ConfigurationError(f"pipeline {self.name} already has a stage {stage.name}")
         self.stages[stage.name] = stage
@@ -76,6 +99,7 @@ class Pipeline:
         outputs: dict[str, type[AvroRecord]],
         concurrency: int = 1,
         key: Callable[[Any], str | bytes] | None = None,
+        repartition_by: Callable[[Any], str | bytes] | None = None,
         batch: bool = False,
         retry: RetryPolicy | None = None,
     ) -> Callable[[StageFunction], StageFunction]:
@@ -91,6 +115,7 @@ class Pipeline:
                     function=function,
                     concurrency=concurrency,
                     key=key,
+                    repartition_by=repartition_by,
                     batch=batch,
                     retry=retry or RetryPolicy(),
                 )

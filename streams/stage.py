@@ -75,6 +75,10 @@ class Stage(Generic[In]):
     """Records processed at once within one worker; same-key records stay in order."""
     key: Callable[[Any], str | bytes] | None = field(default=None, repr=False)
     """Key of the output records (and of in-worker ordering); default: the input's key."""
+    repartition_by: Callable[[Any], str | bytes] | None = field(default=None, repr=False)
+    """Key the *inputs* by this first: the pipeline adds a ``<name>.repartition`` stage that
+    rewrites the inputs to an internal topic keyed by it, so every record with one key is
+    processed by one worker, in order."""
     batch: bool = False
     """True when ``function`` takes a list of records and returns a list of results."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)

@@ -192,3 +192,37 @@ def test_the_flagship_pipeline_is_valid() -> None:
     pipeline.validate()
     assert [s.name for s in pipeline.order()] == ["clean", "format", "validate", "enrich"]
     assert "orders.validate.dlq" in pipeline.topics()
+
+
+async def test_repartition_by_routes_each_key_to_one_partition_in_order() -> None:
+    pipeline = _pipeline()
+    seen: list[tuple[str, int]] = []
+
+    @pipeline.stage(
+        "per-region",
+        inputs="in",
+        input_type=Customer,
+        outputs={"out": RegionRevenue},
+        repartition_by=lambda customer: customer.region,
+        concurrency=4,
+    )
+    async def per_region(customer: Customer) -> RegionRevenue:
+        seen.append((customer.region, int(customer.customer_id[1:])))
+        return _revenue(customer)
+
+    assert list(pipeline.stages) == ["per-region.repartition", "per-region"]
+    assert pipeline.stages["per-region"].inputs == ("t.per-region.repartition",)
+    driver = TestDriver(pipeline)
+    for n in range(60):  # keyed by customer: regions are spread over the input partitions
+        driver.send("in", _customer(n, region=f"r{n % 4}"), key=f"c{n}")
+    await driver.run()
+
+    internal = driver.messages("t.per-region.repartition")
+    partitions_per_region: dict[bytes | None, set[int]] = {}
+    for message in internal:
+        partitions_per_region.setdefault(message.key, set()).add(message.partition)
+    assert all(len(p) == 1 for p in partitions_per_region.values())
+    for region in {r for r, _ in seen}:
+        order = [n for r, n in seen if r == region]
+        assert order == sorted(order)
+    assert len(driver.read("out")) == 60
