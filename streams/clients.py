@@ -50,7 +50,7 @@ def producer_config(settings: Settings | None = None, **overrides: Any) -> dict[
         "client_id": f"{s.client_id}-producer",
         "acks": "all",
         "enable_idempotence": True,
-        "linger_ms": 5,
+        "linger_ms": s.linger_ms,
         "partitioner": key_partitioner,
         "request_timeout_ms": 30_000,
     }

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     guarantee: Guarantee = Field(
         default="at-least-once", description="Processing guarantee of pipelines."
     )
+    linger_ms: int = Field(
+        default=5,
+        ge=0,
+        description="Milliseconds a producer waits to fill a batch (lower: latency).",
+    )
     max_in_flight: int = Field(
         default=5,
         ge=1,
