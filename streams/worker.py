@@ -29,6 +29,7 @@ from aiokafka.errors import CommitFailedError
 
 from schemas.codec import AvroCodec
 from streams import clients
+from streams._sending import BatchSender
 from streams.messages import InMessage, OutRecord
 from streams.pipeline import Pipeline
 from streams.processor import Counts, StageProcessor
@@ -79,6 +80,8 @@ class StageWorker:
         self._batch_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
+        self._sender: BatchSender | None = None
+        self._senders: dict[TopicPartition, BatchSender] = {}
         self._transactional: dict[TopicPartition, AIOKafkaProducer] = {}
         self._commit_interval_s = commit_interval_s
         self._last_commit = time.monotonic()
@@ -105,6 +108,7 @@ class StageWorker:
         if not self.exactly_once:
             self._producer = clients.producer(self.settings, client_id=f"{self.group_id}-out")
             await self._producer.start()
+            self._sender = BatchSender(self._producer)
         self._consumer.subscribe(list(self.stage.inputs), listener=_Rebalance(self))
         await self._consumer.start()
         logger.info("worker of %s started (group %s)", self.stage.name, self.group_id)
@@ -172,12 +176,8 @@ class StageWorker:
             self._inflight = (futures, offsets, result.counts)
 
     async def _send_all(self, records: list[OutRecord]) -> list[asyncio.Future[Any]]:
-        producer = self._producer
-        assert producer is not None  # noqa: S101 - at-least-once always has one
-        return [
-            await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers))
-            for r in records
-        ]
+        assert self._sender is not None  # noqa: S101 - at-least-once always has one
+        return await self._sender.send(records)
 
     async def _settle(self, *, commit_now: bool = False) -> None:
         """Wait for the batch in flight to be acknowledged; commit what is settled.
@@ -211,11 +211,7 @@ class StageWorker:
     ) -> None:
         producer = self._transactional[tp]
         async with producer.transaction():
-            futures = [
-                await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers))
-                for r in records
-            ]
-            await _acknowledged(futures)
+            await _acknowledged(await self._senders[tp].send(records))
             await producer.send_offsets_to_transaction({tp: offset}, self.group_id)
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
@@ -232,6 +228,7 @@ class StageWorker:
                         )
                         await producer.start()
                         self._transactional[tp] = producer
+                        self._senders[tp] = BatchSender(producer)
             self.assignment = set(assigned)
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
@@ -240,6 +237,7 @@ class StageWorker:
             await self._settle(commit_now=True)
             self.assignment -= set(revoked)
             for tp in revoked:
+                self._senders.pop(tp, None)
                 producer = self._transactional.pop(tp, None)
                 if producer is not None:
                     await producer.stop()

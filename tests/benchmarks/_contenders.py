@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from schemas.codec import AvroCodec
@@ -49,10 +50,18 @@ class Meter:
             "seconds": round(wall, 3),
             "events_per_s": round(count / wall),
             "cpu_s": round(time.process_time() - self.cpu_first, 2),
-            "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "rss_mb": _peak_rss_mb(),
         }
         sys.stdout.write(json.dumps(figures) + "\n")
         sys.stdout.flush()
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM): unlike ru_maxrss it is not inherited across exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def make_transform(registry_url: str, output: str) -> Transform:

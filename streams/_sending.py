@@ -1,0 +1,70 @@
+"""Handing a batch of output records to an aiokafka producer, partition batch by partition.
+
+aiokafka's ``send()`` costs a coroutine, a future and a pass through its accumulator per
+record. A stage already has its outputs as a list, so they are grouped by partition (with
+Kafka's key hashing, exactly what ``send()`` would choose) and appended to record batches
+that are submitted whole: one future per batch. Per-partition order is the list's order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
+
+from streams.clients import key_partitioner
+from streams.messages import OutRecord
+
+__all__ = ["BatchSender"]
+
+_PARTITIONS_TTL_S = 30.0
+
+
+class BatchSender:
+    """Sends lists of :class:`OutRecord` through one producer; returns one future per batch."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self._producer = producer
+        self._partitions: dict[str, tuple[float, list[int]]] = {}
+
+    async def send(self, records: list[OutRecord]) -> list[asyncio.Future[Any]]:
+        """Queue ``records``; await the returned futures to know they are acknowledged."""
+        groups: dict[tuple[str, int], list[OutRecord]] = {}
+        for record in records:
+            partitions = await self._partitions_of(record.topic)
+            partition = key_partitioner(record.key, partitions, partitions)
+            groups.setdefault((record.topic, partition), []).append(record)
+        futures: list[asyncio.Future[Any]] = []
+        for (topic, partition), group in groups.items():
+            batch = self._producer.create_batch()
+            for record in group:
+                if self._append(batch, record):
+                    continue
+                futures.append(await self._producer.send_batch(batch, topic, partition=partition))
+                batch = self._producer.create_batch()
+                if not self._append(batch, record):
+                    raise MessageSizeTooLargeError(
+                        f"a record of {len(record.value or b'')} bytes does not fit in a batch "
+                        f"for {topic}"
+                    )
+            futures.append(await self._producer.send_batch(batch, topic, partition=partition))
+        return futures
+
+    @staticmethod
+    def _append(batch: Any, record: OutRecord) -> bool:
+        metadata = batch.append(
+            timestamp=None, key=record.key, value=record.value, headers=list(record.headers)
+        )
+        return metadata is not None
+
+    async def _partitions_of(self, topic: str) -> list[int]:
+        cached = self._partitions.get(topic)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < _PARTITIONS_TTL_S:
+            return cached[1]
+        partitions = sorted(await self._producer.partitions_for(topic))
+        self._partitions[topic] = (now, partitions)
+        return partitions
