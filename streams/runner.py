@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import uuid
@@ -27,6 +28,10 @@ async def run_worker(pipeline: Pipeline, stage: str, settings: Settings) -> Coun
     stats = StatsPublisher(
         settings, worker.counts, pipeline=pipeline.name, stage=stage, worker=uuid.uuid4().hex[:12]
     )
+    # Long-lived setup objects (codecs, schemas, clients) need no more collection passes,
+    # and per-record garbage is short-lived: fewer, younger collections mean fewer pauses.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)
