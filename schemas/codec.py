@@ -142,22 +142,14 @@ class AvroDecoder:
         offset: int | None = None,
     ) -> dict[str, Any]:
         """The record in ``data``, resolved into the reader schema if there is one."""
+        where = (topic, partition, offset)
         if not data or len(data) < _HEADER_SIZE:
-            size = 0 if not data else len(data)
-            raise self._error(
-                f"{size} byte(s), fewer than the {_HEADER_SIZE}-byte header",
-                topic=topic,
-                partition=partition,
-                offset=offset,
-            )
+            size = len(data) if data else 0
+            raise self._fail(f"{size} byte(s), fewer than the {_HEADER_SIZE}-byte header", where)
         magic, schema_id = _HEADER.unpack_from(data)
         if magic != MAGIC_BYTE:
-            raise self._error(
-                f"magic byte is {magic}, not {MAGIC_BYTE}: not Confluent-framed Avro",
-                topic=topic,
-                partition=partition,
-                offset=offset,
-            )
+            reason = f"magic byte is {magic}, not {MAGIC_BYTE}: not Confluent-framed Avro"
+            raise self._fail(reason, where)
         plan = self._plans.get(schema_id)
         if plan is None:
             plan = self._plan(schema_id, topic, partition, offset)
@@ -166,30 +158,25 @@ class AvroDecoder:
         try:
             record = fastavro.schemaless_reader(buffer, plan[0], plan[1])
         except Exception as error:  # any failure inside the body is bad bytes
-            raise self._error(
-                f"Avro body is invalid: {type(error).__name__}: {error}",
-                topic=topic,
-                partition=partition,
-                offset=offset,
-                schema_id=schema_id,
-            ) from error
+            reason = f"Avro body is invalid: {type(error).__name__}: {error}"
+            raise self._fail(reason, where, schema_id) from error
         if buffer.tell() != len(data):
-            raise self._error(
-                f"{len(data) - buffer.tell()} byte(s) left after the record",
-                topic=topic,
-                partition=partition,
-                offset=offset,
-                schema_id=schema_id,
-            )
+            reason = f"{len(data) - buffer.tell()} byte(s) left after the record"
+            raise self._fail(reason, where, schema_id)
         if not isinstance(record, dict):
-            raise self._error(
-                "the schema is not a record schema",
-                topic=topic,
-                partition=partition,
-                offset=offset,
-                schema_id=schema_id,
-            )
+            raise self._fail("the schema is not a record schema", where, schema_id)
         return record
+
+    def _fail(
+        self,
+        reason: str,
+        where: tuple[str | None, int | None, int | None],
+        schema_id: int | None = None,
+    ) -> DecodeError:
+        topic, partition, offset = where
+        return self._error(
+            reason, topic=topic, partition=partition, offset=offset, schema_id=schema_id
+        )
 
     def _plan(
         self, schema_id: int, topic: str | None, partition: int | None, offset: int | None
@@ -206,20 +193,10 @@ class AvroDecoder:
         try:
             return self._codec.writer_schema(schema_id)
         except RegistryRequestError as error:  # not found: these bytes can never be read
-            raise self._error(
-                f"schema id {schema_id} is not in the registry",
-                topic=topic,
-                partition=partition,
-                offset=offset,
-                schema_id=schema_id,
-            ) from error
+            reason = f"schema id {schema_id} is not in the registry"
+            raise self._fail(reason, (topic, partition, offset), schema_id) from error
         except InvalidSchemaError as error:
-            raise self._error(
-                f"schema id {schema_id} is not valid Avro: {error}",
-                topic=topic,
-                partition=partition,
-                offset=offset,
-                schema_id=schema_id,
-            ) from error
+            reason = f"schema id {schema_id} is not valid Avro: {error}"
+            raise self._fail(reason, (topic, partition, offset), schema_id) from error
         except RegistryError:
             raise  # unreachable registry: retriable, the record is fine
