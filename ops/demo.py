@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 import uuid
@@ -45,6 +46,8 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the order generator.")] = 7,
 ) -> None:
     """Run clean -> format -> validate -> enrich over generated orders; show what went where."""
+    # a fresh broker makes aiokafka log transient coordinator errors; the demo reports itself
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     settings = Settings()
     with ExitStack() as stack:
         _ensure_kafka(settings)
