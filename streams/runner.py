@@ -14,6 +14,7 @@ from streams.pipeline import Pipeline
 from streams.processor import Counts
 from streams.settings import Settings
 from streams.stats import StatsPublisher
+from streams.topics import ensure_topics
 from streams.worker import StageWorker
 
 __all__ = ["run_worker"]
@@ -23,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 async def run_worker(pipeline: Pipeline, stage: str, settings: Settings) -> Counts:
     """Run one worker of ``stage`` until SIGTERM or SIGINT; then drain, commit and leave."""
+    # creating missing topics is idempotent, so any worker may start first
+    await ensure_topics(pipeline, settings)
     codec = AvroCodec(RegistryClient(settings.registry_url))
     worker = StageWorker(pipeline, stage, settings, codec)
     stats = StatsPublisher(

@@ -32,6 +32,13 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _validated_key(order: ValidOrder | InvalidOrder) -> str:
+    """Valid orders are keyed by customer (the enrich join's key); invalid ones by order id."""
+    if isinstance(order, ValidOrder):
+        return order.customer_id
+    return str(order.order.order_id)
+
+
 def orders_pipeline(
     customers: Mapping[str, CustomerFacts],
     *,
@@ -78,7 +85,7 @@ def orders_pipeline(
         inputs=topic["formatted"],
         input_type=FormattedOrder,
         outputs={topic["valid"]: ValidOrder, topic["invalid"]: InvalidOrder},
-        key=lambda order: getattr(order, "customer_id", None) or "",
+        key=_validated_key,
     )
     async def validate(order: FormattedOrder) -> ValidOrder | InvalidOrder:
         return validate_order(order, clock())

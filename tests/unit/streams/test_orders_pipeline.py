@@ -152,3 +152,17 @@ async def test_valid_orders_are_keyed_by_customer_for_the_enrich_join() -> None:
     ):
         assert isinstance(record, ValidOrder)
         assert message.key == record.customer_id.encode()
+
+
+async def test_invalid_orders_are_keyed_by_order_id() -> None:
+    generator = OrderGenerator()
+    driver = _driver(generator)
+    for order in generator.orders(200):
+        driver.send("orders.raw", order)
+    await driver.run()
+    invalid = list(
+        zip(driver.messages("orders.invalid"), driver.read("orders.invalid"), strict=True)
+    )
+    assert invalid
+    for message, record in invalid:
+        assert message.key == str(record.order.order_id).encode()
