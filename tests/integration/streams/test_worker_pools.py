@@ -118,8 +118,8 @@ async def test_kill_9_of_a_worker_half_way_loses_nothing(
 async def test_scaling_a_stage_1_3_1_while_data_flows_loses_nothing(
     kafka: KafkaEndpoint, registry_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("STREAMWORKS_ORDERS_PARTITIONS", "3")  # room for three workers
     prefix, env = await _setup(kafka, registry_url, "at-least-once", monkeypatch)
-    monkeypatch.setenv("STREAMWORKS_ORDERS_PARTITIONS", "3")
     supervisor = Supervisor("orders", dict.fromkeys(build().stages, 1), env=env)
     supervisor.start()
     expected: set[str] = set()
