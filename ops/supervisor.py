@@ -13,6 +13,9 @@ from pathlib import Path
 
 __all__ = ["Supervisor", "WorkerProcess"]
 
+_QUICK_EXIT_S = 10.0
+_MAX_BACKOFF_S = 30.0
+
 logger = logging.getLogger(__name__)
 
 
@@ -48,6 +51,8 @@ class Supervisor:
         """How many crashed workers were replaced."""
         self._env = {**os.environ, **(env or {})}
         self._log_dir = log_dir
+        self._quick_failures: dict[str, int] = {}
+        self._not_before: dict[str, float] = {}
         self._started = 0
         self._workers: list[WorkerProcess] = []
 
@@ -69,6 +74,7 @@ class Supervisor:
             self._workers.remove(worker)
             if not worker.draining:
                 self.restarts += 1
+                self._back_off(worker)
                 logger.warning("worker of %s exited with %s; starting another", worker.stage, code)
         for stage in self.pools:
             self._fill(stage)
@@ -99,7 +105,19 @@ class Supervisor:
                 worker.process.wait()
         self._workers.clear()
 
+    def _back_off(self, worker: WorkerProcess) -> None:
+        """A worker that dies soon after starting waits longer each time before a restart."""
+        if time.monotonic() - worker.started < _QUICK_EXIT_S:
+            failures = self._quick_failures.get(worker.stage, 0) + 1
+            self._quick_failures[worker.stage] = failures
+            delay = min(_MAX_BACKOFF_S, 0.5 * 2 ** (failures - 1))
+            self._not_before[worker.stage] = time.monotonic() + delay
+        else:
+            self._quick_failures[worker.stage] = 0
+
     def _fill(self, stage: str) -> None:
+        if time.monotonic() < self._not_before.get(stage, 0.0):
+            return
         while len(self.workers(stage)) < self.pools[stage]:
             command = [sys.executable, "-m", "ops", "worker", self.pipeline, "--stage", stage]
             self._started += 1
