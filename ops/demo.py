@@ -125,8 +125,8 @@ async def _feed_and_watch(
 
 def _ensure_kafka(settings: Settings) -> None:
     host, _, port = settings.bootstrap_servers.split(",")[0].rpartition(":")
-    if port_accepts(int(port)) if host in ("127.0.0.1", "localhost") else True:
-        return
+    if host not in ("127.0.0.1", "localhost") or port_accepts(int(port)):
+        return  # a remote cluster is taken as given; a local one is already up
     if settings.bootstrap_servers != _DEFAULT_BOOTSTRAP:
         raise KafkaLauncherError(
             f"no Kafka answers at {settings.bootstrap_servers}; start it or unset "

@@ -7,6 +7,7 @@ under one level, BACKWARD by default).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -102,8 +103,6 @@ def _verdict(found: Contract, level: str, problems: Sequence[str]) -> SubjectChe
 
 
 def _same(left: str, right: str) -> bool:
-    import json  # noqa: PLC0415
-
     return bool(json.loads(left) == json.loads(right))
 
 

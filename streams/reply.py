@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas.codec import AvroCodec
 from schemas.records import AvroRecord
@@ -29,6 +27,7 @@ from streams.dead_letters import DLQ_PREFIX, header
 from streams.errors import StreamworksError
 from streams.messages import Headers, InMessage, OutRecord
 from streams.settings import Settings
+from streams.topics import ensure_topic
 
 __all__ = [
     "CORRELATION_ID",
@@ -72,8 +71,10 @@ def route_replies(messages: Sequence[InMessage], outputs: list[list[OutRecord]])
         if not message.headers:
             continue
         reply_to = header(message.headers, REPLY_TO)
+        if reply_to is None:  # the common case: one scan of the headers, then on
+            continue
         correlation = header(message.headers, CORRELATION_ID)
-        if reply_to is None or correlation is None:
+        if correlation is None:
             continue
         base: Headers = ((CORRELATION_ID, correlation.encode()),)
         letters = [r for r in records if header(r.headers, DLQ_PREFIX + "stage") is not None]
@@ -132,13 +133,7 @@ class Requester:
 
     async def start(self) -> None:
         """Create the reply topic if needed and start listening on it (from its end)."""
-        admin = clients.admin_client(self.settings)
-        await admin.start()
-        try:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(self.reply_topic, 1, 1)])
-        finally:
-            await admin.close()
+        await ensure_topic(self.settings, self.reply_topic, replication=1)
         self._consumer = clients.consumer(settings=self.settings, group_id=None)
         await self._consumer.start()
         partition = TopicPartition(self.reply_topic, 0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -12,9 +12,6 @@ from streams.errors import ConfigurationError
 __all__ = ["RetryPolicy", "Stage", "StageFunction", "To"]
 
 In = TypeVar("In", bound=AvroRecord)
-
-StageResult = AvroRecord | Iterable[Any] | None
-"""What a stage function returns: None (filtered), one record, or several (records or To)."""
 
 StageFunction = Callable[[Any], Awaitable[Any]]
 

@@ -16,12 +16,11 @@ from collections import defaultdict
 from dataclasses import asdict
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
 from streams import clients
 from streams.processor import Counts
 from streams.settings import Settings
+from streams.topics import ensure_topic
 
 __all__ = ["STATS_TOPIC", "StatsPublisher", "ensure_stats_topic", "read_stage_counts"]
 
@@ -32,18 +31,7 @@ STATS_TOPIC = "_streamworks_stats"
 
 async def ensure_stats_topic(settings: Settings) -> None:
     """Create the compacted stats topic when it is missing."""
-    admin = clients.admin_client(settings)
-    await admin.start()
-    try:
-        if STATS_TOPIC not in await admin.list_topics():
-            brokers = len((await admin.describe_cluster())["brokers"])
-            topic = NewTopic(
-                STATS_TOPIC, 1, min(brokers, 3), topic_configs={"cleanup.policy": "compact"}
-            )
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([topic])
-    finally:
-        await admin.close()
+    await ensure_topic(settings, STATS_TOPIC, config={"cleanup.policy": "compact"})
 
 
 class StatsPublisher:

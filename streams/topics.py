@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from aiokafka.admin import NewTopic
@@ -11,7 +12,7 @@ from streams import clients
 from streams.pipeline import Pipeline, PipelineError
 from streams.settings import Settings
 
-__all__ = ["ensure_topics"]
+__all__ = ["ensure_topic", "ensure_topics"]
 
 logger = logging.getLogger(__name__)
 _MAX_REPLICATION = 3
@@ -58,5 +59,30 @@ async def ensure_topics(
             except TopicAlreadyExistsError:
                 logger.info("another process created some of %s first", [t.name for t in new])
         return [t.name for t in new]
+    finally:
+        await admin.close()
+
+
+async def ensure_topic(
+    settings: Settings,
+    name: str,
+    *,
+    partitions: int = 1,
+    replication: int | None = None,
+    config: dict[str, str] | None = None,
+) -> None:
+    """Create one topic unless it exists (another process may create it at the same time)."""
+    admin = clients.admin_client(settings)
+    await admin.start()
+    try:
+        if name in await admin.list_topics():
+            return
+        if replication is None:
+            brokers = len((await admin.describe_cluster())["brokers"])
+            replication = min(brokers, _MAX_REPLICATION)
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await admin.create_topics(
+                [NewTopic(name, partitions, replication, topic_configs=config or {})]
+            )
     finally:
         await admin.close()

@@ -33,7 +33,7 @@ from ops.kafka.errors import (
 )
 from ops.kafka.jars import ensure_jars
 
-__all__ = ["LocalCluster", "NodeStatus"]
+__all__ = ["LocalCluster", "NodeStatus", "brokers_in_metadata"]
 
 logger = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ class LocalCluster:
                 if proc.poll() is not None:
                     raise BrokerDiedError(node.node_id, proc.returncode, _log_tail(node))
             if all(_process.port_accepts(n.broker_port) for n in self.nodes):
-                seen = asyncio.run(_brokers_in_metadata(self.bootstrap_servers))
+                seen = asyncio.run(brokers_in_metadata(self.bootstrap_servers))
                 if seen >= expected:
                     return
             time.sleep(0.2)
@@ -267,7 +267,7 @@ class LocalCluster:
         )
 
 
-async def _brokers_in_metadata(bootstrap_servers: str) -> int:
+async def brokers_in_metadata(bootstrap_servers: str) -> int:
     """How many brokers a metadata answer lists, or 0 when no broker answers."""
     client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=3000)
     try:

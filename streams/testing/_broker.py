@@ -135,22 +135,12 @@ def _count_brokers(bootstrap_servers: str, timeout: float = 60.0) -> int:
     """Brokers listed by a metadata answer; waits for the cluster to answer at all."""
     import asyncio  # noqa: PLC0415
 
-    from aiokafka import AIOKafkaClient  # noqa: PLC0415
-    from aiokafka.errors import KafkaError  # noqa: PLC0415
-
-    async def count() -> int:
-        client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
-        try:
-            await client.bootstrap()
-            return len(client.cluster.brokers())
-        finally:
-            await client.close()
+    from ops.kafka import BrokerNotReadyError  # noqa: PLC0415
+    from ops.kafka.launcher import brokers_in_metadata  # noqa: PLC0415
 
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return asyncio.run(count())
-        except KafkaError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+    while (brokers := asyncio.run(brokers_in_metadata(bootstrap_servers))) == 0:
+        if time.monotonic() > deadline:
+            raise BrokerNotReadyError(f"no Kafka broker answered at {bootstrap_servers}")
+        time.sleep(0.5)
+    return brokers
