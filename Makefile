@@ -52,6 +52,7 @@ typecheck: $(STAMP) ## mypy --strict over all packages and tests
 bench: setup ## benchmarks against the peers; tables and JSON land in tests/benchmarks/results/
 	$(BIN)/python -m tests.benchmarks.codec
 	$(BIN)/python -m tests.benchmarks.registry
+	$(BIN)/python -m tests.benchmarks.stage
 
 up: setup ## start the local Kafka broker on 127.0.0.1:9092
 	$(BIN)/streamworks kafka up
