@@ -2,7 +2,7 @@
 
 from schemas.records._base import AvroRecord
 from schemas.records.customers import Customer, Tier
-from schemas.records.metrics import RegionRevenue
+from schemas.records.metrics import CustomerTotals, RegionRevenue, WindowCount
 from schemas.records.orders import (
     CleanOrder,
     EnrichedOrder,
@@ -17,6 +17,7 @@ __all__ = [
     "AvroRecord",
     "CleanOrder",
     "Customer",
+    "CustomerTotals",
     "EnrichedOrder",
     "FormattedOrder",
     "InvalidOrder",
@@ -24,6 +25,7 @@ __all__ = [
     "RegionRevenue",
     "Tier",
     "ValidOrder",
+    "WindowCount",
 ]
 
 ALL_RECORDS: tuple[type[AvroRecord], ...] = (
@@ -35,5 +37,7 @@ ALL_RECORDS: tuple[type[AvroRecord], ...] = (
     EnrichedOrder,
     Customer,
     RegionRevenue,
+    CustomerTotals,
+    WindowCount,
 )
 """Every record class, one per contract."""
