@@ -41,3 +41,5 @@ class OutRecord:
     """Value bytes."""
     headers: Headers = field(default=())
     """Kafka headers (lineage, or the dead letter's error description)."""
+    partition: int | None = None
+    """An explicit partition (a state changelog's is its task's); None hashes the key."""

@@ -9,6 +9,10 @@ from typing import Any
 from schemas.catalog import contract
 from schemas.compatibility import reader_problems
 from schemas.records import AvroRecord
+from streams.aggregate.aggregators import Aggregator
+from streams.aggregate.spec import Aggregation, EmitMode, Emitter, EventTime, changelog_topic
+from streams.aggregate.spec import late_topic as late_topic_of
+from streams.aggregate.windows import WindowKind
 from streams.dead_letters import dead_letter_topic
 from streams.errors import ConfigurationError
 from streams.settings import Guarantee
@@ -124,6 +128,63 @@ class Pipeline:
 
         return register
 
+    def aggregate(
+        self,
+        name: str,
+        *,
+        inputs: str | tuple[str, ...],
+        input_type: type[AvroRecord],
+        key: Callable[[Any], str],
+        aggregator: Aggregator,
+        output: str,
+        output_type: type[AvroRecord],
+        emit: Emitter,
+        window: WindowKind | None = None,
+        mode: EmitMode = "update",
+        event_time: EventTime | None = None,
+        repartition: bool = True,
+        close_when_idle: float | None = None,
+        standby: bool = False,
+    ) -> Stage[Any]:
+        """Add an aggregation stage: fan ``inputs`` in to state keyed by ``key``.
+
+        With ``repartition`` (the default) a ``<name>.repartition`` stage first rewrites the
+        inputs keyed by ``key``, so each key's state lives in exactly one partition; pass
+        False when the inputs are already keyed that way (and co-partitioned). Its state is
+        kept in RocksDB and the compacted ``<pipeline>.<name>.changelog`` topic; records
+        later than their windows go to ``<pipeline>.<name>.late``. See
+        :class:`~streams.aggregate.spec.Aggregation` for the rest.
+        """
+        late = late_topic_of(self.name, name)
+        spec = Aggregation(
+            key=key,
+            aggregator=aggregator,
+            output=output,
+            emit=emit,
+            window=window,
+            mode=mode,
+            event_time=event_time,
+            close_when_idle=close_when_idle,
+            standby=standby,
+            changelog=changelog_topic(self.name, name),
+            late=late,
+        )
+
+        async def folded_not_called(record: Any) -> Any:
+            raise NotImplementedError("an aggregation stage folds records into state")
+
+        return self.add(
+            Stage(
+                name=name,
+                inputs=(inputs,) if isinstance(inputs, str) else tuple(inputs),
+                input_type=input_type,
+                outputs={output: output_type, late: input_type},
+                function=folded_not_called,
+                repartition_by=key if repartition else None,
+                aggregation=spec,
+            )
+        )
+
     def group_id(self, stage: str) -> str:
         """The consumer group of a stage's worker pool."""
         return f"{self.name}.{stage}"
@@ -142,6 +203,14 @@ class Pipeline:
                 found.setdefault(topic, TopicSpec(topic, None, self.default_partitions))
             dlq = self.dead_letter_topic(stage.name)
             found.setdefault(dlq, TopicSpec(dlq, None, 1))
+        for stage in self.stages.values():
+            if stage.aggregation is not None:
+                changelog = stage.aggregation.changelog
+                partitions = max(found[topic].partitions for topic in stage.inputs)
+                found.setdefault(
+                    changelog,
+                    TopicSpec(changelog, None, partitions, config={"cleanup.policy": "compact"}),
+                )
         return found
 
     def producers(self, topic: str) -> list[tuple[str, type[AvroRecord]]]:
@@ -155,7 +224,14 @@ class Pipeline:
         writer schema on an edge must be readable by the reader's schema (Avro resolution).
         """
         problems: list[str] = []
+        declared = self.topics()
         for stage in self.stages.values():
+            counts = {declared[topic].partitions for topic in stage.inputs}
+            if stage.aggregation is not None and len(counts) > 1:
+                problems.append(
+                    f"aggregation {stage.name} reads topics with different partition counts "
+                    f"{sorted(counts)}; co-partition them or let it repartition"
+                )
             for topic in stage.inputs:
                 spec = self._topics.get(topic)
                 writers = [(f"stage {name}", kind) for name, kind in self.producers(topic)]

@@ -18,12 +18,7 @@ from schemas.codec import AvroCodec
 from schemas.errors import DecodeError, EncodeError
 from schemas.records import AvroRecord
 from schemas.typed import RecordCodec
-from streams.dead_letters import (
-    LINEAGE_OFFSET,
-    LINEAGE_PARTITION,
-    dead_letter_headers,
-    lineage_headers,
-)
+from streams.dead_letters import LINEAGE_OFFSET, dead_letter_headers, lineage_headers
 from streams.messages import Headers, InMessage, OutRecord
 from streams.reply import route_replies
 from streams.stage import Stage, To
@@ -60,6 +55,8 @@ class Counts:
     """Output records written (a flat-map may write several per input)."""
     retries: int = 0
     """Extra attempts made for retriable errors."""
+    late: int = 0
+    """Inputs of an aggregation that arrived after their windows closed (see its late topic)."""
 
     def add(self, other: Counts) -> None:
         """Add ``other``'s figures to these."""
@@ -67,8 +64,8 @@ class Counts:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def balanced(self) -> bool:
-        """True when ``in = out + filtered + dead_lettered``."""
-        return self.records_in == self.out + self.filtered + self.dead_lettered
+        """True when ``in = out + filtered + dead_lettered + late``."""
+        return self.records_in == self.out + self.filtered + self.dead_lettered + self.late
 
 
 @dataclass
@@ -103,7 +100,8 @@ class StageProcessor:
         self._routes = {
             kind: topic for topic, kind in stage.outputs.items() if kinds.count(kind) == 1
         }
-        self._lineage_fixed: dict[str, Headers] = {}
+        self._lineage_fixed: dict[tuple[str, int], Headers] = {}
+        self._plain = not stage.batch
 
     async def process(self, messages: Sequence[InMessage]) -> BatchResult:
         """Process a batch; same-key messages run in order, others up to ``concurrency``."""
@@ -149,7 +147,10 @@ class StageProcessor:
         while True:
             attempt += 1
             try:
-                result = await self._call_one(record)
+                if self._plain:
+                    result = await self.stage.function(record)
+                else:
+                    result = await self._call_one(record)
                 self._emit(message, record, result, out, counts)
             except Exception as error:  # noqa: BLE001 - any failure is retried or dead-lettered
                 if is_retriable(error) and attempt < self.stage.retry.attempts:
@@ -266,16 +267,12 @@ class StageProcessor:
         return encoded
 
     def _lineage(self, message: InMessage) -> Headers:
-        """Lineage headers; the parts that repeat are encoded once per topic."""
-        fixed = self._lineage_fixed.get(message.topic)
+        """Lineage headers; all but the offset are encoded once per input partition."""
+        fixed = self._lineage_fixed.get((message.topic, message.partition))
         if fixed is None:
-            fixed = lineage_headers(self.stage.name, message)[:2]
-            self._lineage_fixed[message.topic] = fixed
-        return (
-            *fixed,
-            (LINEAGE_PARTITION, str(message.partition).encode()),
-            (LINEAGE_OFFSET, str(message.offset).encode()),
-        )
+            fixed = lineage_headers(self.stage.name, message)[:3]
+            self._lineage_fixed[message.topic, message.partition] = fixed
+        return (*fixed, (LINEAGE_OFFSET, str(message.offset).encode()))
 
     def _key(self, message: InMessage, target: To) -> bytes | None:
         key = target.key

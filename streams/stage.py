@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from schemas.records import AvroRecord
 from streams.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from streams.aggregate.spec import Aggregation
 
 __all__ = ["RetryPolicy", "Stage", "StageFunction", "To"]
 
@@ -80,6 +83,9 @@ class Stage(Generic[In]):
     """True when ``function`` takes a list of records and returns a list of results."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     """How retriable errors are retried before the record is dead-lettered."""
+    aggregation: Aggregation | None = None
+    """Set for an aggregation stage: it folds its inputs into state instead of calling
+    ``function`` (see :meth:`streams.pipeline.Pipeline.aggregate`)."""
 
     def __post_init__(self) -> None:
         if not self.inputs:

@@ -9,17 +9,21 @@ decoding, retries, routing, dead letters and counts behave exactly as they will 
 
 from __future__ import annotations
 
+import time
 import zlib
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from schemas.codec import AvroCodec
 from schemas.memory_registry import InMemoryRegistry
 from schemas.records import AvroRecord
 from schemas.typed import RecordCodec
+from streams.aggregate.processor import AggregationProcessor
 from streams.messages import InMessage, OutRecord
 from streams.pipeline import Pipeline
 from streams.processor import Counts, StageProcessor
+from streams.state.store import Store
 
 __all__ = ["TestDriver"]
 
@@ -29,18 +33,29 @@ class TestDriver:
 
     __test__ = False  # not a pytest test class, despite the name
 
-    def __init__(self, pipeline: Pipeline, *, batch_size: int = 100) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        batch_size: int = 100,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         pipeline.validate()
         self.pipeline = pipeline
         self.codec = AvroCodec(InMemoryRegistry())
         self._batch_size = batch_size
+        self._clock = clock
         self._specs = pipeline.topics()
         self._log: dict[str, list[InMessage]] = defaultdict(list)
         self._positions: dict[tuple[str, str], int] = defaultdict(int)
-        self._processors = {
-            stage.name: StageProcessor(stage, self.codec, pipeline.dead_letter_topic(stage.name))
-            for stage in pipeline.order()
-        }
+        self._processors: dict[str, StageProcessor | AggregationProcessor] = {}
+        for stage in pipeline.order():
+            dlq = pipeline.dead_letter_topic(stage.name)
+            self._processors[stage.name] = (
+                StageProcessor(stage, self.codec, dlq)
+                if stage.aggregation is None
+                else AggregationProcessor(stage, self.codec, dlq, clock=clock)
+            )
         self.counts: dict[str, Counts] = {name: Counts() for name in self._processors}
         """Per-stage accounting, summed over every run."""
 
@@ -66,15 +81,51 @@ class TestDriver:
             progressed = False
             for name, processor in self._processors.items():
                 batch = self._take(name, processor.stage.inputs)
-                if batch:
-                    progressed = True
-                    result = await processor.process(batch)
-                    self.counts[name].add(result.counts)
-                    for record in result.records:
-                        self._append(record)
+                if not batch:
+                    continue
+                progressed = True
+                if isinstance(processor, AggregationProcessor):
+                    self._fold(processor, batch, self.counts[name])
+                    continue
+                result = await processor.process(batch)
+                self.counts[name].add(result.counts)
+                for record in result.records:
+                    self._append(record)
             if not progressed:
                 return
         raise RuntimeError(f"pipeline {self.pipeline.name} did not settle in {max_rounds} rounds")
+
+    async def tick(self) -> None:
+        """Let idle aggregations close windows on the (driver's) wall clock, then run."""
+        for processor in self._processors.values():
+            if isinstance(processor, AggregationProcessor):
+                self._write(processor, processor.tick())
+        await self.run()
+
+    def table(self, stage: str, key: str) -> Any:
+        """An aggregation's current value for ``key`` (see ``AggregationProcessor.value``)."""
+        processor = self._processors[stage]
+        if not isinstance(processor, AggregationProcessor):
+            raise TypeError(f"stage {stage} is not an aggregation")
+        for partition in processor.tasks:
+            value = processor.value(partition, key)
+            if value is not None:
+                return value
+        return None
+
+    def _fold(
+        self, processor: AggregationProcessor, batch: list[InMessage], counts: Counts
+    ) -> None:
+        for message in batch:
+            if message.partition not in processor.tasks:
+                processor.open_task(message.partition, Store())
+        self._write(processor, processor.process(batch, counts))
+
+    def _write(self, processor: AggregationProcessor, outputs: dict[int, Any]) -> None:
+        for partition, output in outputs.items():
+            for record in (*output.records, *output.changelog):
+                self._append(record)
+            processor.tasks[partition].commit(None)
 
     def messages(self, topic: str) -> list[InMessage]:
         """Everything written to ``topic``, raw, in write order."""
@@ -106,7 +157,12 @@ class TestDriver:
         log = self._log[record.topic]
         spec = self._specs.get(record.topic)
         partitions = spec.partitions if spec is not None else 1
-        partition = zlib.crc32(record.key) % partitions if record.key is not None else 0
+        if record.partition is not None:
+            partition = record.partition
+        elif record.key is not None:
+            partition = zlib.crc32(record.key) % partitions
+        else:
+            partition = 0
         log.append(
             InMessage(
                 topic=record.topic,
@@ -114,6 +170,7 @@ class TestDriver:
                 offset=len(log),
                 key=record.key,
                 value=record.value,
+                timestamp_ms=round(self._clock() * 1000),
                 headers=record.headers,
             )
         )
