@@ -36,6 +36,7 @@ __all__ = ["MAGIC_BYTE", "AvroCodec", "AvroDecoder", "AvroEncoder", "SchemaSourc
 
 MAGIC_BYTE = 0
 _HEADER = struct.Struct(">BI")
+_DETAIL_LIMIT = 200
 _HEADER_SIZE = _HEADER.size
 
 
@@ -158,8 +159,7 @@ class AvroDecoder:
         try:
             record = fastavro.schemaless_reader(buffer, plan[0], plan[1])
         except Exception as error:  # any failure inside the body is bad bytes
-            reason = f"Avro body is invalid: {type(error).__name__}: {error}"
-            raise self._fail(reason, where, schema_id) from error
+            raise self._fail(_body_problem(error, plan), where, schema_id) from error
         if buffer.tell() != len(data):
             reason = f"{len(data) - buffer.tell()} byte(s) left after the record"
             raise self._fail(reason, where, schema_id)
@@ -200,3 +200,20 @@ class AvroDecoder:
             raise self._fail(reason, (topic, partition, offset), schema_id) from error
         except RegistryError:
             raise  # unreachable registry: retriable, the record is fine
+
+
+def _schema_name(schema: Any) -> str:
+    return str(schema.get("name", "?")) if isinstance(schema, dict) else str(schema)
+
+
+def _body_problem(error: Exception, plan: tuple[Any, Any]) -> str:
+    """One short line for a body that would not decode (fastavro's texts embed schemas)."""
+    if type(error).__name__ == "SchemaResolutionError" and plan[1] is not None:
+        return (
+            f"Avro body is invalid: written as {_schema_name(plan[0])}, which cannot be read "
+            f"as {_schema_name(plan[1])}"
+        )
+    detail = str(error)
+    if len(detail) > _DETAIL_LIMIT:
+        detail = detail[:_DETAIL_LIMIT] + "..."
+    return f"Avro body is invalid: {type(error).__name__}: {detail}"

@@ -17,6 +17,7 @@ from streams.dead_letters import dead_letter_topic
 from streams.errors import ConfigurationError
 from streams.settings import Guarantee
 from streams.stage import RetryPolicy, Stage, StageFunction
+from streams.tables import GlobalTable
 
 __all__ = ["Pipeline", "PipelineError", "TopicSpec"]
 
@@ -106,6 +107,7 @@ class Pipeline:
         repartition_by: Callable[[Any], str | bytes] | None = None,
         batch: bool = False,
         retry: RetryPolicy | None = None,
+        tables: tuple[GlobalTable[Any], ...] = (),
     ) -> Callable[[StageFunction], StageFunction]:
         """Decorator declaring the decorated ``async`` function as a stage of this pipeline."""
 
@@ -122,6 +124,7 @@ class Pipeline:
                     repartition_by=repartition_by,
                     batch=batch,
                     retry=retry or RetryPolicy(),
+                    tables=tables,
                 )
             )
             return function
@@ -204,6 +207,17 @@ class Pipeline:
             dlq = self.dead_letter_topic(stage.name)
             found.setdefault(dlq, TopicSpec(dlq, None, 1))
         for stage in self.stages.values():
+            for table in stage.tables:
+                found.setdefault(
+                    table.topic,
+                    TopicSpec(
+                        table.topic,
+                        table.record_type,
+                        self.default_partitions,
+                        external=True,
+                        config={"cleanup.policy": "compact"},
+                    ),
+                )
             if stage.aggregation is not None:
                 changelog = stage.aggregation.changelog
                 partitions = max(found[topic].partitions for topic in stage.inputs)

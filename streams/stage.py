@@ -11,6 +11,7 @@ from streams.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from streams.aggregate.spec import Aggregation
+    from streams.tables import GlobalTable
 
 __all__ = ["RetryPolicy", "Stage", "StageFunction", "To"]
 
@@ -83,6 +84,8 @@ class Stage(Generic[In]):
     """True when ``function`` takes a list of records and returns a list of results."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     """How retriable errors are retried before the record is dead-lettered."""
+    tables: tuple[GlobalTable[Any], ...] = ()
+    """Global tables the function joins with; each worker loads them before it starts."""
     aggregation: Aggregation | None = None
     """Set for an aggregation stage: it folds its inputs into state instead of calling
     ``function`` (see :meth:`streams.pipeline.Pipeline.aggregate`)."""

@@ -80,6 +80,7 @@ class TestDriver:
         for _ in range(max_rounds):
             progressed = False
             for name, processor in self._processors.items():
+                self._load_tables(name, processor)
                 batch = self._take(name, processor.stage.inputs)
                 if not batch:
                     continue
@@ -112,6 +113,15 @@ class TestDriver:
             if value is not None:
                 return value
         return None
+
+    def _load_tables(self, name: str, processor: StageProcessor | AggregationProcessor) -> None:
+        """Bring the stage's global tables up to date with their (in-memory) topics."""
+        for table in processor.stage.tables:
+            reader = f"{name}/table"
+            codec = self._codec_for(table.topic, table.record_type)
+            while chunk := self._take(reader, (table.topic,)):
+                for message in chunk:
+                    table.apply(message.key, message.value, codec)
 
     def _fold(
         self, processor: AggregationProcessor, batch: list[InMessage], counts: Counts
