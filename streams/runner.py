@@ -7,9 +7,11 @@ import gc
 import logging
 import signal
 import uuid
+from typing import Any
 
 from schemas.codec import AvroCodec
 from schemas.registry_client import RegistryClient
+from streams.aggregate.worker import AggregationWorker
 from streams.pipeline import Pipeline
 from streams.processor import Counts
 from streams.settings import Settings
@@ -17,9 +19,17 @@ from streams.stats import StatsPublisher
 from streams.topics import ensure_topics
 from streams.worker import StageWorker
 
-__all__ = ["run_worker"]
+__all__ = ["run_worker", "worker_for"]
 
 logger = logging.getLogger(__name__)
+
+
+def worker_for(
+    pipeline: Pipeline, stage: str, settings: Settings, codec: AvroCodec, **options: Any
+) -> StageWorker:
+    """The right worker for ``stage``: an aggregation worker for aggregations."""
+    kind = StageWorker if pipeline.stages[stage].aggregation is None else AggregationWorker
+    return kind(pipeline, stage, settings, codec, **options)
 
 
 async def run_worker(pipeline: Pipeline, stage: str, settings: Settings) -> Counts:
@@ -27,7 +37,7 @@ async def run_worker(pipeline: Pipeline, stage: str, settings: Settings) -> Coun
     # creating missing topics is idempotent, so any worker may start first
     await ensure_topics(pipeline, settings)
     codec = AvroCodec(RegistryClient(settings.registry_url))
-    worker = StageWorker(pipeline, stage, settings, codec)
+    worker = worker_for(pipeline, stage, settings, codec)
     stats = StatsPublisher(
         settings, worker.counts, pipeline=pipeline.name, stage=stage, worker=uuid.uuid4().hex[:12]
     )

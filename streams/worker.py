@@ -21,10 +21,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.errors import CommitFailedError
 
 from schemas.codec import AvroCodec
@@ -35,7 +35,7 @@ from streams.pipeline import Pipeline
 from streams.processor import Counts, StageProcessor
 from streams.settings import Settings
 
-__all__ = ["StageWorker"]
+__all__ = ["StageWorker", "acknowledged", "to_messages"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,9 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka i
 
 class StageWorker:
     """Runs ``stage`` of ``pipeline`` until ``stop()``; then commits, leaves the group, exits."""
+
+    assignors: tuple[type, ...] = (RoundRobinPartitionAssignor,)
+    """How the group spreads partitions over the pool (aiokafka's default)."""
 
     def __init__(
         self,
@@ -75,6 +78,7 @@ class StageWorker:
         self.assignment: set[TopicPartition] = set()
         """Partitions this worker owns right now."""
         self._processor = StageProcessor(self.stage, codec, pipeline.dead_letter_topic(stage))
+        self._codec = codec
         self._max_batch = max_batch
         self._poll_timeout_ms = poll_timeout_ms
         self._batch_lock = asyncio.Lock()
@@ -97,6 +101,7 @@ class StageWorker:
             group_id=self.group_id,
             max_poll_records=max_batch,
             isolation_level="read_committed",
+            partition_assignment_strategy=self.assignors,
         )
 
     def stop(self) -> None:
@@ -109,6 +114,8 @@ class StageWorker:
             self._producer = clients.producer(self.settings, client_id=f"{self.group_id}-out")
             await self._producer.start()
             self._sender = BatchSender(self._producer)
+        for table in self.stage.tables:  # joins need their tables loaded before any record
+            await table.start(self.settings, self._codec)
         self._consumer.subscribe(list(self.stage.inputs), listener=_Rebalance(self))
         await self._consumer.start()
         logger.info("worker of %s started (group %s)", self.stage.name, self.group_id)
@@ -121,12 +128,14 @@ class StageWorker:
                     if batches:
                         await self._handle(batches)
                     else:
-                        await self._settle()
+                        await self._idle()
             async with self._batch_lock:
                 await self._settle(commit_now=True)
         finally:
             await self._consumer.stop()  # leaves the group: partitions move on at once
             await self._close_producers()
+            for table in self.stage.tables:
+                await table.stop()
             logger.info("worker of %s stopped: %s", self.stage.name, self.counts)
 
     async def _handle(self, batches: dict[TopicPartition, list[Any]]) -> None:
@@ -141,28 +150,23 @@ class StageWorker:
         batches = {tp: records for tp, records in batches.items() if tp in owned and records}
         if not batches:
             return
-        messages: list[InMessage] = []
-        origin: list[TopicPartition] = []
-        for tp, records in batches.items():
-            for r in records:
-                messages.append(
-                    InMessage(
-                        r.topic,
-                        r.partition,
-                        r.offset,
-                        r.key,
-                        r.value,
-                        r.timestamp,
-                        tuple(r.headers or ()),
-                    )
-                )
-                origin.append(tp)
+        # the messages are in partition order, so each partition's are one slice of the batch
+        messages = [
+            InMessage(
+                r.topic, r.partition, r.offset, r.key, r.value, r.timestamp, tuple(r.headers or ())
+            )
+            for records in batches.values()
+            for r in records
+        ]
         result = await self._processor.process(messages)
         offsets = {tp: records[-1].offset + 1 for tp, records in batches.items()}
         if self.exactly_once:
-            per_tp: dict[TopicPartition, list[OutRecord]] = defaultdict(list)
-            for tp, outputs in zip(origin, result.by_message, strict=True):
-                per_tp[tp].extend(outputs)
+            per_tp: dict[TopicPartition, list[OutRecord]] = {}
+            start = 0
+            for tp, records in batches.items():
+                end = start + len(records)
+                per_tp[tp] = [r for outputs in result.by_message[start:end] for r in outputs]
+                start = end
             await asyncio.gather(
                 *(self._commit_transaction(tp, per_tp[tp], offsets[tp]) for tp in offsets)
             )
@@ -174,6 +178,32 @@ class StageWorker:
             futures = await self._send_all(result.records)
             await self._settle()
             self._inflight = (futures, offsets, result.counts)
+
+    async def _idle(self) -> None:
+        """Nothing was fetched: settle what is in flight."""
+        await self._settle()
+
+    def _owned(self, batches: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, list[Any]]:
+        """The records of ``batches`` this worker may process now.
+
+        Around a rebalance, a fetch may hold records of partitions revoked since (their new
+        owner processes them) or of partitions whose set-up is not finished; the latter are
+        fetched again from their first offset.
+        """
+        assigned = self._consumer.assignment()
+        owned: dict[TopicPartition, list[Any]] = {}
+        for tp, records in batches.items():
+            if not records:
+                continue
+            if self._ready(tp):
+                owned[tp] = records
+            elif tp in assigned:
+                self._consumer.seek(tp, records[0].offset)
+        return owned
+
+    def _ready(self, tp: TopicPartition) -> bool:
+        """True when ``tp`` is owned and set up (under exactly-once: its producer started)."""
+        return tp in self.assignment and (not self.exactly_once or tp in self._transactional)
 
     async def _send_all(self, records: list[OutRecord]) -> list[asyncio.Future[Any]]:
         assert self._sender is not None  # noqa: S101 - at-least-once always has one
@@ -265,3 +295,17 @@ async def _acknowledged(futures: list[asyncio.Future[Any]]) -> None:
         await asyncio.wait(pending)
     for future in futures:
         future.result()
+
+
+acknowledged = _acknowledged
+
+
+def to_messages(batches: dict[TopicPartition, list[Any]]) -> list[InMessage]:
+    """aiokafka's records as :class:`InMessage`, partition by partition."""
+    return [
+        InMessage(
+            r.topic, r.partition, r.offset, r.key, r.value, r.timestamp, tuple(r.headers or ())
+        )
+        for records in batches.values()
+        for r in records
+    ]

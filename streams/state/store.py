@@ -13,6 +13,7 @@ durability is the changelog alone).
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 import orjson
 from rocksdict import Options, Rdict, WriteBatch, WriteOptions
 
-__all__ = ["Store"]
+__all__ = ["Store", "open_store"]
 
 logger = logging.getLogger(__name__)
 
@@ -187,3 +188,22 @@ def _open(path: Path) -> Rdict:
     options = Options(raw_mode=True)
     options.create_if_missing(True)
     return Rdict(str(path), options=options)
+
+
+def open_store(directory: Path, partition: int) -> Store:
+    """The store of ``partition`` under ``directory``, or a private one if that is in use.
+
+    Two workers on one machine may share a state directory; a partition's directory is then
+    held by whichever of them owns (or keeps a standby of) it, and the other one rebuilds a
+    private copy from the changelog, named after its process id.
+    """
+    path = directory / str(partition)
+    try:
+        return Store(path)
+    except Exception as error:  # rocksdict reports a held lock as a plain Exception
+        if "lock" not in str(error).lower():
+            raise
+    private = directory / f"{partition}.{os.getpid()}"
+    shutil.rmtree(private, ignore_errors=True)
+    logger.info("state of partition %d is in use at %s; using %s", partition, path, private)
+    return Store(private)

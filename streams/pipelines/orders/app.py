@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 from streams.pipeline import Pipeline
-from streams.pipelines.orders.generator import OrderGenerator
 from streams.pipelines.orders.pipeline import orders_pipeline
 from streams.settings import Settings
 
@@ -21,7 +20,6 @@ def build() -> Pipeline:
     prefix = os.environ.get("STREAMWORKS_ORDERS_PREFIX", "orders")
     partitions = int(os.environ.get("STREAMWORKS_ORDERS_PARTITIONS", "2"))
     return orders_pipeline(
-        OrderGenerator().customer_directory(),
         prefix=prefix,
         name=prefix,
         guarantee=Settings().guarantee,

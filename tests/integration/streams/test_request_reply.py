@@ -24,7 +24,7 @@ async def test_a_caller_awaits_the_validate_stage_answer(
     settings = Settings(bootstrap_servers=kafka.bootstrap_servers, registry_url=registry_url)
     generator = OrderGenerator(seed=4)
     prefix = unique_name("rr")
-    pipeline = orders_pipeline(generator.customer_directory(), prefix=prefix, name=prefix)
+    pipeline = orders_pipeline(prefix=prefix, name=prefix)
     await ensure_topics(pipeline, settings)
     codec = AvroCodec(RegistryClient(registry_url))
     order = format_order(clean_order(next(generator.orders(1))))

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import ConsumerRecord
@@ -14,31 +12,11 @@ from schemas.records import InvalidOrder, RawOrder, ValidOrder
 from schemas.registry_client import RegistryClient
 from schemas.typed import RecordCodec
 from streams.dead_letters import DLQ_PREFIX, header
-from streams.pipeline import Pipeline
 from streams.pipelines.orders import OrderGenerator, orders_pipeline
 from streams.settings import Settings
 from streams.testing import KafkaEndpoint, consume_until, produce, unique_name
 from streams.topics import ensure_topics
-from streams.worker import StageWorker
-
-
-@asynccontextmanager
-async def workers(
-    pipeline: Pipeline, settings: Settings, per_stage: int
-) -> AsyncIterator[list[StageWorker]]:
-    """``per_stage`` in-process workers for every stage, stopped (and committed) on exit."""
-    pool = [
-        StageWorker(pipeline, stage, settings, AvroCodec(RegistryClient(settings.registry_url)))
-        for stage in pipeline.stages
-        for _ in range(per_stage)
-    ]
-    tasks = [asyncio.create_task(w.run()) for w in pool]
-    try:
-        yield pool
-    finally:
-        for worker in pool:
-            worker.stop()
-        await asyncio.gather(*tasks)
+from tests.integration.streams.kit import workers
 
 
 async def test_two_workers_per_stage_route_every_order_and_dead_letter_a_poison(
@@ -47,7 +25,7 @@ async def test_two_workers_per_stage_route_every_order_and_dead_letter_a_poison(
     settings = Settings(bootstrap_servers=kafka.bootstrap_servers, registry_url=registry_url)
     generator = OrderGenerator(seed=11)
     prefix = unique_name("orders")
-    pipeline = orders_pipeline(generator.customer_directory(), prefix=prefix, name=prefix)
+    pipeline = orders_pipeline(prefix=prefix, name=prefix)
     pipeline.validate()
     await ensure_topics(pipeline, settings)
 

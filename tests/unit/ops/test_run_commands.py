@@ -28,7 +28,12 @@ def test_bad_pool_sizes_name_the_stages(text: str) -> None:
 
 
 def test_pipelines_load_by_name_or_reference() -> None:
-    assert list(load_pipeline("orders").stages) == STAGES
+    assert list(load_pipeline("orders").stages) == [
+        *STAGES,
+        "revenue.repartition",
+        "revenue",
+        "totals",
+    ]
     assert load_pipeline("streams.pipelines.orders.app:build").name == "orders"
     with pytest.raises(ConfigurationError, match="neither builtin"):
         load_pipeline("no-such-pipeline")

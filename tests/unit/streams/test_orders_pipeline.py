@@ -16,8 +16,10 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def _driver(generator: OrderGenerator) -> TestDriver:
-    pipeline = orders_pipeline(generator.customer_directory(), clock=lambda: NOW)
-    return TestDriver(pipeline)
+    driver = TestDriver(orders_pipeline(clock=lambda: NOW))
+    for customer in generator.customers():
+        driver.send("orders.customers", customer, key=customer.customer_id)
+    return driver
 
 
 async def test_every_generated_order_ends_valid_or_invalid_exactly_once() -> None:

@@ -19,7 +19,7 @@ def _request_headers(correlation: str) -> tuple[tuple[str, bytes], ...]:
 
 async def test_a_request_gets_the_stage_output_as_a_reply_and_feeds_nothing() -> None:
     generator = OrderGenerator()
-    driver = TestDriver(orders_pipeline(generator.customer_directory(), clock=lambda: NOW))
+    driver = TestDriver(orders_pipeline(clock=lambda: NOW))
     order = format_order(clean_order(next(generator.orders(1))))
     driver.send("orders.formatted", order, headers=_request_headers("c-1"))
     bad = replace(order, quantity=0)
@@ -36,8 +36,7 @@ async def test_a_request_gets_the_stage_output_as_a_reply_and_feeds_nothing() ->
 
 
 async def test_a_request_that_fails_gets_an_error_reply_and_a_dead_letter() -> None:
-    generator = OrderGenerator()
-    driver = TestDriver(orders_pipeline(generator.customer_directory(), clock=lambda: NOW))
+    driver = TestDriver(orders_pipeline(clock=lambda: NOW))
     driver.send("orders.formatted", b"\x00\x00\x00\x00\x01broken", headers=_request_headers("x"))
     await driver.run()
     [reply] = driver.messages("replies")

@@ -12,7 +12,7 @@ from schemas.records import CleanOrder, Customer, RawOrder, RegionRevenue, Tier,
 from streams.dead_letters import DLQ_PREFIX, header
 from streams.errors import RetriableStageError
 from streams.pipeline import Pipeline, PipelineError, TopicSpec
-from streams.pipelines.orders import OrderGenerator, orders_pipeline
+from streams.pipelines.orders import orders_pipeline
 from streams.stage import RetryPolicy, To
 from streams.testing.driver import TestDriver
 
@@ -188,10 +188,21 @@ def test_validation_names_the_field_an_edge_cannot_resolve() -> None:
 
 
 def test_the_flagship_pipeline_is_valid() -> None:
-    pipeline = orders_pipeline(OrderGenerator().customer_directory())
+    pipeline = orders_pipeline()
     pipeline.validate()
-    assert [s.name for s in pipeline.order()] == ["clean", "format", "validate", "enrich"]
-    assert "orders.validate.dlq" in pipeline.topics()
+    assert [s.name for s in pipeline.order()] == [
+        "clean",
+        "format",
+        "validate",
+        "enrich",
+        "revenue.repartition",
+        "revenue",
+        "totals",
+    ]
+    topics = pipeline.topics()
+    assert "orders.validate.dlq" in topics
+    assert topics["orders.revenue.changelog"].config == {"cleanup.policy": "compact"}
+    assert topics["orders.customers"].config == {"cleanup.policy": "compact"}
 
 
 async def test_repartition_by_routes_each_key_to_one_partition_in_order() -> None:

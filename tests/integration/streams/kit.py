@@ -1,0 +1,119 @@
+"""In-process worker pools and the batch truth of the flagship's aggregations."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiokafka import ConsumerRecord
+
+from schemas.codec import AvroCodec
+from schemas.records import Customer, CustomerTotals, EnrichedOrder, RegionRevenue
+from schemas.registry_client import RegistryClient
+from schemas.typed import RecordCodec
+from streams.pipeline import Pipeline
+from streams.pipelines.orders.pipeline import REVENUE_WINDOW_S
+from streams.runner import worker_for
+from streams.settings import Settings
+from streams.testing import produce
+from streams.worker import StageWorker
+
+__all__ = [
+    "decode_all",
+    "latest_totals",
+    "publish_customers",
+    "revenue_truth",
+    "revenue_windows",
+    "totals_truth",
+    "workers",
+]
+
+WindowKey = tuple[str, str, int]
+
+
+@asynccontextmanager
+async def workers(
+    pipeline: Pipeline, settings: Settings, per_stage: int, stages: Iterable[str] | None = None
+) -> AsyncIterator[list[StageWorker]]:
+    """``per_stage`` in-process workers for every stage, stopped (and committed) on exit."""
+    pool = [
+        worker_for(pipeline, stage, settings, AvroCodec(RegistryClient(settings.registry_url)))
+        for stage in (pipeline.stages if stages is None else stages)
+        for _ in range(per_stage)
+    ]
+    tasks = [asyncio.create_task(w.run()) for w in pool]
+    try:
+        yield pool
+    finally:
+        for worker in pool:
+            worker.stop()
+        await asyncio.gather(*tasks)
+
+
+def decode_all(
+    registry: str, kind: type[Any], records: Iterable[ConsumerRecord[bytes, bytes]]
+) -> list[Any]:
+    """Decode every record's value as ``kind``."""
+    codec = RecordCodec(kind, AvroCodec(RegistryClient(registry)), register=False)
+    return [codec.decode(r.value) for r in records]
+
+
+async def publish_customers(
+    bootstrap: str, registry: str, topic: str, customers: list[Customer]
+) -> None:
+    """Write the customer directory to its compacted topic."""
+    codec = RecordCodec(Customer, AvroCodec(RegistryClient(registry)), subject=f"{topic}-value")
+    await produce(bootstrap, topic, [(c.customer_id.encode(), codec.encode(c)) for c in customers])
+
+
+def _minute(order: EnrichedOrder) -> int:
+    ms = round(order.ordered_at.timestamp() * 1000)
+    size = REVENUE_WINDOW_S * 1000
+    return ms - ms % size
+
+
+def revenue_truth(
+    enriched: list[EnrichedOrder], late: list[EnrichedOrder]
+) -> dict[WindowKey, tuple[int, int]]:
+    """(region, currency, window start) -> (revenue, orders) of the orders not found late."""
+    late_ids = Counter(o.order_id for o in late)
+    truth: dict[WindowKey, tuple[int, int]] = {}
+    for order in enriched:
+        if late_ids[order.order_id]:
+            late_ids[order.order_id] -= 1
+            continue
+        key = (order.region, order.currency, _minute(order))
+        revenue, count = truth.get(key, (0, 0))
+        truth[key] = (revenue + order.amount_cents, count + 1)
+    return truth
+
+
+def revenue_windows(results: list[RegionRevenue]) -> dict[WindowKey, tuple[int, int]]:
+    """The emitted windows; raises if one was emitted twice."""
+    found: dict[WindowKey, tuple[int, int]] = {}
+    for r in results:
+        key = (r.region, r.currency, round(r.window_start.timestamp() * 1000))
+        assert key not in found, f"window {key} emitted twice"
+        found[key] = (r.revenue_cents, r.order_count)
+    return found
+
+
+def totals_truth(enriched: list[EnrichedOrder]) -> dict[str, tuple[int, int]]:
+    """customer -> (orders, revenue)."""
+    truth: dict[str, tuple[int, int]] = {}
+    for order in enriched:
+        count, revenue = truth.get(order.customer_id, (0, 0))
+        truth[order.customer_id] = (count + 1, revenue + order.amount_cents)
+    return truth
+
+
+def latest_totals(results: list[CustomerTotals]) -> dict[str, tuple[int, int]]:
+    """customer -> (orders, revenue) of the highest running total seen per customer."""
+    latest: dict[str, tuple[int, int]] = {}
+    for r in results:
+        current = latest.get(r.customer_id, (0, 0))
+        latest[r.customer_id] = max(current, (r.order_count, r.revenue_cents))
+    return latest
