@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
+
+from aiokafka import ConsumerRecord
 
 from schemas.codec import AvroCodec
 from schemas.records import CustomerTotals, EnrichedOrder, RawOrder, RegionRevenue, Tier
@@ -59,17 +62,17 @@ async def test_the_flagship_joins_customers_and_emits_exact_revenue_and_totals(
         )
         enriched = decode_all(registry_url, EnrichedOrder, enriched_records)
 
-        def settled(seen: list[object]) -> bool:
+        def settled(seen: Sequence[ConsumerRecord[bytes, bytes]]) -> bool:
             windows = decode_all(
                 registry_url, RegionRevenue, [r for r in seen if r.topic.endswith("revenue")]
             )
             late = [r for r in seen if r.topic.endswith(".late")]
-            return sum(w.order_count for w in windows) + len(late) >= len(enriched)
+            return bool(sum(w.order_count for w in windows) + len(late) >= len(enriched))
 
         seen = await consume_until(
             bootstrap,
             [f"{prefix}.metrics.revenue", f"{prefix}.revenue.late"],
-            until=settled,  # type: ignore[arg-type]
+            until=settled,
             timeout=120,
         )
         totals_records = await consume_until(
