@@ -70,13 +70,19 @@ class AggregationWorker(StageWorker):
         self.restores: list[Restored] = []
         """Every restore this worker did, in order (for metrics and tests)."""
 
-    def value(self, key: str) -> Any:
-        """The current value of ``key`` if this worker owns its partition, else KeyError."""
-        for partition in self._aggregation.tasks:
-            found = self._aggregation.value(partition, key)
-            if found is not None:
-                return found
-        return None
+    @property
+    def partitions(self) -> set[int]:
+        """The tasks (input partition numbers) whose state this worker holds now."""
+        return set(self._aggregation.tasks)
+
+    def value(self, partition: int, key: str) -> Any:
+        """The current value of ``key``, whose partition is ``partition``; None if it has none.
+
+        Raises KeyError when this worker does not own ``partition``. The value is the
+        aggregation's result, or for windowed ones ``[(window, result), ...]`` of the key's
+        open windows.
+        """
+        return self._aggregation.value(partition, key)
 
     async def run(self) -> None:
         """Restore, fold and emit until stopped; checkpoint the stores on the way out."""
