@@ -33,28 +33,46 @@ class BatchSender:
     async def send(self, records: list[OutRecord]) -> list[asyncio.Future[Any]]:
         """Queue ``records``; await the returned futures to know they are acknowledged."""
         groups: dict[tuple[str, int], list[OutRecord]] = {}
+        known: dict[str, list[int]] = {}  # usually one output topic: looked up once per call
         for record in records:
-            partitions = await self._partitions_of(record.topic)
+            topic = record.topic
+            partitions = known.get(topic)
+            if partitions is None:
+                partitions = known[topic] = await self._partitions_of(topic)
             partition = key_partitioner(record.key, partitions, partitions)
-            groups.setdefault((record.topic, partition), []).append(record)
+            group = groups.get((topic, partition))
+            if group is None:
+                groups[topic, partition] = [record]
+            else:
+                group.append(record)
         futures: list[asyncio.Future[Any]] = []
         for (topic, partition), group in groups.items():
             batch = self._producer.create_batch()
             for record in group:
                 if self._append(batch, record):
                     continue
-                futures.append(await self._producer.send_batch(batch, topic, partition=partition))
+                futures.append(await self._submit(batch, topic, partition))
                 batch = self._producer.create_batch()
                 if not self._append(batch, record):
                     raise MessageSizeTooLargeError(
                         f"a record of {len(record.value or b'')} bytes does not fit in a batch "
                         f"for {topic}"
                     )
-            futures.append(await self._producer.send_batch(batch, topic, partition=partition))
+            futures.append(await self._submit(batch, topic, partition))
         return futures
+
+    async def _submit(self, batch: Any, topic: str, partition: int) -> asyncio.Future[Any]:
+        # A closed batch is complete: the producer sends it at once instead of lingering
+        # for records that could only arrive through send(), which streamworks never uses.
+        batch.close()
+        future: asyncio.Future[Any] = await self._producer.send_batch(
+            batch, topic, partition=partition
+        )
+        return future
 
     @staticmethod
     def _append(batch: Any, record: OutRecord) -> bool:
+        # aiokafka's record builder wants the headers as a list
         metadata = batch.append(
             timestamp=None, key=record.key, value=record.value, headers=list(record.headers)
         )
