@@ -13,6 +13,7 @@ from ops.kafka.commands import app as kafka_app
 from ops.registry_commands import registry
 from ops.run_commands import run, worker
 from ops.schema_commands import app as schemas_app
+from ops.table_commands import app as table_app
 from schemas.errors import StreamworksError
 
 __all__ = ["app", "main"]
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(table_app, name="table")
 app.command("registry")(registry)
 app.command()(worker)
 app.command()(run)

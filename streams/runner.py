@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
@@ -14,6 +15,7 @@ from schemas.registry_client import RegistryClient
 from streams.aggregate.worker import AggregationWorker
 from streams.pipeline import Pipeline
 from streams.processor import Counts
+from streams.query import QueryServer
 from streams.settings import Settings
 from streams.stats import StatsPublisher
 from streams.topics import ensure_topics
@@ -33,13 +35,26 @@ def worker_for(
 
 
 async def run_worker(pipeline: Pipeline, stage: str, settings: Settings) -> Counts:
-    """Run one worker of ``stage`` until SIGTERM or SIGINT; then drain, commit and leave."""
+    """Run one worker of ``stage`` until SIGTERM or SIGINT; then drain, commit and leave.
+
+    An aggregation worker also serves its table's queries (:mod:`streams.query`) and
+    publishes where, with its stats.
+    """
     # creating missing topics is idempotent, so any worker may start first
     await ensure_topics(pipeline, settings)
     codec = AvroCodec(RegistryClient(settings.registry_url))
     worker = worker_for(pipeline, stage, settings, codec)
+    worker_id = uuid.uuid4().hex[:12]
+    server = None
+    if isinstance(worker, AggregationWorker):
+        server = QueryServer(worker, pipeline, settings, worker_id)
     stats = StatsPublisher(
-        settings, worker.counts, pipeline=pipeline.name, stage=stage, worker=uuid.uuid4().hex[:12]
+        settings,
+        worker.counts,
+        pipeline=pipeline.name,
+        stage=stage,
+        worker=worker_id,
+        details=None if server is None else server.details,
     )
     # Long-lived setup objects (codecs, schemas, clients) need no more collection passes,
     # and per-record garbage is short-lived: fewer, younger collections mean fewer pauses.
@@ -48,9 +63,11 @@ async def run_worker(pipeline: Pipeline, stage: str, settings: Settings) -> Coun
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)
-    await stats.start()
-    try:
+    async with contextlib.AsyncExitStack() as running:  # stopped in reverse order
+        if server is not None:
+            await server.start()
+            running.push_async_callback(server.stop)
+        await stats.start()
+        running.push_async_callback(stats.stop)
         await worker.run()
-    finally:
-        await stats.stop()
     return worker.counts

@@ -47,3 +47,13 @@ class Settings(BaseSettings):
         le=5,
         description="Unacknowledged produce requests per connection (idempotence allows 5).",
     )
+    query_host: str = Field(
+        default="127.0.0.1",
+        description="Interface aggregation workers serve table queries on (loopback by default).",
+    )
+    query_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port of the table-query server; 0 picks a free one per worker.",
+    )
