@@ -22,7 +22,7 @@ from ops.supervisor import Supervisor
 from schemas.codec import AvroCodec
 from schemas.errors import RegistryError
 from schemas.evolution import register_all
-from schemas.records import RawOrder
+from schemas.records import Customer, RawOrder
 from schemas.registry_client import RegistryClient
 from schemas.typed import RecordCodec
 from streams.pipelines.orders import OrderGenerator
@@ -38,6 +38,10 @@ __all__ = ["demo"]
 
 console = Console()
 _DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+_FEED_RATE = 1_000
+"""Orders a second the demo's source sends."""
+_DEMO_GAP_MS = (10, 110)
+"""Event-time gaps between orders: 10,000 orders span about ten one-minute windows."""
 
 
 def demo(
@@ -45,7 +49,7 @@ def demo(
     workers: Annotated[int, typer.Option(help="Workers per stage.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of the order generator.")] = 7,
 ) -> None:
-    """Run clean -> format -> validate -> enrich over generated orders; show what went where."""
+    """Run the order pipeline over generated orders; show what went where, and the metrics."""
     # a fresh broker makes aiokafka log transient coordinator errors; the demo reports itself
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     settings = Settings()
@@ -71,6 +75,7 @@ def demo(
         supervisor = Supervisor(
             "orders", dict.fromkeys(pipeline.stages, workers), env=env, log_dir=logs
         )
+        asyncio.run(_publish_customers(settings, prefix, seed))
         supervisor.start()
         stack.callback(supervisor.stop)
         started = time.monotonic()
@@ -80,12 +85,13 @@ def demo(
         counts = asyncio.run(read_stage_counts(settings, pipeline.name))
 
     table = Table(title=f"{prefix}: {orders:,} orders in {seconds:.1f}s")
-    for column in ("stage", "in", "out", "filtered", "dead-lettered", "in = out+filtered+dlq"):
+    columns = ("stage", "in", "out", "filtered", "dead-lettered", "late", "balanced")
+    for column in columns:
         table.add_column(column, justify="right")
     for name in pipeline.stages:
         c = counts.get(name)
         if c is None:
-            table.add_row(name, "-", "-", "-", "-", "-")
+            table.add_row(name, *["-"] * (len(columns) - 1))
             continue
         table.add_row(
             name,
@@ -93,9 +99,11 @@ def demo(
             f"{c.out:,}",
             f"{c.filtered:,}",
             f"{c.dead_lettered:,}",
+            f"{c.late:,}",
             "[green]yes[/]" if c.balanced() else "[red]no[/]",
         )
     console.print(table)
+    _print_metrics(routed)
     duplicated = sum(routed.ids.values()) - len(routed.ids)
     console.print(
         f"valid {routed.valid:,} · invalid {routed.invalid:,} · "
@@ -103,21 +111,75 @@ def demo(
     )
 
 
+def _print_metrics(routed: RoutedOrders) -> None:
+    """Revenue per region (summed over its closed one-minute windows) and the top customers."""
+    regions = Table(title=f"revenue per region: {len(routed.windows):,} closed one-minute windows")
+    for column in ("region", "currency", "windows", "orders", "revenue"):
+        regions.add_column(column, justify="right")
+    summary: dict[tuple[str, str], list[int]] = {}
+    for (region, currency, _), window in sorted(routed.windows.items()):
+        row = summary.setdefault((region, currency), [0, 0, 0])
+        row[0] += 1
+        row[1] += window.order_count
+        row[2] += window.revenue_cents
+    for (region, currency), (windows, count, cents) in sorted(summary.items()):
+        regions.add_row(region, currency, f"{windows:,}", f"{count:,}", f"{cents / 100:,.2f}")
+    console.print(regions)
+    top = sorted(routed.totals.values(), key=lambda t: -t.revenue_cents)[:5]
+    customers = Table(title=f"top customers of {len(routed.totals):,} (running totals)")
+    for column in ("customer", "orders", "revenue (mixed currencies)", "last order"):
+        customers.add_column(column, justify="right")
+    for t in top:
+        customers.add_row(
+            t.customer_id,
+            f"{t.order_count:,}",
+            f"{t.revenue_cents / 100:,.2f}",
+            f"{t.last_order_at:%H:%M:%S}",
+        )
+    console.print(customers)
+    console.print(
+        f"enriched {routed.enriched:,} = in closed windows {routed.windowed_orders:,} "
+        f"+ late {routed.late:,}"
+    )
+
+
+async def _publish_customers(settings: Settings, prefix: str, seed: int) -> None:
+    """The customer directory, on the compacted topic the enrich stage's table follows."""
+    codec = RecordCodec(
+        Customer,
+        AvroCodec(RegistryClient(settings.registry_url)),
+        subject=f"{prefix}.customers-value",
+    )
+    directory = OrderGenerator(seed).customers()
+    records = [(c.customer_id.encode(), codec.encode(c)) for c in directory]
+    await produce(settings.bootstrap_servers, f"{prefix}.customers", records)
+
+
 async def _feed_and_watch(
     settings: Settings, prefix: str, count: int, seed: int, supervisor: Supervisor
 ) -> RoutedOrders:
+    """Send the orders like a live source would (``_FEED_RATE`` a second), watch them land."""
     codec = AvroCodec(RegistryClient(settings.registry_url))
     raw = RecordCodec(RawOrder, codec, subject=f"{prefix}.raw-value")
-    batch = [(o.order_id.encode(), raw.encode(o)) for o in OrderGenerator(seed).orders(count)]
-    await produce(settings.bootstrap_servers, f"{prefix}.raw", batch)
+    orders = OrderGenerator(seed, gap_ms=_DEMO_GAP_MS).orders(count)
+    batch = [(o.order_id.encode(), raw.encode(o)) for o in orders]
+    chunk = _FEED_RATE // 10
     async with RoutedOrders(settings.bootstrap_servers, codec, prefix) as routed:
         with Progress(console=console) as progress:
             task = progress.add_task("orders routed to valid/invalid", total=count)
             deadline = time.monotonic() + max(120.0, count / 100)
+            next_chunk = time.monotonic()
             while (
-                len(routed.ids) < count or routed.enriched < routed.valid
+                batch
+                or len(routed.ids) < count
+                or routed.enriched < routed.valid
+                or routed.windowed_orders + routed.late < routed.enriched
             ) and time.monotonic() < deadline:
-                await routed.poll()
+                if batch and time.monotonic() >= next_chunk:
+                    await produce(settings.bootstrap_servers, f"{prefix}.raw", batch[:chunk])
+                    del batch[:chunk]
+                    next_chunk += 0.1
+                await routed.poll(timeout_ms=50)
                 supervisor.poll()
                 progress.update(task, completed=len(routed.ids))
     return routed

@@ -30,7 +30,7 @@ from schemas.records import AvroRecord
 from schemas.typed import RecordCodec
 from streams.aggregate.spec import Aggregation
 from streams.aggregate.windows import Window
-from streams.dead_letters import LINEAGE_PREFIX, dead_letter_headers
+from streams.dead_letters import LINEAGE_PARTITION, LINEAGE_PREFIX, dead_letter_headers
 from streams.messages import InMessage, OutRecord
 from streams.processor import Counts
 from streams.stage import Stage
@@ -45,6 +45,7 @@ META = "\x00meta"
 WINDOW_START = "streamworks.window.start"
 WINDOW_END = "streamworks.window.end"
 _LATE_PREFIX = "streamworks.late."
+_ORIGIN_TOPIC = LINEAGE_PREFIX + "topic"
 
 
 @dataclass
@@ -63,6 +64,10 @@ class _Task:
     stream_time: int
     positions: dict[str, int]
     last_arrival: float
+    origins: dict[str, int] = field(default_factory=dict)
+    """Largest event time seen per origin (upstream partition)."""
+    heard: dict[str, float] = field(default_factory=dict)
+    """Wall-clock time each origin was last heard from."""
     deadlines: list[tuple[int, str]] = field(default_factory=list)
     scheduled: dict[str, int] = field(default_factory=dict)
 
@@ -110,7 +115,9 @@ class AggregationProcessor:
             stream_time=int(meta.get("t", -(2**62))),
             positions=dict(meta.get("o", {})),
             last_arrival=self._clock(),
+            origins=dict(meta.get("w", {})),
         )
+        task.heard = dict.fromkeys(task.origins, task.last_arrival)
         if self.spec.window is not None:
             for key, slot in store.items():
                 if key != META:
@@ -219,7 +226,7 @@ class AggregationProcessor:
         slot, touched = window.add(task.store.get(key), ts, value, agg, task.stream_time)
         task.store.put(key, slot)
         self._schedule(task, key, slot)
-        task.stream_time = max(task.stream_time, ts)
+        self._advance(task, message, ts)
         counts.out += 1
         if spec.mode == "update":
             out.extend(self._result(key, w, state) for w, state in touched)
@@ -229,11 +236,31 @@ class AggregationProcessor:
         """Close due windows, record the task's position, collect its changelog."""
         if self.spec.window is not None:
             self._close_due(task, output.records)
-        task.store.put(META, {"t": task.stream_time, "o": task.positions})
+        task.store.put(META, {"t": task.stream_time, "o": task.positions, "w": task.origins})
         output.changelog = [
             OutRecord(self.spec.changelog, key, value, partition=partition)
             for key, value in task.store.pending()
         ]
+
+    def _advance(self, task: _Task, message: InMessage, ts: int) -> None:
+        """Move stream time: the smallest of the origins' largest event times.
+
+        A task's records come from several upstream partitions (the origins named in their
+        lineage headers, e.g. every partition a repartition stage read), each roughly in
+        event-time order but not in step with the others: one may be minutes ahead while
+        another drains a backlog. Taking the slowest origin's progress (a watermark) keeps
+        the others' records from looking late. An origin silent for ``idle_origin_s`` no
+        longer holds stream time back.
+        """
+        origin = _origin(message)
+        if ts > task.origins.get(origin, -(2**62)):
+            task.origins[origin] = ts
+        now = self._clock()
+        task.heard[origin] = now
+        horizon = now - self.spec.idle_origin_s
+        active = [t for o, t in task.origins.items() if task.heard.get(o, now) >= horizon]
+        if active:
+            task.stream_time = max(task.stream_time, min(active))
 
     def _close_due(self, task: _Task, out: list[OutRecord]) -> None:
         window, agg, final = self.spec.window, self.spec.aggregator, self.spec.mode == "final"
@@ -305,6 +332,19 @@ class AggregationProcessor:
         headers = dead_letter_headers(self.stage.name, message, error, attempts)
         out.append(OutRecord(self.dead_letter_topic, message.key, message.value, headers))
         counts.dead_lettered += 1
+
+
+def _origin(message: InMessage) -> str:
+    """The upstream partition a message descends from: its lineage origin, or itself."""
+    topic = partition = None
+    for name, value in message.headers:
+        if name == _ORIGIN_TOPIC:
+            topic = value
+        elif name == LINEAGE_PARTITION:
+            partition = value
+    if topic is None or partition is None:
+        return f"{message.topic}/{message.partition}"
+    return f"{topic.decode(errors='replace')}/{partition.decode(errors='replace')}"
 
 
 def _copy(slot: Any) -> Any:

@@ -38,7 +38,8 @@ class Aggregation:
     Every input record is folded into the state of ``key(record)`` (in ``window``, if any)
     by ``aggregator``. ``mode="update"`` emits the key's (window's) new result on every
     record, like a changelog; ``mode="final"`` emits each window once, when it closes.
-    Windows close on stream time: the largest event time the partition has seen. With
+    Windows close on stream time: the event time every upstream partition feeding the
+    task has reached (see ``AggregationProcessor._advance``). With
     ``close_when_idle`` (seconds), a partition that has had no record for that long lets
     its stream time follow the wall clock, so windows close on quiet partitions too.
     """
@@ -59,6 +60,8 @@ class Aggregation:
     """Event time of a record; by default its Kafka timestamp."""
     close_when_idle: float | None = None
     """Seconds without records after which stream time follows the wall clock."""
+    idle_origin_s: float = 10.0
+    """Seconds after which a silent upstream partition stops holding stream time back."""
     standby: bool = False
     """Keep warm copies of the partitions this worker does not own, for fast takeover."""
     changelog: str = ""

@@ -2,7 +2,7 @@
 
 All four keep, per key, one JSON "slot" holding that key's open windows, so one key costs one
 read and one write per record whatever the window kind. Times are epoch milliseconds. A
-window *closes* once the partition's stream time (the largest event time seen, see
+window *closes* once the partition's stream time (the event time its input has reached, see
 :class:`~streams.aggregate.spec.Aggregation`) reaches its end plus the grace period; a record
 whose every window is closed is *late*.
 

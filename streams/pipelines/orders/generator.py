@@ -25,9 +25,17 @@ class OrderGenerator:
     parsed at all.
     """
 
-    def __init__(self, seed: int = 7, customers: int = 200, start: datetime | None = None) -> None:
+    def __init__(
+        self,
+        seed: int = 7,
+        customers: int = 200,
+        start: datetime | None = None,
+        *,
+        gap_ms: tuple[int, int] = (10, 500),
+    ) -> None:
         self._random = random.Random(seed)  # noqa: S311 - test data, not cryptography
         self._customers = customers
+        self._gap_ms = gap_ms
         self._clock = start or datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 
     def customer_directory(self) -> dict[str, CustomerFacts]:
@@ -52,9 +60,9 @@ class OrderGenerator:
         ]
 
     def orders(self, count: int) -> Iterator[RawOrder]:
-        """``count`` raw orders, spaced 10-500 ms apart in event time."""
+        """``count`` raw orders, spaced ``gap_ms`` apart in event time (10-500 ms by default)."""
         for _ in range(count):
-            self._clock += timedelta(milliseconds=self._random.randint(10, 500))
+            self._clock += timedelta(milliseconds=self._random.randint(*self._gap_ms))
             roll = self._random.random()
             order = self._clean()
             if roll < 0.10:  # noqa: PLR2004 - the mix is documented in the class docstring

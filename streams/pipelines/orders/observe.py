@@ -1,4 +1,4 @@
-"""Watching where orders went: every order id read back from the valid and invalid topics."""
+"""Watching where orders went: order ids on the valid and invalid topics, and the metrics."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 from schemas.codec import AvroCodec
-from schemas.records import InvalidOrder, ValidOrder
+from schemas.records import CustomerTotals, InvalidOrder, RegionRevenue, ValidOrder
 from schemas.typed import RecordCodec
 
 __all__ = ["RoutedOrders"]
@@ -19,7 +19,9 @@ class RoutedOrders:
 
     Use as an async context manager and call :meth:`poll` repeatedly; ``ids`` then tells
     which orders arrived, and how often (more than once is a duplicate); ``enriched``
-    counts the records of ``<prefix>.enriched``.
+    counts the records of ``<prefix>.enriched``; ``windows`` and ``totals`` hold the
+    metrics (revenue per region and minute, running totals per customer) and ``late`` the
+    number of orders that came too late for their revenue window.
     """
 
     def __init__(self, bootstrap_servers: str, codec: AvroCodec, prefix: str) -> None:
@@ -28,6 +30,17 @@ class RoutedOrders:
             f"{prefix}.invalid": RecordCodec(InvalidOrder, codec, register=False),
         }
         self._enriched_topic = f"{prefix}.enriched"
+        self._late_topic = f"{prefix}.revenue.late"
+        self._metrics: dict[str, RecordCodec[Any]] = {
+            f"{prefix}.metrics.revenue": RecordCodec(RegionRevenue, codec, register=False),
+            f"{prefix}.metrics.customers": RecordCodec(CustomerTotals, codec, register=False),
+        }
+        self.windows: dict[tuple[str, str, int], RegionRevenue] = {}
+        """(region, currency, window start ms) -> its closed window."""
+        self.totals: dict[str, CustomerTotals] = {}
+        """customer -> the latest running totals."""
+        self.late = 0
+        """Orders that missed their revenue window."""
         self.enriched = 0
         """Records read from the enriched topic."""
         self.ids: Counter[str] = Counter()
@@ -38,7 +51,9 @@ class RoutedOrders:
         """Records read from the invalid topic."""
         self._consumer = AIOKafkaConsumer(
             *self._codecs,
+            *self._metrics,
             self._enriched_topic,
+            self._late_topic,
             bootstrap_servers=bootstrap_servers,
             group_id=None,
             auto_offset_reset="earliest",
@@ -60,6 +75,12 @@ class RoutedOrders:
                 if r.topic == self._enriched_topic:
                     self.enriched += 1
                     continue
+                if r.topic == self._late_topic:
+                    self.late += 1
+                    continue
+                if r.topic in self._metrics:
+                    self._metric(self._metrics[r.topic].decode(r.value, topic=r.topic))
+                    continue
                 record = self._codecs[r.topic].decode(
                     r.value, topic=r.topic, partition=r.partition, offset=r.offset
                 )
@@ -69,3 +90,15 @@ class RoutedOrders:
                 else:
                     self.invalid += 1
                     self.ids[str(record.order.order_id)] += 1
+
+    def _metric(self, record: RegionRevenue | CustomerTotals) -> None:
+        if isinstance(record, RegionRevenue):
+            start = round(record.window_start.timestamp() * 1000)
+            self.windows[(record.region, record.currency, start)] = record
+        else:
+            self.totals[record.customer_id] = record
+
+    @property
+    def windowed_orders(self) -> int:
+        """Orders counted in closed revenue windows."""
+        return sum(w.order_count for w in self.windows.values())
