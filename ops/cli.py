@@ -35,7 +35,9 @@ app.command()(demo)
 
 def main() -> None:
     """Entry point: run the CLI, turning streamworks errors into one red line and exit 1."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         app()
     except StreamworksError as error:

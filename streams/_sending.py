@@ -1,9 +1,10 @@
 """Handing a batch of output records to an aiokafka producer, partition batch by partition.
 
 aiokafka's ``send()`` costs a coroutine, a future and a pass through its accumulator per
-record. A stage already has its outputs as a list, so they are grouped by partition (with
-Kafka's key hashing, exactly what ``send()`` would choose) and appended to record batches
-that are submitted whole: one future per batch. Per-partition order is the list's order.
+record. A stage already has its outputs as a list, so they are grouped by partition (the
+record's explicit one, as for state changelogs, or else Kafka's key hashing, exactly what
+``send()`` would choose) and appended to record batches that are submitted whole: one
+future per batch. Per-partition order is the list's order.
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ class BatchSender:
         known: dict[str, list[int]] = {}  # usually one output topic: looked up once per call
         for record in records:
             topic = record.topic
-            partitions = known.get(topic)
-            if partitions is None:
-                partitions = known[topic] = await self._partitions_of(topic)
-            partition = key_partitioner(record.key, partitions, partitions)
+            partition = record.partition
+            if partition is None:
+                partitions = known.get(topic)
+                if partitions is None:
+                    partitions = known[topic] = await self._partitions_of(topic)
+                partition = key_partitioner(record.key, partitions, partitions)
             group = groups.get((topic, partition))
             if group is None:
                 groups[topic, partition] = [record]

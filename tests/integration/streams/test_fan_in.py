@@ -12,13 +12,12 @@ from schemas.codec import AvroCodec
 from schemas.records import CustomerTotals, EnrichedOrder, RawOrder, RegionRevenue, Tier
 from schemas.registry_client import RegistryClient
 from schemas.typed import RecordCodec
-from streams.aggregate import Combine, Count, Max, Sum
 from streams.aggregate.worker import AggregationWorker
-from streams.pipeline import Pipeline, TopicSpec
 from streams.pipelines.orders import OrderGenerator, orders_pipeline
 from streams.settings import Settings
 from streams.testing import KafkaEndpoint, consume_until, produce, unique_name
 from streams.topics import ensure_topics
+from tests.integration.streams.agg_app import totals_pipeline
 from tests.integration.streams.kit import (
     decode_all,
     latest_totals,
@@ -28,7 +27,7 @@ from tests.integration.streams.kit import (
     totals_truth,
     workers,
 )
-from tests.unit.streams.aggregation_helpers import order, totals
+from tests.unit.streams.aggregation_helpers import order
 
 
 async def test_the_flagship_joins_customers_and_emits_exact_revenue_and_totals(
@@ -97,31 +96,6 @@ async def test_the_flagship_joins_customers_and_emits_exact_revenue_and_totals(
     assert latest_totals(totals_emitted) == totals_truth(enriched)
 
 
-def _totals_pipeline(name: str) -> Pipeline:
-    pipeline = Pipeline(
-        name,
-        guarantee="exactly-once",
-        topics=[TopicSpec(f"{name}.in", EnrichedOrder, 2, external=True)],
-    )
-    pipeline.aggregate(
-        "totals",
-        inputs=f"{name}.in",
-        input_type=EnrichedOrder,
-        key=lambda o: o.customer_id,
-        aggregator=Combine(
-            {
-                "orders": Count(),
-                "revenue": Sum(of=lambda o: o.amount_cents),
-                "last": Max(of=lambda o: round(o.ordered_at.timestamp() * 1000)),
-            }
-        ),
-        output=f"{name}.out",
-        output_type=CustomerTotals,
-        emit=totals,
-    )
-    return pipeline
-
-
 async def test_state_is_restored_from_the_changelog_after_wiped_or_stale_local_state(
     kafka: KafkaEndpoint, registry_url: str, tmp_path: Path
 ) -> None:
@@ -133,7 +107,7 @@ async def test_state_is_restored_from_the_changelog_after_wiped_or_stale_local_s
         guarantee="exactly-once",
     )
     name = unique_name("restore")
-    pipeline = _totals_pipeline(name)
+    pipeline = totals_pipeline(name)
     await ensure_topics(pipeline, settings)
     codec = RecordCodec(
         EnrichedOrder, AvroCodec(RegistryClient(registry_url)), subject=f"{name}.in-value"

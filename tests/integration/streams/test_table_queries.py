@@ -26,8 +26,8 @@ from streams.stats import StatsPublisher
 from streams.testing import KafkaEndpoint, consume_until, produce, unique_name, wait_for
 from streams.topics import ensure_topics
 from streams.worker import StageWorker
+from tests.integration.streams.agg_app import totals_pipeline
 from tests.integration.streams.kit import totals_truth, workers
-from tests.integration.streams.test_fan_in import _totals_pipeline
 from tests.unit.streams.aggregation_helpers import order
 
 _PIPELINE_VARIABLE = "STREAMWORKS_TEST_TABLES_PIPELINE"
@@ -35,7 +35,7 @@ _PIPELINE_VARIABLE = "STREAMWORKS_TEST_TABLES_PIPELINE"
 
 def tables_pipeline() -> Pipeline:
     """The test's pipeline, for the CLI's ``module:attribute`` reference."""
-    return _totals_pipeline(os.environ[_PIPELINE_VARIABLE])
+    return totals_pipeline(os.environ[_PIPELINE_VARIABLE])
 
 
 @asynccontextmanager
@@ -83,7 +83,7 @@ async def test_any_worker_answers_with_the_owners_value_and_so_does_the_cli(
         guarantee="exactly-once",
     )
     name = unique_name("tables")
-    pipeline = _totals_pipeline(name)
+    pipeline = totals_pipeline(name)
     await ensure_topics(pipeline, settings)
     codec = RecordCodec(
         EnrichedOrder, AvroCodec(RegistryClient(registry_url)), subject=f"{name}.in-value"
