@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -10,9 +10,10 @@ from schemas.catalog import contract
 from schemas.compatibility import reader_problems
 from schemas.records import AvroRecord
 from streams.aggregate.aggregators import Aggregator
+from streams.aggregate.gather import Answers, Gather, Gathered
 from streams.aggregate.spec import Aggregation, EmitMode, Emitter, EventTime, changelog_topic
 from streams.aggregate.spec import late_topic as late_topic_of
-from streams.aggregate.windows import WindowKind
+from streams.aggregate.windows import Window, WindowKind
 from streams.dead_letters import dead_letter_topic
 from streams.errors import ConfigurationError
 from streams.settings import Guarantee
@@ -186,6 +187,49 @@ class Pipeline:
                 repartition_by=key if repartition else None,
                 aggregation=spec,
             )
+        )
+
+    def gather(
+        self,
+        name: str,
+        *,
+        inputs: str | tuple[str, ...],
+        input_type: type[AvroRecord],
+        correlation: Callable[[Any], str],
+        answer: Callable[[Any], str],
+        value: Callable[[Any], Any],
+        expected: Iterable[str],
+        timeout: float,
+        output: str,
+        output_type: type[AvroRecord],
+        emit: Callable[[str, Gathered], AvroRecord],
+        repartition: bool = True,
+    ) -> Stage[Any]:
+        """Add a gather stage: answers (named by ``answer``) collected per ``correlation``.
+
+        Emits ``emit(correlation_id, gathered)`` once every ``expected`` answer arrived, or
+        ``timeout`` seconds (of the answers' timestamps, or of the wall clock on a quiet
+        partition) after the first one, with the missing answers named. See
+        :mod:`streams.aggregate.gather`.
+        """
+        window = Gather(expected, timeout=timeout)
+
+        def emit_gathered(key: str, _: Window | None, answers: dict[str, Any]) -> AvroRecord:
+            return emit(key, Gathered(answers, window.missing(answers)))
+
+        return self.aggregate(
+            name,
+            inputs=inputs,
+            input_type=input_type,
+            key=correlation,
+            aggregator=Answers(answer, value),
+            window=window,
+            mode="final",
+            output=output,
+            output_type=output_type,
+            emit=emit_gathered,
+            repartition=repartition,
+            close_when_idle=min(1.0, timeout / 2),
         )
 
     def group_id(self, stage: str) -> str:

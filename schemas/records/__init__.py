@@ -4,10 +4,12 @@ from schemas.records._base import AvroRecord
 from schemas.records.customers import Customer, Tier
 from schemas.records.metrics import CustomerTotals, RegionRevenue, WindowCount
 from schemas.records.orders import (
+    CheckResult,
     CleanOrder,
     EnrichedOrder,
     FormattedOrder,
     InvalidOrder,
+    OrderRelease,
     RawOrder,
     ValidOrder,
 )
@@ -15,12 +17,14 @@ from schemas.records.orders import (
 __all__ = [
     "ALL_RECORDS",
     "AvroRecord",
+    "CheckResult",
     "CleanOrder",
     "Customer",
     "CustomerTotals",
     "EnrichedOrder",
     "FormattedOrder",
     "InvalidOrder",
+    "OrderRelease",
     "RawOrder",
     "RegionRevenue",
     "Tier",
@@ -36,6 +40,8 @@ ALL_RECORDS: tuple[type[AvroRecord], ...] = (
     InvalidOrder,
     EnrichedOrder,
     Customer,
+    CheckResult,
+    OrderRelease,
     RegionRevenue,
     CustomerTotals,
     WindowCount,

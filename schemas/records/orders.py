@@ -10,10 +10,12 @@ from schemas.records._base import AvroRecord
 from schemas.records.customers import Tier
 
 __all__ = [
+    "CheckResult",
     "CleanOrder",
     "EnrichedOrder",
     "FormattedOrder",
     "InvalidOrder",
+    "OrderRelease",
     "RawOrder",
     "ValidOrder",
 ]
@@ -167,3 +169,43 @@ class EnrichedOrder(AvroRecord):
     """The customer's tier when the order was enriched."""
     region: str = "UNKNOWN"
     """The customer's region; UNKNOWN if the customer was missing."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult(AvroRecord):
+    """One check service's answer about one order (``orders.check``)."""
+
+    topic = "orders.check"
+
+    order_id: UUID
+    """The checked order; the correlation id and the record key."""
+    check: str
+    """Which check answered, e.g. stock."""
+    passed: bool
+    """True when the order may go ahead as far as this check is concerned."""
+    checked_at: datetime
+    """When the check answered (UTC)."""
+    detail: str = ""
+    """A short human-readable reason or figure."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRelease(AvroRecord):
+    """The decision on an order once its checks were gathered (``orders.released``)."""
+
+    topic = "orders.released"
+
+    order_id: UUID
+    """The order; also the record key."""
+    released: bool
+    """True when every check answered and passed."""
+    complete: bool
+    """True when every expected check answered before the deadline."""
+    decided_at: datetime
+    """When the decision was made (UTC)."""
+    failed: tuple[str, ...] = ()
+    """Checks that answered and did not pass."""
+    missing: tuple[str, ...] = ()
+    """Checks that did not answer before the deadline."""
+    details: tuple[str, ...] = ()
+    """Each answering check's detail as ``check: detail``, sorted by check."""

@@ -219,11 +219,12 @@ class AggregationProcessor:
                 out.append(self._result(key, None, state))
                 counts.records_written += 1
             return
-        if window.is_late(ts, task.stream_time):
+        slot = task.store.get(key)
+        if window.is_late(ts, task.stream_time) or window.rejects(slot):
             out.append(self._late(message, ts, task.stream_time))
             counts.late += 1
             return
-        slot, touched = window.add(task.store.get(key), ts, value, agg, task.stream_time)
+        slot, touched = window.add(slot, ts, value, agg, task.stream_time)
         task.store.put(key, slot)
         self._schedule(task, key, slot)
         self._advance(task, message, ts)

@@ -58,6 +58,9 @@ class WindowKind(Protocol):
     def is_late(self, ts: int, now: int) -> bool:
         """True when every window of event time ``ts`` is closed at stream time ``now``."""
 
+    def rejects(self, slot: Any) -> bool:
+        """True when the key's slot takes no more records (a gather already emitted)."""
+
 
 class _FixedWindows:
     """Tumbling and hopping windows: ``[start, start + size)`` for starts on a step grid.
@@ -107,6 +110,9 @@ class _FixedWindows:
     def is_late(self, ts: int, now: int) -> bool:
         last_start = ts - ts % self.step_ms
         return last_start + self.size_ms + self.grace_ms <= now
+
+    def rejects(self, slot: Any) -> bool:
+        return False
 
 
 class Tumbling(_FixedWindows):
@@ -200,6 +206,9 @@ class Sliding:
     def is_late(self, ts: int, now: int) -> bool:
         return ts + self.grace_ms < now
 
+    def rejects(self, slot: Any) -> bool:
+        return False
+
 
 class Session:
     """Activity sessions: records less than ``gap`` seconds apart share a window.
@@ -254,3 +263,6 @@ class Session:
     def is_late(self, ts: int, now: int) -> bool:
         # a record older than that could have joined a session that is already closed
         return ts + self.grace_ms < now
+
+    def rejects(self, slot: Any) -> bool:
+        return False

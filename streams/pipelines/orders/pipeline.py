@@ -1,4 +1,5 @@
-"""The flagship order pipeline: clean -> format -> validate -> enrich -> revenue, totals.
+"""The flagship order pipeline: clean -> format -> validate -> enrich -> revenue, totals,
+and the parallel order checks (scatter-gather) that release orders.
 
 ``enrich`` joins each valid order with the ``customers`` table (a global table on a
 compacted topic); ``revenue`` folds enriched orders into revenue and order count per
@@ -25,6 +26,7 @@ from schemas.records import (
 )
 from streams.aggregate import Combine, Count, Max, Sum, Tumbling, Window
 from streams.pipeline import Pipeline, TopicSpec
+from streams.pipelines.orders.checks import add_order_checks
 from streams.pipelines.orders.rules import (
     clean_order,
     enrich_order,
@@ -191,4 +193,5 @@ def orders_pipeline(
         emit=_customer_totals,
         repartition=False,  # enriched orders are keyed by customer already
     )
+    add_order_checks(pipeline, enriched=topic["enriched"], prefix=prefix, clock=clock)
     return pipeline

@@ -9,7 +9,14 @@ from pathlib import Path
 from aiokafka import ConsumerRecord
 
 from schemas.codec import AvroCodec
-from schemas.records import CustomerTotals, EnrichedOrder, RawOrder, RegionRevenue, Tier
+from schemas.records import (
+    CustomerTotals,
+    EnrichedOrder,
+    OrderRelease,
+    RawOrder,
+    RegionRevenue,
+    Tier,
+)
 from schemas.registry_client import RegistryClient
 from schemas.typed import RecordCodec
 from streams.aggregate.worker import AggregationWorker
@@ -74,6 +81,12 @@ async def test_the_flagship_joins_customers_and_emits_exact_revenue_and_totals(
             until=settled,
             timeout=120,
         )
+        released_records = await consume_until(
+            bootstrap,
+            f"{prefix}.released",
+            until=lambda s: len(s) >= len(enriched),
+            timeout=60,
+        )
         totals_records = await consume_until(
             bootstrap,
             f"{prefix}.metrics.customers",
@@ -94,6 +107,17 @@ async def test_the_flagship_joins_customers_and_emits_exact_revenue_and_totals(
     assert revenue_windows(windows) == revenue_truth(enriched, late)
     totals_emitted = decode_all(registry_url, CustomerTotals, totals_records)
     assert latest_totals(totals_emitted) == totals_truth(enriched)
+
+    # scatter-gather: every order decided once; no shipping answer for unknown regions
+    decisions = decode_all(registry_url, OrderRelease, released_records)
+    assert sorted(d.order_id for d in decisions) == sorted(o.order_id for o in enriched)
+    regions = {o.order_id: o.region for o in enriched}
+    for d in decisions:
+        if regions[d.order_id] == "UNKNOWN":
+            assert (d.complete, d.missing) == (False, ("shipping",))
+        else:
+            assert d.complete
+            assert d.released == (not d.failed)
 
 
 async def test_state_is_restored_from_the_changelog_after_wiped_or_stale_local_state(

@@ -33,6 +33,11 @@ def test_pipelines_load_by_name_or_reference() -> None:
         "revenue.repartition",
         "revenue",
         "totals",
+        "checks",
+        "stock",
+        "fraud",
+        "shipping",
+        "release",
     ]
     assert load_pipeline("streams.pipelines.orders.app:build").name == "orders"
     with pytest.raises(ConfigurationError, match="neither builtin"):

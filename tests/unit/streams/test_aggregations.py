@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import pytest
 
-from schemas.records import CustomerTotals, EnrichedOrder, WindowCount
+from schemas.records import CheckResult, CustomerTotals, EnrichedOrder, OrderRelease, WindowCount
 from streams.aggregate import (
     Combine,
     Count,
@@ -23,6 +25,7 @@ from streams.aggregate import (
     Tumbling,
     Window,
 )
+from streams.aggregate.gather import Gathered
 from streams.aggregate.windows import WindowKind
 from streams.errors import ConfigurationError
 from streams.pipeline import Pipeline, TopicSpec
@@ -280,3 +283,38 @@ def test_declarations_that_cannot_work_are_refused() -> None:
             emit=window_count,
             window=Session(5),
         )
+
+
+async def test_a_gather_emits_once_complete_and_sends_a_straggler_to_the_late_topic() -> None:
+    pipeline = Pipeline("g", topics=[TopicSpec("answers", CheckResult, 1, external=True)])
+    decided: list[Gathered] = []
+
+    def decide(key: str, gathered: Gathered) -> OrderRelease:
+        decided.append(gathered)
+        return OrderRelease(UUID(key), gathered.complete, gathered.complete, datetime.now(UTC))
+
+    pipeline.gather(
+        "gather",
+        inputs="answers",
+        input_type=CheckResult,
+        correlation=lambda r: str(r.order_id),
+        answer=lambda r: r.check,
+        value=lambda r: r.passed,
+        expected=("a", "b"),
+        timeout=5,
+        output="decisions",
+        output_type=OrderRelease,
+        emit=decide,
+        repartition=False,
+    )
+    driver = TestDriver(pipeline)
+    one, two = UUID(int=1), UUID(int=2)
+    at = datetime.now(UTC)
+    for order_id, check in ((one, "a"), (two, "a"), (one, "b")):
+        driver.send("answers", CheckResult(order_id, check, True, at), key=str(order_id))
+    await driver.run()
+    assert [(d.answers, d.missing) for d in decided] == [({"a": True, "b": True}, ())]
+    driver.send("answers", CheckResult(one, "b", False, at), key=str(one))  # a straggler
+    await driver.run()
+    assert len(driver.messages("g.gather.late")) == 1
+    assert len(driver.read("decisions")) == 1

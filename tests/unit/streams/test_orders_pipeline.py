@@ -168,3 +168,47 @@ async def test_invalid_orders_are_keyed_by_order_id() -> None:
     assert invalid
     for message, record in invalid:
         assert message.key == str(record.order.order_id).encode()
+
+
+async def test_parallel_checks_release_orders_and_name_what_is_missing_at_the_deadline() -> None:
+    now = [1_000.0]
+    generator = OrderGenerator(seed=5)
+    pipeline = orders_pipeline(clock=lambda: NOW)
+    driver = TestDriver(pipeline, clock=lambda: now[0])
+    for customer in generator.customers():
+        driver.send("orders.customers", customer, key=customer.customer_id)
+    raw = list(generator.orders(400))
+    for order in raw:
+        driver.send("orders.raw", order, key=order.order_id)
+    await driver.run()
+    enriched = {str(o.order_id): o for o in driver.read("orders.enriched")}
+    released = {str(r.order_id): r for r in driver.read("orders.released")}
+    unknown = {oid for oid, o in enriched.items() if o.region == "UNKNOWN"}
+    assert unknown  # the generator's missing customer: no shipping carrier answers
+    assert set(released) == set(enriched) - unknown  # complete gathers emit at once
+
+    now[0] += 10  # past the 5 s deadline: the quiet partitions close on the wall clock
+    await driver.tick()
+    await driver.tick()
+    released = {str(r.order_id): r for r in driver.read("orders.released")}
+    assert set(released) == set(enriched)
+    for oid, decision in released.items():
+        order = enriched[oid]
+        if oid in unknown:
+            assert (decision.complete, decision.released) == (False, False)
+            assert decision.missing == ("shipping",)
+            continue
+        should_fail = tuple(
+            name
+            for name, failed in (
+                ("fraud", order.amount_cents > 40_000 and order.customer_tier is not Tier.GOLD),
+                ("stock", order.quantity > 4),
+            )
+            if failed
+        )
+        assert decision.complete
+        assert decision.failed == should_fail
+        assert decision.released == (not should_fail)
+        assert len(decision.details) == 3
+    assert len(driver.read("orders.released")) == len(released)  # each decided once
+    assert driver.messages("orders.release.late") == []

@@ -198,6 +198,11 @@ def test_the_flagship_pipeline_is_valid() -> None:
         "revenue.repartition",
         "revenue",
         "totals",
+        "checks",
+        "stock",
+        "fraud",
+        "shipping",
+        "release",
     ]
     topics = pipeline.topics()
     assert "orders.validate.dlq" in topics
