@@ -19,7 +19,9 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from schemas.codec import AvroCodec
@@ -85,6 +87,21 @@ class OpenWindows:
         """Remove and return, oldest first, the windows the watermark has closed."""
         done = sorted(start for start in self.keys if closes(start, self.watermark))
         return [(start, self.keys.pop(start)) for start in done]
+
+
+def countdown(meter: Meter, count: int, done: Callable[[], object]) -> Callable[[], None]:
+    """A function to call on each record: starts ``meter`` on the first, calls ``done`` from
+    the ``count``-th on."""
+    seen = 0
+
+    def tick() -> None:
+        nonlocal seen
+        meter.start_once()
+        seen += 1
+        if seen >= count:
+            done()
+
+    return tick
 
 
 async def raw_aiokafka(args: argparse.Namespace, meter: Meter) -> None:
@@ -207,14 +224,11 @@ def quix(args: argparse.Namespace, meter: Meter) -> None:
     )
     source = app.topic(args.input, value_deserializer="bytes", key_deserializer="bytes")
     sink = app.topic(args.output, value_serializer="bytes", key_serializer="bytes")
-    seen = 0
+    # app.stop(): the current record still runs through the whole dataframe
+    tick = countdown(meter, args.count, app.stop)
 
     def ordered_at(value: bytes) -> int:
-        nonlocal seen
-        meter.start_once()
-        seen += 1
-        if seen >= args.count:
-            app.stop()  # the current record still runs through the whole dataframe
+        tick()
         return codecs.read(value)[1]  # the key is the record key: the customer id
 
     def encode(window: dict[str, int], key: bytes, _ts: int, _headers: Any) -> bytes:
@@ -230,16 +244,64 @@ def quix(args: argparse.Namespace, meter: Meter) -> None:
 
 
 async def streamworks_aggregation(args: argparse.Namespace, meter: Meter) -> None:
-    """The streamworks aggregation (``streams.aggregate``), run by our worker.
+    """The streamworks aggregation: ``Count()`` in ``Tumbling`` windows, ``mode="final"``.
 
-    To fill in: decode with :class:`Codecs` (or the worker's codec for EnrichedOrder), count
-    per (customer_id, WINDOW_MS window of ordered_at) with durable state and its changelog
-    on, close windows by the partition rule of :func:`closes` (grace GRACE_MS), write one
-    WindowCount per key to ``args.output`` with acks=all, commit input offsets; call
-    ``meter.start_once()`` on each record and stop after ``args.count`` records, with what
-    was emitted acknowledged and committed.
+    Run by :class:`~streams.aggregate.worker.AggregationWorker` on RocksDB state with its
+    changelog, at-least-once like the peers; the input is keyed by customer already, so
+    there is no repartition. The worker decodes with the shared Avro codec (the stage's
+    input type) and closes windows on each partition's event time (an external input
+    without lineage headers is its own origin), so :func:`closes` holds.
     """
-    raise NotImplementedError("streamworks aggregation contender: lands with streams.aggregate")
+    from streams.aggregate import Count, Tumbling, Window  # noqa: PLC0415
+    from streams.aggregate.worker import AggregationWorker  # noqa: PLC0415
+    from streams.pipeline import Pipeline, TopicSpec  # noqa: PLC0415
+    from streams.settings import Settings  # noqa: PLC0415
+    from streams.topics import ensure_topics  # noqa: PLC0415
+
+    pipeline = Pipeline(args.group, topics=[TopicSpec(args.input, EnrichedOrder, 2, external=True)])
+    finished = asyncio.Event()
+    tick = countdown(meter, args.count, finished.set)
+
+    def customer(order: EnrichedOrder) -> str:
+        tick()
+        return order.customer_id
+
+    def emit(key: str, window: Window | None, count: int) -> WindowCount:
+        assert window is not None  # a windowed aggregation always passes one
+        begin = datetime.fromtimestamp(window.start_ms / 1000, UTC)
+        end = datetime.fromtimestamp(window.end_ms / 1000, UTC)
+        return WindowCount(key, begin, end, count)
+
+    pipeline.aggregate(
+        "counts",
+        inputs=args.input,
+        input_type=EnrichedOrder,
+        key=customer,
+        aggregator=Count(),
+        window=Tumbling(WINDOW_MS / 1000, grace=GRACE_MS / 1000),
+        mode="final",
+        event_time=lambda order: order.ordered_at,
+        output=args.output,
+        output_type=WindowCount,
+        emit=emit,
+        repartition=False,
+    )
+    settings = Settings(
+        bootstrap_servers=args.bootstrap,
+        registry_url=args.registry,
+        state_dir=Path(tempfile.mkdtemp(prefix="bench-streamworks-")),
+        guarantee="at-least-once",
+    )
+    await ensure_topics(pipeline, settings)  # the changelog, late and dead-letter topics
+    worker = AggregationWorker(
+        pipeline, "counts", settings, AvroCodec(RegistryClient(args.registry))
+    )
+
+    async def stop_when_done() -> None:
+        await finished.wait()
+        worker.stop()  # the batch in flight is written, acknowledged and committed first
+
+    await asyncio.gather(worker.run(), stop_when_done())
 
 
 def main() -> None:

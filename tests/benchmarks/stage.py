@@ -10,21 +10,14 @@ at a fixed offered load.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from ops.kafka import LocalCluster
-from ops.kafka._process import free_port_block
 from ops.supervisor import Supervisor
 from schemas.codec import AvroCodec
 from schemas.records import EnrichedOrder, RawOrder
@@ -34,9 +27,15 @@ from streams.pipelines.orders import OrderGenerator
 from streams.pipelines.orders.app import build
 from streams.settings import Settings
 from streams.testing.helpers import produce, unique_name
-from streams.testing.registry import RegistryThread
 from streams.topics import ensure_topics
-from tests.benchmarks._report import machine, write
+from tests.benchmarks._report import (
+    broker_and_registry,
+    interleaved,
+    machine,
+    medians,
+    run_contender,
+    write,
+)
 
 CONTENDERS = ("raw-aiokafka", "faust", "quixstreams", "streamworks")
 EVENTS = int(os.environ.get("STREAMWORKS_BENCH_EVENTS", "200000"))
@@ -63,59 +62,31 @@ async def _preload(bootstrap: str, registry: str, topic: str, count: int) -> Non
         await produce(bootstrap, topic, [(o.order_id.encode(), codec.encode(o)) for o in orders])
 
 
-def _run_contender(name: str, bootstrap: str, registry: str, source: str) -> dict[str, Any]:
-    output = unique_name(f"bench-{name}-out")
-    asyncio.run(_create(bootstrap, output))
-    command = [
-        sys.executable,
-        "-m",
-        "tests.benchmarks._contenders",
-        name,
-        "--input",
-        source,
-        "--output",
-        output,
-        "--group",
-        unique_name(f"bench-{name}"),
-        "--bootstrap",
-        bootstrap,
-        "--registry",
-        registry,
-        "--count",
-        str(EVENTS),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(f"{name} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
-
-
 def throughput(bootstrap: str, registry: str) -> dict[str, dict[str, Any]]:
     """Median figures of each contender over ROUNDS interleaved rounds."""
     source = unique_name("bench-raw")
     asyncio.run(_create(bootstrap, source))
     asyncio.run(_preload(bootstrap, registry, source, EVENTS))
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in CONTENDERS}
-    for round_ in range(ROUNDS):
-        order = CONTENDERS[round_ % len(CONTENDERS) :] + CONTENDERS[: round_ % len(CONTENDERS)]
-        for name in order:
-            result = _run_contender(name, bootstrap, registry, source)
-            sys.stderr.write(f"round {round_ + 1} {name}: {result}\n")
-            runs[name].append(result)
-    medians = {
-        name: {
-            key: statistics.median(r[key] for r in results)
-            for key in ("events_per_s", "cpu_s", "rss_mb")
+    for round_, name in interleaved(CONTENDERS, ROUNDS):
+        output = unique_name(f"bench-{name}-out")
+        asyncio.run(_create(bootstrap, output))
+        options = {
+            "input": source,
+            "output": output,
+            "group": unique_name(f"bench-{name}"),
+            "bootstrap": bootstrap,
+            "registry": registry,
+            "count": str(EVENTS),
         }
-        for name, results in runs.items()
-    }
-    ceiling = medians["raw-aiokafka"]["events_per_s"]
-    for figures in medians.values():
-        figures["vs_raw_aiokafka"] = round(figures["events_per_s"] / ceiling, 3)
-        figures["runs"] = ROUNDS
-    return medians
+        result = run_contender("tests.benchmarks._contenders", name, options)
+        sys.stderr.write(f"round {round_ + 1} {name}: {result}\n")
+        runs[name].append(result)
+    figures = medians(runs)
+    ceiling = figures["raw-aiokafka"]["events_per_s"]
+    for values in figures.values():
+        values["vs_raw_aiokafka"] = round(values["events_per_s"] / ceiling, 3)
+    return figures
 
 
 async def _paced_load(bootstrap: str, registry: str, prefix: str) -> dict[str, float]:
@@ -225,15 +196,9 @@ def latency(bootstrap: str, registry: str) -> dict[str, Any]:
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory() as scratch:
-        cluster = LocalCluster.plan(Path(scratch), nodes=1, port=free_port_block(2), heap="1g")
-        cluster.start()
-        try:
-            with RegistryThread(cluster.bootstrap_servers) as registry:
-                contenders = throughput(cluster.bootstrap_servers, registry.url)
-                delays = latency(cluster.bootstrap_servers, registry.url)
-        finally:
-            cluster.stop()
+    with broker_and_registry() as (bootstrap, registry):
+        contenders = throughput(bootstrap, registry)
+        delays = latency(bootstrap, registry)
     lines = [
         f"| contender | events/s (median of {ROUNDS}) | CPU s | peak RSS MB | vs raw aiokafka |",
         "|---|---:|---:|---:|---:|",
