@@ -53,6 +53,7 @@ bench: setup ## benchmarks against the peers; tables and JSON land in tests/benc
 	$(BIN)/python -m tests.benchmarks.codec
 	$(BIN)/python -m tests.benchmarks.registry
 	$(BIN)/python -m tests.benchmarks.stage
+	$(BIN)/python -m tests.benchmarks.windowed_count
 
 up: setup ## start the local Kafka broker on 127.0.0.1:9092
 	$(BIN)/streamworks kafka up

@@ -137,9 +137,16 @@ def _print_metrics(routed: RoutedOrders) -> None:
             f"{t.last_order_at:%H:%M:%S}",
         )
     console.print(customers)
+    still_open = routed.enriched - routed.windowed_orders - routed.late
     console.print(
         f"enriched {routed.enriched:,} = in closed windows {routed.windowed_orders:,} "
-        f"+ late {routed.late:,}"
+        f"+ late {routed.late:,} + in windows still open {still_open:,} (a window closes "
+        "once order time has passed its end plus 30 s of grace)"
+    )
+    console.print(
+        f"order checks (stock, fraud, shipping in parallel): released {routed.released:,} · "
+        f"held {routed.decided - routed.released - routed.partial:,} · "
+        f"decided at the deadline with checks missing {routed.partial:,}"
     )
 
 
@@ -173,7 +180,7 @@ async def _feed_and_watch(
                 batch
                 or len(routed.ids) < count
                 or routed.enriched < routed.valid
-                or routed.windowed_orders + routed.late < routed.enriched
+                or routed.decided < routed.enriched
             ) and time.monotonic() < deadline:
                 if batch and time.monotonic() >= next_chunk:
                     await produce(settings.bootstrap_servers, f"{prefix}.raw", batch[:chunk])

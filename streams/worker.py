@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -88,6 +89,7 @@ class StageWorker:
         self._senders: dict[TopicPartition, BatchSender] = {}
         self._transactional: dict[TopicPartition, AIOKafkaProducer] = {}
         self._commit_interval_s = commit_interval_s
+        self._waiting: dict[TopicPartition, deque[Any]] = {}
         self._last_commit = time.monotonic()
         self._settled: dict[TopicPartition, int] = {}
         self._settled_counts = Counts()
@@ -121,9 +123,7 @@ class StageWorker:
         logger.info("worker of %s started (group %s)", self.stage.name, self.group_id)
         try:
             while not self._stopping.is_set():
-                batches = await self._consumer.getmany(
-                    timeout_ms=self._poll_timeout_ms, max_records=self._max_batch
-                )
+                batches = await self._fetch()
                 async with self._batch_lock:
                     if batches:
                         await self._handle(batches)
@@ -139,15 +139,7 @@ class StageWorker:
             logger.info("worker of %s stopped: %s", self.stage.name, self.counts)
 
     async def _handle(self, batches: dict[TopicPartition, list[Any]]) -> None:
-        # Around a rebalance, a fetch may hold records of partitions revoked since (their new
-        # owner processes them) or of partitions whose assignment is still being set up.
-        # Neither is processed now; the latter are fetched again from their first offset.
-        owned = self.assignment & set(self._transactional) if self.exactly_once else self.assignment
-        assigned = self._consumer.assignment()
-        for tp, records in batches.items():
-            if tp not in owned and tp in assigned and records:
-                self._consumer.seek(tp, records[0].offset)
-        batches = {tp: records for tp, records in batches.items() if tp in owned and records}
+        batches = self._owned(batches)
         if not batches:
             return
         # the messages are in partition order, so each partition's are one slice of the batch
@@ -179,6 +171,52 @@ class StageWorker:
             await self._settle()
             self._inflight = (futures, offsets, result.counts)
 
+    async def _fetch(self) -> dict[TopicPartition, list[Any]]:
+        """The next batch: the partitions' waiting records, aligned by timestamp.
+
+        aiokafka hands out one partition's fetched records before the next one's, so a
+        worker draining a backlog would run one partition far ahead of the others, and
+        downstream (where windows are) records would arrive far out of order. So each
+        partition's records are buffered (an equal share fetched at a time) and a batch
+        takes, from every partition with records waiting, those no newer than the slowest
+        partition's newest: the partitions move forward in step, as Kafka Streams does.
+        """
+        owned = self._consumer.assignment()
+        share = max(1, self._max_batch // max(1, len(owned)))
+        for tp in owned:
+            waiting = self._waiting.get(tp)
+            if waiting is None or len(waiting) < share:
+                fetched = await self._consumer.getmany(tp, timeout_ms=0, max_records=share)
+                for records in fetched.values():
+                    self._waiting.setdefault(tp, deque()).extend(records)
+        if not any(self._waiting.values()):
+            fetched = await self._consumer.getmany(
+                timeout_ms=self._poll_timeout_ms, max_records=self._max_batch
+            )
+            for tp, records in fetched.items():
+                self._waiting.setdefault(tp, deque()).extend(records)
+        ready = {tp: waiting for tp, waiting in self._waiting.items() if waiting}
+        if not ready:
+            return {}
+        if len(ready) == 1:
+            [(tp, waiting)] = ready.items()
+            self._waiting[tp] = deque()
+            return {tp: list(waiting)}
+        horizon = min(waiting[-1].timestamp for waiting in ready.values())
+        batch: dict[TopicPartition, list[Any]] = {}
+        for tp, waiting in ready.items():
+            taken = []
+            while waiting and waiting[0].timestamp <= horizon:
+                taken.append(waiting.popleft())
+            if taken:
+                batch[tp] = taken
+        return batch
+
+    def forget(self, partitions: set[TopicPartition]) -> None:
+        """Drop the records buffered for ``partitions`` (revoked: their owner re-reads them)."""
+        for tp in partitions:
+            self._waiting.pop(tp, None)
+
     async def _idle(self) -> None:
         """Nothing was fetched: settle what is in flight."""
         await self._settle()
@@ -199,6 +237,7 @@ class StageWorker:
                 owned[tp] = records
             elif tp in assigned:
                 self._consumer.seek(tp, records[0].offset)
+                self._waiting.pop(tp, None)
         return owned
 
     def _ready(self, tp: TopicPartition) -> bool:
@@ -266,6 +305,7 @@ class StageWorker:
         async with self._batch_lock:
             await self._settle(commit_now=True)
             self.assignment -= set(revoked)
+            self.forget(revoked)
             for tp in revoked:
                 self._senders.pop(tp, None)
                 producer = self._transactional.pop(tp, None)

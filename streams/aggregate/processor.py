@@ -158,7 +158,7 @@ class AggregationProcessor:
             if task is None:
                 raise KeyError(f"task {message.partition} of {self.stage.name} is not open")
             task.last_arrival = now
-            self._fold(task, message, outputs[message.partition].records, counts)
+            self._fold(task, message, outputs[message.partition].records, counts, now)
         for partition, output in outputs.items():
             self._finish(self._tasks[partition], partition, output)
         return dict(outputs)
@@ -182,7 +182,9 @@ class AggregationProcessor:
                 self._finish(task, partition, output)
         return outputs
 
-    def _fold(self, task: _Task, message: InMessage, out: list[OutRecord], counts: Counts) -> None:
+    def _fold(
+        self, task: _Task, message: InMessage, out: list[OutRecord], counts: Counts, now: float
+    ) -> None:
         counts.records_in += 1
         if message.offset < task.positions.get(message.topic, -1):
             counts.filtered += 1  # folded in before a restart: its offset was not committed
@@ -227,7 +229,7 @@ class AggregationProcessor:
         slot, touched = window.add(slot, ts, value, agg, task.stream_time)
         task.store.put(key, slot)
         self._schedule(task, key, slot)
-        self._advance(task, message, ts)
+        self._advance(task, message, ts, now)
         counts.out += 1
         if spec.mode == "update":
             out.extend(self._result(key, w, state) for w, state in touched)
@@ -243,7 +245,7 @@ class AggregationProcessor:
             for key, value in task.store.pending()
         ]
 
-    def _advance(self, task: _Task, message: InMessage, ts: int) -> None:
+    def _advance(self, task: _Task, message: InMessage, ts: int, now: float) -> None:
         """Move stream time: the smallest of the origins' largest event times.
 
         A task's records come from several upstream partitions (the origins named in their
@@ -256,8 +258,10 @@ class AggregationProcessor:
         origin = _origin(message)
         if ts > task.origins.get(origin, -(2**62)):
             task.origins[origin] = ts
-        now = self._clock()
         task.heard[origin] = now
+        if len(task.origins) == 1:
+            task.stream_time = max(task.stream_time, ts)
+            return
         horizon = now - self.spec.idle_origin_s
         active = [t for o, t in task.origins.items() if task.heard.get(o, now) >= horizon]
         if active:

@@ -185,6 +185,7 @@ class AggregationWorker(StageWorker):
         async with self._batch_lock:
             await self._settle(commit_now=True)
             self.assignment -= set(revoked)
+            self.forget(revoked)
             kept = {tp.partition for tp in self.assignment}
             for partition in sorted({tp.partition for tp in revoked} - kept):
                 await self._release(partition, keep_standby=self._standby_reader is not None)

@@ -8,7 +8,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 from schemas.codec import AvroCodec
-from schemas.records import CustomerTotals, InvalidOrder, RegionRevenue, ValidOrder
+from schemas.records import CustomerTotals, InvalidOrder, OrderRelease, RegionRevenue, ValidOrder
 from schemas.typed import RecordCodec
 
 __all__ = ["RoutedOrders"]
@@ -20,8 +20,9 @@ class RoutedOrders:
     Use as an async context manager and call :meth:`poll` repeatedly; ``ids`` then tells
     which orders arrived, and how often (more than once is a duplicate); ``enriched``
     counts the records of ``<prefix>.enriched``; ``windows`` and ``totals`` hold the
-    metrics (revenue per region and minute, running totals per customer) and ``late`` the
-    number of orders that came too late for their revenue window.
+    metrics (revenue per region and minute, running totals per customer), ``late`` the
+    number of orders that came too late for their revenue window, and ``decided``,
+    ``released`` and ``partial`` what the order checks made of them.
     """
 
     def __init__(self, bootstrap_servers: str, codec: AvroCodec, prefix: str) -> None:
@@ -34,6 +35,7 @@ class RoutedOrders:
         self._metrics: dict[str, RecordCodec[Any]] = {
             f"{prefix}.metrics.revenue": RecordCodec(RegionRevenue, codec, register=False),
             f"{prefix}.metrics.customers": RecordCodec(CustomerTotals, codec, register=False),
+            f"{prefix}.released": RecordCodec(OrderRelease, codec, register=False),
         }
         self.windows: dict[tuple[str, str, int], RegionRevenue] = {}
         """(region, currency, window start ms) -> its closed window."""
@@ -41,6 +43,12 @@ class RoutedOrders:
         """customer -> the latest running totals."""
         self.late = 0
         """Orders that missed their revenue window."""
+        self.decided = 0
+        """Orders the checks decided on."""
+        self.released = 0
+        """Orders released: every check answered and passed."""
+        self.partial = 0
+        """Orders decided at the deadline with checks missing."""
         self.enriched = 0
         """Records read from the enriched topic."""
         self.ids: Counter[str] = Counter()
@@ -91,8 +99,12 @@ class RoutedOrders:
                     self.invalid += 1
                     self.ids[str(record.order.order_id)] += 1
 
-    def _metric(self, record: RegionRevenue | CustomerTotals) -> None:
-        if isinstance(record, RegionRevenue):
+    def _metric(self, record: RegionRevenue | CustomerTotals | OrderRelease) -> None:
+        if isinstance(record, OrderRelease):
+            self.decided += 1
+            self.released += record.released
+            self.partial += not record.complete
+        elif isinstance(record, RegionRevenue):
             start = round(record.window_start.timestamp() * 1000)
             self.windows[(record.region, record.currency, start)] = record
         else:
