@@ -39,7 +39,8 @@ async def test_two_workers_per_stage_route_every_order_and_dead_letter_a_poison(
     records.insert(1_000, (b"poison", b"\x00\x00\x00\x00\x09not avro at all"))
     await produce(kafka.bootstrap_servers, f"{prefix}.raw", records)
 
-    async with workers(pipeline, settings, per_stage=2) as pool:
+    routing = ("clean", "format", "validate")  # what routes every order: what is counted
+    async with workers(pipeline, settings, per_stage=2, stages=routing) as pool:
         expected = {o.order_id.strip().lower() for o in orders}
         readers: dict[str, RecordCodec[Any]] = {
             f"{prefix}.valid": RecordCodec(ValidOrder, AvroCodec(RegistryClient(registry_url))),
