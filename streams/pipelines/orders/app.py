@@ -16,12 +16,16 @@ def build() -> Pipeline:
 
     The topics are ``<prefix>.raw`` ... ``<prefix>.enriched`` and the pipeline's name (its
     consumer groups' prefix) is the prefix too, so tests run isolated copies side by side.
+    ``STREAMWORKS_ORDERS_CLOSE_WHEN_IDLE`` (seconds, default 5) is how long the revenue
+    windows of a quiet partition wait before following the wall clock.
     """
     prefix = os.environ.get("STREAMWORKS_ORDERS_PREFIX", "orders")
     partitions = int(os.environ.get("STREAMWORKS_ORDERS_PARTITIONS", "2"))
+    idle = float(os.environ.get("STREAMWORKS_ORDERS_CLOSE_WHEN_IDLE", "5"))
     return orders_pipeline(
         prefix=prefix,
         name=prefix,
         guarantee=Settings().guarantee,
         partitions=partitions,
+        close_when_idle=idle,
     )

@@ -6,8 +6,10 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 from aiokafka import ConsumerRecord
 
+from ops.supervisor import Supervisor
 from schemas.codec import AvroCodec
 from schemas.records import (
     CustomerTotals,
@@ -37,13 +39,21 @@ from tests.integration.streams.kit import (
 from tests.unit.streams.aggregation_helpers import order
 
 
+@pytest.mark.timeout(300)
 async def test_the_flagship_joins_customers_and_emits_exact_revenue_and_totals(
     kafka: KafkaEndpoint, registry_url: str, tmp_path: Path
 ) -> None:
     bootstrap = kafka.bootstrap_servers
     settings = Settings(bootstrap_servers=bootstrap, registry_url=registry_url, state_dir=tmp_path)
     prefix = unique_name("fanin")
-    pipeline = orders_pipeline(prefix=prefix, name=prefix, close_when_idle=2.0)
+    env = {
+        "STREAMWORKS_BOOTSTRAP_SERVERS": bootstrap,
+        "STREAMWORKS_REGISTRY_URL": registry_url,
+        "STREAMWORKS_STATE_DIR": str(tmp_path / "state"),
+        "STREAMWORKS_ORDERS_PREFIX": prefix,
+        "STREAMWORKS_ORDERS_CLOSE_WHEN_IDLE": "2",
+    }
+    pipeline = orders_pipeline(prefix=prefix, name=prefix)
     await ensure_topics(pipeline, settings)
     generator = OrderGenerator(seed=21)
     directory = generator.customer_directory()
@@ -56,7 +66,10 @@ async def test_the_flagship_joins_customers_and_emits_exact_revenue_and_totals(
         bootstrap, f"{prefix}.raw", [(o.order_id.encode(), raw.encode(o)) for o in orders]
     )
 
-    async with workers(pipeline, settings, per_stage=1):
+    # one process per stage, supervised, as `streamworks run` does it
+    supervisor = Supervisor("orders", dict.fromkeys(pipeline.stages, 1), env=env, log_dir=tmp_path)
+    supervisor.start()
+    try:
         routed = await consume_until(
             bootstrap,
             [f"{prefix}.valid", f"{prefix}.invalid"],
@@ -94,6 +107,9 @@ async def test_the_flagship_joins_customers_and_emits_exact_revenue_and_totals(
             until=lambda s: len(s) >= len(enriched),
             timeout=60,
         )
+
+    finally:
+        supervisor.stop()
 
     # the join: every enriched order carries its customer's tier and region (or UNKNOWN)
     for o in enriched:
