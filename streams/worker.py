@@ -179,7 +179,8 @@ class StageWorker:
         downstream (where windows are) records would arrive far out of order. So each
         partition's records are buffered (an equal share fetched at a time) and a batch
         takes, from every partition with records waiting, those no newer than the slowest
-        partition's newest: the partitions move forward in step, as Kafka Streams does.
+        partition's newest: the partitions move forward in step, as Kafka Streams does. Every
+        batch takes at least the slowest partition's records, so it always makes progress.
         """
         owned = self._consumer.assignment()
         share = max(1, self._max_batch // max(1, len(owned)))
@@ -202,7 +203,9 @@ class StageWorker:
             [(tp, waiting)] = ready.items()
             self._waiting[tp] = deque()
             return {tp: list(waiting)}
-        horizon = min(waiting[-1].timestamp for waiting in ready.values())
+        # a partition's timestamps need not rise (several producers write it): the slowest
+        # partition is the one whose newest record is oldest, and all of it is taken
+        horizon = min(max(r.timestamp for r in waiting) for waiting in ready.values())
         batch: dict[TopicPartition, list[Any]] = {}
         for tp, waiting in ready.items():
             taken = []
