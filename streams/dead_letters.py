@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import traceback
 
-from streams.messages import Headers, InMessage
+from streams.messages import Headers, InMessage, OutRecord
 
 __all__ = [
     "DLQ_PREFIX",
     "LINEAGE_OFFSET",
     "LINEAGE_PARTITION",
     "LINEAGE_PREFIX",
+    "dead_letter",
     "dead_letter_headers",
     "dead_letter_topic",
     "header",
     "lineage_headers",
 ]
+
+logger = logging.getLogger(__name__)
 
 DLQ_PREFIX = "streamworks.dlq."
 LINEAGE_PREFIX = "streamworks.origin."
@@ -61,6 +65,24 @@ def dead_letter_headers(
         (DLQ_PREFIX + "timestamp", str(int(time.time() * 1000)).encode()),
         *origin.headers,
     )
+
+
+def dead_letter(
+    stage: str, topic: str, message: InMessage, error: BaseException, attempts: int
+) -> OutRecord:
+    """``message`` as a dead letter for ``topic``, explained by its headers, and logged."""
+    logger.warning(
+        "stage %s: %s at %s[%d]@%d sent to %s: %s",
+        stage,
+        type(error).__name__,
+        message.topic,
+        message.partition,
+        message.offset,
+        topic,
+        error,
+    )
+    headers = dead_letter_headers(stage, message, error, attempts)
+    return OutRecord(topic, message.key, message.value, headers)
 
 
 def header(headers: Headers, name: str) -> str | None:

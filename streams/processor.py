@@ -18,7 +18,7 @@ from schemas.codec import AvroCodec
 from schemas.errors import DecodeError, EncodeError
 from schemas.records import AvroRecord
 from schemas.typed import RecordCodec
-from streams.dead_letters import LINEAGE_OFFSET, dead_letter_headers, lineage_headers
+from streams.dead_letters import LINEAGE_OFFSET, dead_letter, lineage_headers
 from streams.messages import Headers, InMessage, OutRecord
 from streams.reply import route_replies
 from streams.stage import Stage, To
@@ -290,16 +290,5 @@ class StageProcessor:
         out: list[OutRecord],
         counts: Counts,
     ) -> None:
-        logger.warning(
-            "stage %s: %s at %s[%d]@%d sent to %s: %s",
-            self.stage.name,
-            type(error).__name__,
-            message.topic,
-            message.partition,
-            message.offset,
-            self.dead_letter_topic,
-            error,
-        )
-        headers = dead_letter_headers(self.stage.name, message, error, attempts)
-        out.append(OutRecord(self.dead_letter_topic, message.key, message.value, headers))
+        out.append(dead_letter(self.stage.name, self.dead_letter_topic, message, error, attempts))
         counts.dead_lettered += 1

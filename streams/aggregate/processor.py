@@ -30,7 +30,7 @@ from schemas.records import AvroRecord
 from schemas.typed import RecordCodec
 from streams.aggregate.spec import Aggregation
 from streams.aggregate.windows import Window
-from streams.dead_letters import LINEAGE_PARTITION, LINEAGE_PREFIX, dead_letter_headers
+from streams.dead_letters import LINEAGE_PARTITION, LINEAGE_PREFIX, dead_letter
 from streams.messages import InMessage, OutRecord
 from streams.processor import Counts
 from streams.stage import Stage
@@ -324,18 +324,7 @@ class AggregationProcessor:
         out: list[OutRecord],
         counts: Counts,
     ) -> None:
-        logger.warning(
-            "aggregation %s: %s at %s[%d]@%d sent to %s: %s",
-            self.stage.name,
-            type(error).__name__,
-            message.topic,
-            message.partition,
-            message.offset,
-            self.dead_letter_topic,
-            error,
-        )
-        headers = dead_letter_headers(self.stage.name, message, error, attempts)
-        out.append(OutRecord(self.dead_letter_topic, message.key, message.value, headers))
+        out.append(dead_letter(self.stage.name, self.dead_letter_topic, message, error, attempts))
         counts.dead_lettered += 1
 
 
