@@ -82,14 +82,23 @@ class Count:
 
 
 @dataclass(frozen=True)
-class Sum:
-    """The sum of ``of(record)``."""
+class _OfRecord:
+    """An aggregator of one value per record, ``of(record)``, whose state is its result."""
 
     of: Of = field(default=_record, repr=False)
 
     def lift(self, record: Any) -> Any:
-        """The summed value."""
+        """The aggregated value."""
         return self.of(record)
+
+    def result(self, state: Any) -> Any:
+        """The state as it is."""
+        return state
+
+
+@dataclass(frozen=True)
+class Sum(_OfRecord):
+    """The sum of ``of(record)``."""
 
     def initial(self) -> int:
         """Zero."""
@@ -103,74 +112,49 @@ class Sum:
         """Both sums."""
         return left + right
 
-    def result(self, state: Any) -> Any:
-        """The sum."""
-        return state
+
+@dataclass(frozen=True)
+class _Extreme(_OfRecord):
+    """The value of ``of(record)`` that beats all others (None before any record)."""
+
+    def beats(self, value: Any, state: Any) -> bool:
+        """True when ``value`` replaces ``state``."""
+        raise NotImplementedError
+
+    def initial(self) -> Any:
+        """None: nothing seen."""
+        return None
+
+    def add(self, state: Any, value: Any) -> Any:
+        """The winner of both."""
+        return value if state is None or self.beats(value, state) else state
+
+    def merge(self, left: Any, right: Any) -> Any:
+        """The winner of both states."""
+        return left if right is None else self.add(left, right)
 
 
 @dataclass(frozen=True)
-class Min:
+class Min(_Extreme):
     """The smallest ``of(record)`` (None before any record)."""
 
-    of: Of = field(default=_record, repr=False)
-
-    def lift(self, record: Any) -> Any:
-        """The compared value."""
-        return self.of(record)
-
-    def initial(self) -> Any:
-        """None: nothing seen."""
-        return None
-
-    def add(self, state: Any, value: Any) -> Any:
-        """The smaller one."""
-        return value if state is None or value < state else state
-
-    def merge(self, left: Any, right: Any) -> Any:
-        """The smaller of both."""
-        return left if right is None else self.add(left, right)
-
-    def result(self, state: Any) -> Any:
-        """The minimum."""
-        return state
+    def beats(self, value: Any, state: Any) -> bool:
+        """Smaller wins."""
+        return bool(value < state)
 
 
 @dataclass(frozen=True)
-class Max:
+class Max(_Extreme):
     """The largest ``of(record)`` (None before any record)."""
 
-    of: Of = field(default=_record, repr=False)
-
-    def lift(self, record: Any) -> Any:
-        """The compared value."""
-        return self.of(record)
-
-    def initial(self) -> Any:
-        """None: nothing seen."""
-        return None
-
-    def add(self, state: Any, value: Any) -> Any:
-        """The larger one."""
-        return value if state is None or value > state else state
-
-    def merge(self, left: Any, right: Any) -> Any:
-        """The larger of both."""
-        return left if right is None else self.add(left, right)
-
-    def result(self, state: Any) -> Any:
-        """The maximum."""
-        return state
+    def beats(self, value: Any, state: Any) -> bool:
+        """Larger wins."""
+        return bool(value > state)
 
 
 @dataclass(frozen=True)
-class Mean:
+class Mean(_OfRecord):
     """The arithmetic mean of ``of(record)`` (None before any record)."""
-
-    of: Of = field(default=_record, repr=False)
-
-    def lift(self, record: Any) -> Any:
-        """The averaged value."""
-        return self.of(record)
 
     def initial(self) -> list[Any]:
         """Sum and count, both zero."""
@@ -190,14 +174,8 @@ class Mean:
 
 
 @dataclass(frozen=True)
-class DistinctCount:
+class DistinctCount(_OfRecord):
     """How many different ``of(record)`` values (kept exactly, so mind the cardinality)."""
-
-    of: Of = field(default=_record, repr=False)
-
-    def lift(self, record: Any) -> Any:
-        """The value whose distinct occurrences count."""
-        return self.of(record)
 
     def initial(self) -> list[Any]:
         """No value seen."""
