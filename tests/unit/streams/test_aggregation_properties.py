@@ -43,7 +43,9 @@ def fixed_truth(events: Stream, size: int, step: int, grace: int) -> Result:
     return closed, late
 
 
-def session_truth(events: Stream, gap: int, grace: int) -> Result:
+def _on_time(events: Stream, grace: int) -> tuple[dict[str, list[int]], int, int]:
+    """Event times per key of the records not behind stream time by more than grace;
+    how many were; the final stream time."""
     now, late, kept = -(10**12), 0, defaultdict(list)
     for key, ts in events:
         if ts + grace < now:
@@ -51,6 +53,11 @@ def session_truth(events: Stream, gap: int, grace: int) -> Result:
         else:
             kept[key].append(ts)
         now = max(now, ts)
+    return kept, late, now
+
+
+def session_truth(events: Stream, gap: int, grace: int) -> Result:
+    kept, late, now = _on_time(events, grace)
     closed: Counter[tuple[str, int, int]] = Counter()
     for key, times in kept.items():
         times.sort()
@@ -70,13 +77,7 @@ def session_truth(events: Stream, gap: int, grace: int) -> Result:
 
 
 def sliding_truth(events: Stream, size: int, grace: int) -> Result:
-    now, late, kept = -(10**12), 0, defaultdict(list)
-    for key, ts in events:
-        if ts + grace < now:
-            late += 1
-        else:
-            kept[key].append(ts)
-        now = max(now, ts)
+    kept, late, now = _on_time(events, grace)
     closed: Counter[tuple[str, int, int]] = Counter()
     for key, times in kept.items():
         for end in set(times):
