@@ -215,11 +215,6 @@ class StageWorker:
                 batch[tp] = taken
         return batch
 
-    def forget(self, partitions: set[TopicPartition]) -> None:
-        """Drop the records buffered for ``partitions`` (revoked: their owner re-reads them)."""
-        for tp in partitions:
-            self._waiting.pop(tp, None)
-
     async def _idle(self) -> None:
         """Nothing was fetched: settle what is in flight."""
         await self._settle()
@@ -308,12 +303,17 @@ class StageWorker:
         async with self._batch_lock:
             await self._settle(commit_now=True)
             self.assignment -= set(revoked)
-            self.forget(revoked)
-            for tp in revoked:
-                self._senders.pop(tp, None)
-                producer = self._transactional.pop(tp, None)
-                if producer is not None:
-                    await producer.stop()
+            for tp in revoked:  # records buffered for them are re-read by their next owner
+                self._waiting.pop(tp, None)
+            await self._let_go(revoked)
+
+    async def _let_go(self, revoked: set[TopicPartition]) -> None:
+        """Release what this worker held for the ``revoked`` partitions (their producers)."""
+        for tp in revoked:
+            self._senders.pop(tp, None)
+            producer = self._transactional.pop(tp, None)
+            if producer is not None:
+                await producer.stop()
 
     async def _close_producers(self) -> None:
         if self._producer is not None:

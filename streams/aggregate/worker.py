@@ -180,15 +180,11 @@ class AggregationWorker(StageWorker):
                 self._aggregation.open_task(partition, store)
             self.assignment = set(assigned)
 
-    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
-        """Settle, checkpoint and release the revoked tasks."""
-        async with self._batch_lock:
-            await self._settle(commit_now=True)
-            self.assignment -= set(revoked)
-            self.forget(revoked)
-            kept = {tp.partition for tp in self.assignment}
-            for partition in sorted({tp.partition for tp in revoked} - kept):
-                await self._release(partition, keep_standby=self._standby_reader is not None)
+    async def _let_go(self, revoked: set[TopicPartition]) -> None:
+        """Checkpoint and release the tasks none of whose partitions this worker keeps."""
+        kept = {tp.partition for tp in self.assignment}
+        for partition in sorted({tp.partition for tp in revoked} - kept):
+            await self._release(partition, keep_standby=self._standby_reader is not None)
 
     async def _start_task_producer(self, partition: int) -> None:
         producer = clients.producer(

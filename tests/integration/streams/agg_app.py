@@ -7,13 +7,11 @@ named by the environment so each test gets its own topics and groups.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
-from typing import Any
 
 from schemas.records import CustomerTotals, EnrichedOrder, WindowCount
-from streams.aggregate import Combine, Count, Max, Sum, Tumbling, Window
+from streams.aggregate import Combine, Count, Max, Sum, Tumbling
 from streams.pipeline import Pipeline, TopicSpec
-from tests.unit.streams.aggregation_helpers import totals
+from tests.unit.streams.aggregation_helpers import totals, window_count
 
 __all__ = ["WINDOW_S", "totals_pipeline", "windows", "windows_pipeline"]
 
@@ -47,16 +45,6 @@ def totals_pipeline(name: str) -> Pipeline:
     return pipeline
 
 
-def _window_count(key: str, window: Window | None, result: Any) -> WindowCount:
-    assert window is not None
-    return WindowCount(
-        key=key,
-        window_start=datetime.fromtimestamp(window.start_ms / 1000, UTC),
-        window_end=datetime.fromtimestamp(window.end_ms / 1000, UTC),
-        count=int(result),
-    )
-
-
 def windows_pipeline(name: str, *, standby: bool = False) -> Pipeline:
     """Orders per customer per ``WINDOW_S`` seconds of order time, final results only.
 
@@ -79,7 +67,7 @@ def windows_pipeline(name: str, *, standby: bool = False) -> Pipeline:
         event_time=lambda o: o.ordered_at,
         output=f"{name}.out",
         output_type=WindowCount,
-        emit=_window_count,
+        emit=window_count,
         repartition=False,
         close_when_idle=2.0,
         standby=standby,
