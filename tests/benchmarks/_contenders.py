@@ -18,13 +18,16 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from schemas.codec import AvroCodec
 from schemas.records import CleanOrder, RawOrder
 from schemas.registry_client import RegistryClient
 from schemas.typed import RecordCodec
 from streams.pipelines.orders.rules import clean_order
+
+if TYPE_CHECKING:
+    import faust
 
 Transform = Callable[[bytes], bytes]
 
@@ -75,6 +78,65 @@ def make_transform(registry_url: str, output: str) -> Transform:
     return transform
 
 
+def faust_app(args: argparse.Namespace, **settings: Any) -> tuple[faust.App, Any, Any]:
+    """A faust app as its authors intend (acks=all), with raw-bytes input and output topics."""
+    import faust  # noqa: PLC0415
+
+    app = faust.App(
+        args.group,
+        broker=f"kafka://{args.bootstrap}",
+        producer_acks=-1,
+        web_enabled=False,
+        consumer_auto_offset_reset="earliest",
+        topic_partitions=2,
+        datadir=tempfile.mkdtemp(prefix="bench-faust-"),
+        **settings,
+    )
+    source = app.topic(
+        args.input, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+    sink = app.topic(args.output, key_serializer="raw", value_serializer="raw")
+    return app, source, sink
+
+
+def quix_app(args: argparse.Namespace, **settings: Any) -> tuple[Any, Any, Any]:
+    """A Quix Streams application (at-least-once, acks=all) with bytes input and output."""
+    from quixstreams import Application  # noqa: PLC0415
+
+    app = Application(
+        broker_address=args.bootstrap,
+        consumer_group=args.group,
+        auto_offset_reset="earliest",
+        processing_guarantee="at-least-once",
+        producer_extra_config={"acks": "all"},
+        state_dir=tempfile.mkdtemp(prefix="bench-quix-"),
+        **settings,
+    )
+    source = app.topic(args.input, value_deserializer="bytes", key_deserializer="bytes")
+    sink = app.topic(args.output, value_serializer="bytes", key_serializer="bytes")
+    return app, source, sink
+
+
+Contender = Callable[[argparse.Namespace, Meter], Any]
+
+
+def contender_main(contenders: dict[str, Contender]) -> None:
+    """Run the contender the harness names (async ones on uvloop); print its figures."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("name", choices=sorted(contenders))
+    for option in ("input", "output", "group", "bootstrap", "registry"):
+        parser.add_argument(f"--{option}", required=True)
+    parser.add_argument("--count", type=int, required=True)
+    args = parser.parse_args()
+    meter = Meter()
+    outcome = contenders[args.name](args, meter)
+    if asyncio.iscoroutine(outcome):
+        import uvloop  # noqa: PLC0415
+
+        uvloop.run(outcome)
+    meter.report(args.name, args.count)
+
+
 async def raw_aiokafka(args: argparse.Namespace, meter: Meter) -> None:
     """The Python ceiling: getmany batches, unawaited sends, commit after a flush each second."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: PLC0415
@@ -114,22 +176,8 @@ async def raw_aiokafka(args: argparse.Namespace, meter: Meter) -> None:
 
 async def faust_agent(args: argparse.Namespace, meter: Meter) -> None:
     """A plain faust-streaming agent: one event at a time, sends through faust's producer."""
-    import faust  # noqa: PLC0415
-
     transform = make_transform(args.registry, args.output)
-    app = faust.App(
-        args.group,
-        broker=f"kafka://{args.bootstrap}",
-        producer_acks=-1,
-        web_enabled=False,
-        consumer_auto_offset_reset="earliest",
-        topic_partitions=2,
-        datadir=tempfile.mkdtemp(prefix="bench-faust-"),
-    )
-    source = app.topic(
-        args.input, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-    )
-    sink = app.topic(args.output, key_serializer="raw", value_serializer="raw")
+    app, source, sink = faust_app(args)
     finished = asyncio.Event()
     seen = 0
 
@@ -151,20 +199,8 @@ async def faust_agent(args: argparse.Namespace, meter: Meter) -> None:
 
 def quix(args: argparse.Namespace, meter: Meter) -> None:
     """A Quix Streams application: a StreamingDataFrame applying the same transform."""
-    from quixstreams import Application  # noqa: PLC0415
-
     transform = make_transform(args.registry, args.output)
-    app = Application(
-        broker_address=args.bootstrap,
-        consumer_group=args.group,
-        auto_offset_reset="earliest",
-        processing_guarantee="at-least-once",
-        producer_extra_config={"acks": "all"},
-        state_dir=tempfile.mkdtemp(prefix="bench-quix-"),
-        auto_create_topics=False,
-    )
-    source = app.topic(args.input, value_deserializer="bytes", key_deserializer="bytes")
-    sink = app.topic(args.output, value_serializer="bytes", key_serializer="bytes")
+    app, source, sink = quix_app(args, auto_create_topics=False)
     seen = 0
 
     def step(value: bytes) -> bytes:
@@ -212,25 +248,14 @@ async def streamworks_stage(args: argparse.Namespace, meter: Meter) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("name")
-    for option in ("input", "output", "group", "bootstrap", "registry"):
-        parser.add_argument(f"--{option}", required=True)
-    parser.add_argument("--count", type=int, required=True)
-    args = parser.parse_args()
-    meter = Meter()
-    if args.name == "quixstreams":
-        quix(args, meter)
-    else:
-        runner = {
+    contender_main(
+        {
             "raw-aiokafka": raw_aiokafka,
             "faust": faust_agent,
+            "quixstreams": quix,
             "streamworks": streamworks_stage,
         }
-        import uvloop  # noqa: PLC0415
-
-        uvloop.run(runner[args.name](args, meter))
-    meter.report(args.name, args.count)
+    )
 
 
 if __name__ == "__main__":

@@ -6,16 +6,13 @@ enriched order (Confluent-framed Avro), count it per (customer_id, 10 s tumbling
 period, write one Avro ``WindowCount`` per key of that window to its own output topic with
 acks=all; input offsets are committed as it goes. It stops after ``--count`` input records
 (windows still open then are not emitted) and prints the figures line of
-:class:`~tests.benchmarks._contenders.Meter`, or ``{"name": ..., "skipped": ...}`` when the
-contender is not written yet.
+:class:`~tests.benchmarks._contenders.Meter`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -28,7 +25,7 @@ from schemas.codec import AvroCodec
 from schemas.records import EnrichedOrder, WindowCount
 from schemas.registry_client import RegistryClient
 from schemas.typed import RecordCodec
-from tests.benchmarks._contenders import Meter
+from tests.benchmarks._contenders import Meter, contender_main, faust_app, quix_app
 
 WINDOW_MS = 10_000
 """Length of the tumbling windows."""
@@ -162,23 +159,8 @@ async def faust_table(args: argparse.Namespace, meter: Meter) -> None:
     time and, with two partitions, skips windows of one partition (``last_closed_window`` is
     shared by all partitions), so their totals could never be right.
     """
-    import faust  # noqa: PLC0415
-
     codecs = Codecs(args.registry, args.output)
-    app = faust.App(
-        args.group,
-        broker=f"kafka://{args.bootstrap}",
-        producer_acks=-1,
-        web_enabled=False,
-        consumer_auto_offset_reset="earliest",
-        topic_partitions=2,
-        store="rocksdb://",
-        datadir=tempfile.mkdtemp(prefix="bench-faust-"),
-    )
-    source = app.topic(
-        args.input, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-    )
-    sink = app.topic(args.output, key_serializer="raw", value_serializer="raw")
+    app, source, sink = faust_app(args, store="rocksdb://")
     counts = app.Table("window-counts", default=int, partitions=2)
     open_windows: dict[int, OpenWindows] = defaultdict(OpenWindows)
     finished = asyncio.Event()
@@ -210,20 +192,8 @@ async def faust_table(args: argparse.Namespace, meter: Meter) -> None:
 
 def quix(args: argparse.Namespace, meter: Meter) -> None:
     """Quix Streams: ``tumbling_window(...).count().final()`` on RocksDB state, changelog on."""
-    from quixstreams import Application  # noqa: PLC0415
-
     codecs = Codecs(args.registry, args.output)
-    app = Application(
-        broker_address=args.bootstrap,
-        consumer_group=args.group,
-        auto_offset_reset="earliest",
-        processing_guarantee="at-least-once",
-        producer_extra_config={"acks": "all"},
-        state_dir=tempfile.mkdtemp(prefix="bench-quix-"),
-        use_changelog_topics=True,
-    )
-    source = app.topic(args.input, value_deserializer="bytes", key_deserializer="bytes")
-    sink = app.topic(args.output, value_serializer="bytes", key_serializer="bytes")
+    app, source, sink = quix_app(args, use_changelog_topics=True)
     # app.stop(): the current record still runs through the whole dataframe
     tick = countdown(meter, args.count, app.stop)
 
@@ -305,29 +275,14 @@ async def streamworks_aggregation(args: argparse.Namespace, meter: Meter) -> Non
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("name", choices=("raw-aiokafka", "faust", "quixstreams", "streamworks"))
-    for option in ("input", "output", "group", "bootstrap", "registry"):
-        parser.add_argument(f"--{option}", required=True)
-    parser.add_argument("--count", type=int, required=True)
-    args = parser.parse_args()
-    meter = Meter()
-    try:
-        if args.name == "quixstreams":
-            quix(args, meter)
-        else:
-            runner = {
-                "raw-aiokafka": raw_aiokafka,
-                "faust": faust_table,
-                "streamworks": streamworks_aggregation,
-            }
-            import uvloop  # noqa: PLC0415
-
-            uvloop.run(runner[args.name](args, meter))
-    except NotImplementedError as error:
-        sys.stdout.write(json.dumps({"name": args.name, "skipped": str(error)}) + "\n")
-        return
-    meter.report(args.name, args.count)
+    contender_main(
+        {
+            "raw-aiokafka": raw_aiokafka,
+            "faust": faust_table,
+            "quixstreams": quix,
+            "streamworks": streamworks_aggregation,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -136,17 +136,14 @@ async def _emitted(bootstrap: str, registry: str, topic: str) -> dict[str, int]:
     return {"records": total, "windows": len(pairs), "repeated": repeated}
 
 
-def throughput(bootstrap: str, registry: str) -> tuple[dict[str, Any], Expected, dict[str, str]]:
-    """Median figures of each contender, the expected output, and the contenders skipped."""
+def throughput(bootstrap: str, registry: str) -> tuple[dict[str, Any], Expected]:
+    """Median figures of each contender and the expected output."""
     source = unique_name("bench-orders")
     asyncio.run(_create(bootstrap, source, partitions=PARTITIONS))
     by_partition, expected = orders(EVENTS)
     asyncio.run(_preload(bootstrap, registry, source, by_partition))
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in CONTENDERS}
-    skipped: dict[str, str] = {}
     for round_, name in interleaved(CONTENDERS, ROUNDS):
-        if name in skipped:
-            continue
         output = unique_name(f"bench-wc-{name}-out")
         asyncio.run(_create(bootstrap, output, partitions=PARTITIONS))
         options = {
@@ -158,10 +155,6 @@ def throughput(bootstrap: str, registry: str) -> tuple[dict[str, Any], Expected,
             "count": str(EVENTS),
         }
         result = run_contender("tests.benchmarks._windowed_contenders", name, options)
-        if "skipped" in result:
-            skipped[name] = result["skipped"]
-            sys.stdout.write(f"skipping {name}: {result['skipped']}\n")
-            continue
         emitted = asyncio.run(_emitted(bootstrap, registry, output))
         result["correct"] = (
             emitted["records"] == expected.records
@@ -180,20 +173,18 @@ def throughput(bootstrap: str, registry: str) -> tuple[dict[str, Any], Expected,
             if peer_rate:
                 ratio = round(values["events_per_s"] / peer_rate, 3)
                 values[f"vs_{peer.replace('-', '_')}"] = ratio
-    return figures, expected, skipped
+    return figures, expected
 
 
-def table(figures: dict[str, Any], skipped: dict[str, str]) -> str:
-    """The Markdown table of the medians; skipped contenders get a row saying so."""
+def table(figures: dict[str, Any]) -> str:
+    """The Markdown table of the medians."""
     lines = [
         f"| contender | events/s (median of {ROUNDS}) | CPU s | peak RSS MB | vs raw aiokafka "
         "| vs faust | vs Quix Streams | totals |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name in CONTENDERS:
-        if name in skipped:
-            lines.append(f"| {name} | skipped: {skipped[name]} | | | | | | |")
-        elif name in figures:
+        if name in figures:
             f = figures[name]
             ratios = " | ".join(
                 f"{f[key]:.2f}" if key in f else "-"
@@ -208,8 +199,8 @@ def table(figures: dict[str, Any], skipped: dict[str, str]) -> str:
 
 def main() -> int:
     with broker_and_registry() as (bootstrap, registry):
-        figures, expected, skipped = throughput(bootstrap, registry)
-    text = table(figures, skipped) + (
+        figures, expected = throughput(bootstrap, registry)
+    text = table(figures) + (
         f"\n\n{EVENTS:,} Avro enriched orders, {KEYS:,} keys, 2 partitions; "
         f"{expected.records:,} of them in closed windows, {expected.windows:,} window counts"
     )
@@ -221,7 +212,6 @@ def main() -> int:
         "machine": machine(),
         "contenders": figures,
         "expected": {"records": expected.records, "windows": expected.windows},
-        "skipped": skipped,
     }
     path = write("windowed_count", data, text)
     sys.stdout.write(text + f"\n\nwritten to {path}\n")
