@@ -11,7 +11,13 @@ The runtime decides what to do from the class, never from the message:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from streams.errors import ConfigurationError, StreamworksError
+
+if TYPE_CHECKING:
+    from connectors.base.records import SinkRecord
 
 __all__ = [
     "ConnectorConfigError",
@@ -49,10 +55,24 @@ class ConversionError(ConnectorError):
 
 
 class RejectedError(ConnectorError):
-    """The outside system refused records for good (a webhook's 4xx); they are dead-lettered."""
+    """The outside system refused records for good (a webhook's 4xx); they are dead-lettered.
+
+    ``records`` names the refused records of the batch; None means the whole batch.
+    """
+
+    def __init__(self, message: str, *, records: Sequence[SinkRecord] | None = None) -> None:
+        super().__init__(message)
+        self.records = records
 
 
 class TransientError(ConnectorError):
-    """The outside system is unavailable for now (connection refused, 5xx, timeout)."""
+    """The outside system is unavailable for now (connection refused, 5xx, timeout).
+
+    ``retry_after`` is the wait the outside system asked for (a Retry-After header), if any.
+    """
 
     retriable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
