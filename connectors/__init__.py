@@ -1,3 +1,9 @@
-"""Sources and sinks that move records between other systems and Kafka topics."""
+"""Connectors: sources that bring outside data into topics, sinks that take it out.
 
-__all__: list[str] = []
+``connectors.base`` holds the contracts and the runtime; each other package is one kind.
+"""
+
+from connectors.base.worker import ConnectorCounts, ConnectWorker
+from connectors.kinds import KINDS, load_file
+
+__all__ = ["KINDS", "ConnectWorker", "ConnectorCounts", "load_file"]

@@ -8,6 +8,7 @@ import sys
 import typer
 from rich.console import Console
 
+from ops.connect_commands import connect
 from ops.demo import demo
 from ops.kafka.commands import app as kafka_app
 from ops.registry_commands import registry
@@ -31,6 +32,7 @@ app.command("registry")(registry)
 app.command()(worker)
 app.command()(run)
 app.command()(demo)
+app.command()(connect)
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "ConnectorConfigError",
     "ConnectorError",
     "ConversionError",
+    "ProduceError",
     "RejectedError",
     "TransientError",
 ]
@@ -76,3 +77,7 @@ class TransientError(ConnectorError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ProduceError(TransientError):
+    """Kafka did not acknowledge a source's records in time; the source may try again."""

@@ -27,6 +27,8 @@ class SourceRecord:
     """Extra Kafka headers (the runtime adds the source's name and position)."""
     location: str = ""
     """Where it came from, for dead letters and logs: ``inbox/a.csv line 12``."""
+    text: bool = False
+    """Every value is text (a CSV row): numbers, booleans and times are parsed from it."""
 
 
 @dataclass(frozen=True, slots=True)

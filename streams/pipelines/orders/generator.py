@@ -20,9 +20,9 @@ _TIERS = (Tier.BRONZE, Tier.BRONZE, Tier.BRONZE, Tier.SILVER, Tier.SILVER, Tier.
 class OrderGenerator:
     """Orders from ``customers`` customers; the same seed gives the same orders.
 
-    About 80% are clean, 10% dirty but fixable by the clean and format stages (spaces,
-    lower case, decimal commas, epoch times), 8% break a validation rule and 2% cannot be
-    parsed at all.
+    By default about 80% are clean, 10% dirty but fixable by the clean and format stages
+    (spaces, lower case, decimal commas, epoch times), 8% break a validation rule and 2%
+    cannot be parsed at all; ``mix`` sets the dirty, invalid and unparseable fractions.
     """
 
     def __init__(
@@ -32,7 +32,12 @@ class OrderGenerator:
         start: datetime | None = None,
         *,
         gap_ms: tuple[int, int] = (10, 500),
+        mix: tuple[float, float, float] = (0.10, 0.08, 0.02),
     ) -> None:
+        if min(mix) < 0 or sum(mix) > 1:
+            raise ValueError(f"mix fractions must be >= 0 and sum to at most 1, not {mix}")
+        dirty, invalid, unparseable = mix
+        self._thresholds = (dirty, dirty + invalid, dirty + invalid + unparseable)
         self._random = random.Random(seed)  # noqa: S311 - test data, not cryptography
         self._customers = customers
         self._gap_ms = gap_ms
@@ -65,11 +70,12 @@ class OrderGenerator:
             self._clock += timedelta(milliseconds=self._random.randint(*self._gap_ms))
             roll = self._random.random()
             order = self._clean()
-            if roll < 0.10:  # noqa: PLR2004 - the mix is documented in the class docstring
+            dirty, invalid, unparseable = self._thresholds
+            if roll < dirty:
                 order = self._dirty(order)
-            elif roll < 0.18:  # noqa: PLR2004
+            elif roll < invalid:
                 order = self._invalid(order)
-            elif roll < 0.20:  # noqa: PLR2004
+            elif roll < unparseable:
                 order = self._unparseable(order)
             yield order
 

@@ -1,0 +1,56 @@
+"""``streamworks connect FILE.yaml``: run connectors as one worker until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvloop
+from rich.console import Console
+from rich.table import Table
+
+from connectors import ConnectorCounts, ConnectWorker, load_file
+from streams.settings import Settings
+
+__all__ = ["connect"]
+
+console = Console()
+
+
+def connect(
+    files: Annotated[
+        list[Path], typer.Argument(help="Connector files (YAML); all run in this worker.")
+    ],
+) -> None:
+    """Run the connectors of FILES as one worker; SIGTERM drains and commits, then exits.
+
+    Start the same file in several workers and each sink's partitions are shared between
+    them (they form one consumer group per sink).
+    """
+    configs = [config for path in files for config in load_file(path)]
+    logging.getLogger("connectors").setLevel(logging.INFO)
+    worker = ConnectWorker(configs, Settings())
+    names = ", ".join(f"{c.name} ({c.kind})" for c in configs)
+    console.print(f"connect: running {names}")
+    counts = uvloop.run(_run(worker))
+    _print(counts)
+
+
+async def _run(worker: ConnectWorker) -> list[ConnectorCounts]:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, worker.drain)
+    return await worker.run()
+
+
+def _print(counts: list[ConnectorCounts]) -> None:
+    table = Table(title="connectors stopped")
+    for column in ("connector", "kind", "records", "dead-lettered"):
+        table.add_column(column, justify="right")
+    for c in counts:
+        table.add_row(c.name, c.kind, f"{c.records:,}", f"{c.dead_lettered:,}")
+    console.print(table)
