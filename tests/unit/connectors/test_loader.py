@@ -1,0 +1,71 @@
+"""Connector files: validated configs, and errors that name the file, line and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connectors.base import ConnectorConfigError
+from connectors.generator import GeneratorConfig
+from connectors.kinds import load_file
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "connect.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_a_valid_file_gives_typed_configs_with_environment_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORDERS_TOPIC", "orders.raw")
+    path = write(
+        tmp_path,
+        "connectors:\n"
+        "  - name: load\n"
+        "    kind: generator\n"
+        "    topic: ${ORDERS_TOPIC}\n"
+        "    count: ${ORDER_COUNT:-500}\n",
+    )
+    [config] = load_file(path)
+    assert isinstance(config, GeneratorConfig)
+    assert (config.topic, config.count, config.dlq_topic) == ("orders.raw", 500, "connect.load.dlq")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("connectors:\n  - name: a\n    kind: generatr\n", ":3: connectors.0.kind: unknown kind"),
+        (
+            "connectors:\n  - name: a\n    kind: generator\n    topic: t\n    rate: -1\n",
+            ":5: connectors.0.rate: Input should be greater than 0",
+        ),
+        (
+            "connectors:\n  - name: a\n    kind: generator\n    topic: t\n    ratee: 5\n",
+            ":5: connectors.0.ratee: Extra inputs are not permitted",
+        ),
+        (
+            "connectors:\n  - name: a\n    kind: generator\n",
+            ":2: connectors.0.topic: Field required",
+        ),
+        ("connectors: [\n", "not valid YAML"),
+        ("sources: []\n", ":1: (top level): the file must hold one key"),
+        (
+            "connectors:\n  - {name: a, kind: generator, topic: t}\n"
+            "  - {name: a, kind: generator, topic: u}\n",
+            ":3: connectors.1.name: two connectors are called a",
+        ),
+        (
+            "connectors:\n  - name: a\n    kind: generator\n    topic: ${NO_SUCH_VARIABLE_X}\n",
+            ":4: connectors.0.topic: environment variable NO_SUCH_VARIABLE_X is not set",
+        ),
+    ],
+)
+def test_errors_name_line_and_key(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConnectorConfigError) as caught:
+        load_file(path)
+    assert expected in str(caught.value)
+    assert str(caught.value).startswith(str(path))
