@@ -34,7 +34,13 @@ from streams.pipelines.orders import OrderGenerator
 from streams.settings import Settings
 from streams.testing.helpers import TopicFactory, consume_until, produce, unique_name, wait_for
 
-__all__ = ["SinkContract", "SourceContract", "Topics", "enriched_orders"]
+__all__ = [
+    "SinkContract",
+    "SourceContract",
+    "Topics",
+    "enriched_orders",
+    "publish_enriched",
+]
 
 TopicMaker = Callable[..., Awaitable[str]]
 
@@ -176,13 +182,7 @@ class SinkContract(ABC):
         self, settings: Settings, topic: str, orders: Sequence[EnrichedOrder]
     ) -> None:
         """Write ``orders`` to ``topic`` as the enrich stage would (key = order id)."""
-        codec = RecordCodec(
-            EnrichedOrder,
-            AvroCodec(RegistryClient(settings.registry_url)),
-            subject=f"{topic}-value",
-        )
-        records = [(str(o.order_id).encode(), codec.encode(o)) for o in orders]
-        await produce(settings.bootstrap_servers, topic, records)
+        await publish_enriched(settings, topic, orders)
 
     async def landed(
         self, config: SinkConfig, tmp_path: Path, expected: dict[str, int]
@@ -248,6 +248,14 @@ class SinkContract(ABC):
         assert set(counts) == set(expected)
         if self.exact:
             assert len(rows) == len(expected)
+
+
+async def publish_enriched(settings: Settings, topic: str, orders: Sequence[EnrichedOrder]) -> None:
+    """Write ``orders`` to ``topic`` as the enrich stage would (key = order id)."""
+    registry = RegistryClient(settings.registry_url)
+    codec = RecordCodec(EnrichedOrder, AvroCodec(registry), subject=f"{topic}-value")
+    records = [(str(o.order_id).encode(), codec.encode(o)) for o in orders]
+    await produce(settings.bootstrap_servers, topic, records)
 
 
 def _amounts(orders: Sequence[EnrichedOrder]) -> dict[str, int]:
