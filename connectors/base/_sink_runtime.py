@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from connectors.base.config import SinkConfig
 from connectors.base.errors import ConnectorError, RejectedError, TransientError
@@ -211,10 +211,15 @@ class SinkRuntime:
         for m in messages:
             tp = TopicPartition(m.topic, m.partition)
             offsets[tp] = max(offsets.get(tp, 0), m.offset + 1)
+        # a rebalance during the write may have moved partitions to another worker; their
+        # new owner starts from the last commit and writes those records again
+        owned = self._consumer.assignment()
+        offsets = {tp: offset for tp, offset in offsets.items() if tp in owned}
+        if not offsets:
+            return
         try:
             await self._consumer.commit(offsets)
-        except CommitFailedError:
-            # the partitions moved to another worker mid-batch; it writes them again
+        except (CommitFailedError, IllegalStateError):
             logger.warning("connector %s: commit refused after a rebalance", self.name)
 
 
