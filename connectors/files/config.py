@@ -27,7 +27,7 @@ class FileSourceConfig(SourceConfig):
     patterns: list[str] = Field(
         default_factory=lambda: ["*.csv", "*.jsonl"],
         min_length=1,
-        description="File name globs; .csv files are CSV, .jsonl and .ndjson JSON lines.",
+        description="File name globs; .csv files are CSV, any other JSON lines.",
     )
     poll_interval_s: float = Field(
         default=1.0, gt=0, description="How often the directory is listed for new data."

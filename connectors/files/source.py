@@ -86,7 +86,7 @@ class FileSource(Source):
                     if context.stopping.is_set():
                         break
                     await self._read_file(context, name)
-                if self.config.exit_when_done and all(self._files[n].done for n in names):
+                if self.config.exit_when_done and all(self._done(n) for n in names):
                     logger.info("source %s: every file is done", self.name)
                     return
                 with contextlib.suppress(TimeoutError):
@@ -97,6 +97,10 @@ class FileSource(Source):
             for known in self._files.values():
                 if known.cursor is not None:
                     known.cursor.close()
+
+    def _done(self, name: str) -> bool:
+        known = self._files.get(name)
+        return known is None or known.done  # None: moved to done/ in this listing
 
     def _list(self) -> list[str]:
         names = []
