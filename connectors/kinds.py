@@ -6,12 +6,17 @@ from pathlib import Path
 
 from connectors.base.config import ConnectorConfig
 from connectors.base.loader import load_connectors
+from connectors.files import FileSourceConfig, JsonlSinkConfig
 from connectors.generator import GeneratorConfig
+from connectors.webhook import WebhookSinkConfig
 
 __all__ = ["KINDS", "load_file"]
 
 KINDS: dict[str, type[ConnectorConfig]] = {
+    "files": FileSourceConfig,
     "generator": GeneratorConfig,
+    "jsonl": JsonlSinkConfig,
+    "webhook": WebhookSinkConfig,
 }
 """kind -> configuration model."""
 
