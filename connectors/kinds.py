@@ -8,6 +8,7 @@ from connectors.base.config import ConnectorConfig
 from connectors.base.loader import load_connectors
 from connectors.files import FileSourceConfig, JsonlSinkConfig
 from connectors.generator import GeneratorConfig
+from connectors.http import HttpSourceConfig
 from connectors.webhook import WebhookSinkConfig
 
 __all__ = ["KINDS", "load_file"]
@@ -15,6 +16,7 @@ __all__ = ["KINDS", "load_file"]
 KINDS: dict[str, type[ConnectorConfig]] = {
     "files": FileSourceConfig,
     "generator": GeneratorConfig,
+    "http": HttpSourceConfig,
     "jsonl": JsonlSinkConfig,
     "webhook": WebhookSinkConfig,
 }
