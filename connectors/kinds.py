@@ -9,6 +9,7 @@ from connectors.base.loader import load_connectors
 from connectors.files import FileSourceConfig, JsonlSinkConfig
 from connectors.generator import GeneratorConfig
 from connectors.http import HttpSourceConfig
+from connectors.postgres import PostgresSinkConfig
 from connectors.webhook import WebhookSinkConfig
 
 __all__ = ["KINDS", "load_file"]
@@ -18,6 +19,7 @@ KINDS: dict[str, type[ConnectorConfig]] = {
     "generator": GeneratorConfig,
     "http": HttpSourceConfig,
     "jsonl": JsonlSinkConfig,
+    "postgres": PostgresSinkConfig,
     "webhook": WebhookSinkConfig,
 }
 """kind -> configuration model."""
