@@ -83,10 +83,10 @@ class RowPlan:
         if record.value is None:
             return (self._tombstone_key(record),), None
         row = self.row(record.value)
-        key = tuple(row[index] for index in self.key_index)
-        for name, part in zip(self.key, key, strict=True):
+        key = tuple([row[index] for index in self.key_index])
+        for position, part in enumerate(key):
             if part is None:
-                raise ValueError(f"key field {name} is null")
+                raise ValueError(f"key field {self.key[position]} is null")
         return key, row
 
     def _tombstone_key(self, record: SinkRecord) -> Any:
