@@ -22,9 +22,21 @@ from connectors.base import RejectedError, SinkConfig, SinkRecord, TransientErro
 from connectors.postgres import LocalPostgres, PostgresSinkConfig
 from connectors.postgres._table import TableMismatchError
 from connectors.postgres.sink import PostgresSink
+from connectors.testing import running
 from schemas.catalog import contract
+from schemas.codec import AvroCodec
 from schemas.records import EnrichedOrder, RegionRevenue
-from tests.integration.connectors.contract import SinkContract, enriched_orders
+from schemas.registry_client import RegistryClient
+from schemas.typed import RecordCodec
+from streams.dead_letters import DLQ_PREFIX
+from streams.settings import Settings
+from streams.testing.helpers import TopicFactory, consume_until, produce, unique_name, wait_for
+from tests.integration.connectors.contract import (
+    SinkContract,
+    Topics,
+    enriched_orders,
+    publish_enriched,
+)
 from tests.integration.connectors.pg import PostgresServer, fetch_rows
 
 ORDERS = "orders.enriched"
@@ -392,3 +404,81 @@ class TestPostgresSinkContract(SinkContract):
     async def read_back(self, config: SinkConfig, tmp_path: Path) -> list[dict[str, Any]]:
         assert isinstance(config, PostgresSinkConfig)
         return await fetch_rows(self.url, config.table)
+
+
+@pytest.fixture
+def settings(kafka_settings: Settings, schema_registry: Any) -> Settings:
+    return kafka_settings.model_copy(update={"registry_url": schema_registry.url})
+
+
+async def test_through_the_runtime_tombstones_delete_and_refused_rows_are_dead_lettered(
+    topic_factory: TopicFactory,
+    schema_registry: Any,
+    settings: Settings,
+    postgres: PostgresServer,
+    pg_table: str,
+) -> None:
+    source = await Topics(topic_factory, schema_registry.url).make(ORDERS)
+    orders = enriched_orders(40, seed=31)
+    refused = replace(enriched_orders(41, seed=31)[40], customer_id="nul\x00byte")
+    gone = orders[0]
+    config = sink_config(postgres.url, pg_table, name=unique_name("pg"), topics=[source])
+    async with running([config], settings):
+        await publish_enriched(settings, source, [*orders, refused])
+        await produce(settings.bootstrap_servers, source, [(str(gone.order_id).encode(), None)])
+
+        async def settled() -> bool:
+            rows = amounts(await fetch_rows(postgres.url, pg_table))
+            return rows == amounts_of(orders[1:])
+
+        await wait_for(settled, timeout=60, what="every order but the deleted one as a row")
+        dead = await consume_until(settings.bootstrap_servers, config.dlq_topic, count=1)
+    (letter,) = dead
+    assert letter.key == str(refused.order_id).encode()
+    headers = {k: bytes(v).decode() for k, v in letter.headers}
+    assert headers[DLQ_PREFIX + "error.class"].endswith("RejectedError")
+    assert "0x00" in headers[DLQ_PREFIX + "error.message"]
+    assert headers[DLQ_PREFIX + "origin.topic"] == source
+
+
+async def test_through_the_runtime_revenue_windows_are_upserted_by_region_currency_and_start(
+    topic_factory: TopicFactory,
+    schema_registry: Any,
+    settings: Settings,
+    postgres: PostgresServer,
+    pg_table: str,
+) -> None:
+    source = await Topics(topic_factory, schema_registry.url).make(REVENUE)
+    start = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    windows = [
+        RegionRevenue(
+            region,
+            currency,
+            start + timedelta(minutes=m),
+            start + timedelta(minutes=m + 1),
+            cents,
+            1,
+        )
+        for m in range(5)
+        for region, currency, cents in (("EU", "EUR", 100 + m), ("US", "USD", 200 + m))
+    ]
+    late = [replace(w, revenue_cents=w.revenue_cents * 10, order_count=2) for w in windows[:4]]
+    codec = RecordCodec(
+        RegionRevenue, AvroCodec(RegistryClient(settings.registry_url)), subject=f"{source}-value"
+    )
+    key = ["region", "currency", "window_start"]
+    config = sink_config(postgres.url, pg_table, name=unique_name("pg"), topics=[source], key=key)
+    expected = {(w.region, w.window_start): w.revenue_cents for w in [*windows, *late]}
+    async with running([config], settings):
+        await produce(
+            settings.bootstrap_servers,
+            source,
+            [(w.region.encode(), codec.encode(w)) for w in [*windows, *late]],
+        )
+
+        async def settled() -> bool:
+            rows = await fetch_rows(postgres.url, pg_table)
+            return {(r["region"], r["window_start"]): r["revenue_cents"] for r in rows} == expected
+
+        await wait_for(settled, timeout=60, what=f"{len(expected)} revenue windows as rows")
+    assert len(await fetch_rows(postgres.url, pg_table)) == len(windows)
