@@ -40,8 +40,10 @@ __all__ = ["PostgresSink"]
 
 logger = logging.getLogger(__name__)
 
-DATA_ERRORS = (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.CardinalityViolation)
-"""Errors about the values of some rows: those rows are refused, the others written."""
+_DATA_ERRORS = (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.CardinalityViolation)
+"""PostgreSQL refusing the values of some rows (bad text, a constraint, a NOT NULL)."""
+_REFUSED = (*_DATA_ERRORS, TypeError, ValueError, OverflowError)
+"""Data errors, and psycopg failing to dump a Python value as its column's type."""
 _UNAVAILABLE = (
     psycopg.OperationalError,
     psycopg.InterfaceError,
@@ -96,12 +98,12 @@ class PostgresSink(Sink):
             connection = await self._connect()
             try:
                 await self._guard(self._write_batch(connection, prepared))
-            except DATA_ERRORS as error:
+            except _REFUSED as error:
                 logger.warning(
                     "%s refused a batch of %d rows (%s); looking for the bad ones",
                     self._where, len(prepared.rows), _reason(error),
                 )  # fmt: skip
-                prepared.rejected = await self._guard(self._write_rows(connection, prepared))
+                prepared.rejected = await self._isolate(connection, prepared, batch)
         if prepared.rejected:
             raise _rejected(self._where, batch, prepared.rejected)
 
@@ -129,6 +131,17 @@ class PostgresSink(Sink):
             if prepared.deletes:
                 await cursor.execute(statements.delete_keys(), [prepared.deletes])
 
+    async def _isolate(
+        self,
+        connection: psycopg.AsyncConnection[Any],
+        prepared: Prepared,
+        batch: Sequence[SinkRecord],
+    ) -> list[tuple[SinkRecord, str]]:
+        try:
+            return await self._guard(self._write_rows(connection, prepared))
+        except _DATA_ERRORS as error:  # at commit (a deferred constraint): no row to blame
+            return [(record, _reason(error)) for record in batch]
+
     async def _write_rows(
         self, connection: psycopg.AsyncConnection[Any], prepared: Prepared
     ) -> list[tuple[SinkRecord, str]]:
@@ -153,7 +166,7 @@ class PostgresSink(Sink):
                 try:
                     async with connection.transaction():  # a savepoint
                         await cursor.execute(statement, parameters)
-                except DATA_ERRORS as error:
+                except _REFUSED as error:
                     refused.append((record, _reason(error)))
             if refused:
                 raise psycopg.Rollback(transaction)
@@ -188,7 +201,7 @@ class PostgresSink(Sink):
         """Await ``work``, translating psycopg's errors (data errors pass through)."""
         try:
             return await work
-        except DATA_ERRORS:
+        except _DATA_ERRORS:
             raise
         except _UNAVAILABLE as error:
             if self._connection is not None and (

@@ -249,6 +249,19 @@ async def test_a_value_postgres_refuses_rejects_that_record_and_writes_nothing(
     assert len(await fetch_rows(postgres.url, pg_table)) == len(good)
 
 
+async def test_rows_a_table_constraint_refuses_are_rejected_one_by_one(
+    orders_sink: PostgresSink, postgres: PostgresServer, pg_table: str
+) -> None:
+    await execute(postgres.url, f"ALTER TABLE {pg_table} ADD CHECK (quantity < 5)")
+    records = Records()
+    batch = [records.order(o) for o in enriched_orders(20)]  # quantities 1..5
+    with pytest.raises(RejectedError) as refused:
+        await orders_sink.write(batch)
+    assert refused.value.records == [r for r in batch if r.value and r.value["quantity"] >= 5]
+    assert "check constraint" in str(refused.value)
+    assert await fetch_rows(postgres.url, pg_table) == []
+
+
 async def test_a_tombstone_without_a_usable_key_is_rejected(
     orders_sink: PostgresSink, postgres: PostgresServer, pg_table: str
 ) -> None:
