@@ -40,6 +40,9 @@ _PARSERS: dict[str, Callable[[bytes], Parsed]] = {
 }
 _ACCEPTED = "application/json, application/x-ndjson"
 _CHUNK = 256 * 1024
+_MAX_RECORD_BYTES = 1_000_000
+"""Largest encoded record produced: the producer's default request limit is 1 MiB, and a
+record over it would fail every retry, so it is refused up front (413)."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -130,22 +133,29 @@ class Ingest:
         return b"".join(chunks)
 
     async def _convert(self, topic: str, parsed: Parsed) -> list[OutRecord]:
-        """Every record converted to the topic's schema, or a 400 naming each bad one."""
+        """Every record converted to the topic's schema, or a refusal naming each bad one."""
         convert = self._context.convert
         location = parsed.location
         out: list[OutRecord] = []
         problems: list[Problem] = list(parsed.problems)
+        oversize: list[Problem] = []
         for at, value in parsed.records:
             try:
-                out.append(await convert(SourceRecord(topic, value, location=location(at))))
+                record = await convert(SourceRecord(topic, value, location=location(at)))
             except UnknownTopicError as error:
                 raise Refusal(404, str(error)) from None
             except ConversionError as error:
                 problems.append(parsed.problem(at, str(error), error.field))
+                continue
             except StreamworksError as error:
                 if not error.retriable:
                     raise
                 raise Refusal(503, f"{error}; send again later", headers=self._retry) from None
+            size = len(record.value or b"")
+            if size > _MAX_RECORD_BYTES:
+                message = f"the record is {size} bytes encoded; Kafka takes {_MAX_RECORD_BYTES}"
+                oversize.append(parsed.problem(at, message))
+            out.append(record)
         if problems:
             problems.sort(key=_position)
             raise Refusal(
@@ -154,6 +164,8 @@ class Ingest:
                 "the whole batch)",
                 problems=problems,
             )
+        if oversize:
+            raise Refusal(413, "records too large for Kafka; none was accepted", problems=oversize)
         return out
 
     async def _produce(self, records: list[OutRecord]) -> None:

@@ -73,6 +73,12 @@ BAD_REQUESTS: tuple[Bad, ...] = (
     Bad("nested garbage", 400, _json(good(17, order_id={"a": [1, {"b": None}]}))),
     Bad("a list for a record", 400, _json([[good(18)]])),
     Bad("too large by Content-Length", 413, _json([good(n) for n in range(1_000)])),
+    Bad(
+        "too large by Content-Length (NDJSON)",
+        413,
+        _lines(*[good(n) for n in range(1_000)]),
+        NDJSON,
+    ),
     Bad("text/plain", 415, _json(good(19)), "text/plain"),
     Bad("no content type", 415, _json(good(20)), None),
     Bad("form data", 415, b"order_id=x", "application/x-www-form-urlencoded"),
