@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import SecretStr, ValidationError
 
 from connectors.http import HttpSource, HttpSourceConfig
 from connectors.http._parsing import Problem, parse_json, parse_ndjson
+from connectors.kinds import load_file
 
 
 def test_a_json_object_or_array_gives_records_by_index() -> None:
@@ -75,3 +78,22 @@ def test_the_config_defaults_to_its_own_topic_and_builds_the_source() -> None:
 def test_bad_configs_are_refused(change: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         HttpSourceConfig.model_validate({"name": "ingest", "topic": "a", "kind": "http", **change})
+
+
+def test_a_connector_file_names_the_http_kind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INGEST_TOKEN", "from-the-environment")
+    path = tmp_path / "connect.yaml"
+    path.write_text(
+        "connectors:\n"
+        "  - name: web-orders\n"
+        "    kind: http\n"
+        "    topic: orders.raw\n"
+        "    port: 0\n"
+        "    token: ${INGEST_TOKEN}\n"
+    )
+    [config] = load_file(path)
+    assert isinstance(config, HttpSourceConfig)
+    assert config.token is not None
+    assert config.token.get_secret_value() == "from-the-environment"
