@@ -27,7 +27,9 @@ async def running(
     worker = ConnectWorker(configs, settings)
     task = asyncio.create_task(worker.run())
     started = asyncio.create_task(worker.started.wait())
-    done, _ = await asyncio.wait({task, started}, timeout=_START_TIMEOUT_S)
+    done, _ = await asyncio.wait(
+        {task, started}, timeout=_START_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+    )
     if task in done and not worker.started.is_set():
         started.cancel()
         await task  # raises the startup error

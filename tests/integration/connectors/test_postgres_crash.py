@@ -50,13 +50,13 @@ class Workers:
 
     def start(self) -> subprocess.Popen[bytes]:
         self.started += 1
-        log = (self.logs / f"connect-{self.started}.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ops", "connect", str(self.config)],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with (self.logs / f"connect-{self.started}.log").open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "ops", "connect", str(self.config)],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.live.append(process)
         return process
 
