@@ -14,15 +14,25 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
+from ops.demo_feed import OrderFeed
+from ops.demo_report import print_metrics, print_rows, print_stage_counts
+from ops.demo_services import (
+    INGEST_FILE,
+    SINKS_FILE,
+    ConnectProcess,
+    PostgresTables,
+    Rows,
+    ensure_postgres,
+    free_port,
+)
 from ops.kafka import KafkaLauncherError, LocalCluster, cache_dir
 from ops.kafka._process import port_accepts
 from ops.supervisor import Supervisor
 from schemas.codec import AvroCodec
 from schemas.errors import RegistryError
 from schemas.evolution import register_all
-from schemas.records import Customer, RawOrder
+from schemas.records import Customer
 from schemas.registry_client import RegistryClient
 from schemas.typed import RecordCodec
 from streams.pipelines.orders import OrderGenerator
@@ -32,7 +42,7 @@ from streams.settings import Settings
 from streams.stats import read_stage_counts
 from streams.testing.helpers import produce
 from streams.testing.registry import RegistryThread
-from streams.topics import ensure_topics
+from streams.topics import ensure_topics, register_contracts
 
 __all__ = ["demo"]
 
@@ -49,7 +59,7 @@ def demo(
     workers: Annotated[int, typer.Option(help="Workers per stage.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of the order generator.")] = 7,
 ) -> None:
-    """Run the order pipeline over generated orders; show what went where, and the metrics."""
+    """Orders in over HTTP and files, through the order pipeline, out as PostgreSQL rows."""
     # a fresh broker makes aiokafka log transient coordinator errors; the demo reports itself
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     settings = Settings()
@@ -57,97 +67,83 @@ def demo(
         _ensure_kafka(settings)
         registry_url = _ensure_registry(settings, stack)
         settings = settings.model_copy(update={"registry_url": registry_url})
+        postgres_url = ensure_postgres(stack)
         prefix = f"demo-{uuid.uuid4().hex[:6]}"
+        logs = cache_dir().parent / "logs" / prefix
+        port = free_port()
         env = {
             "STREAMWORKS_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
             "STREAMWORKS_REGISTRY_URL": registry_url,
             "STREAMWORKS_ORDERS_PREFIX": prefix,
+            "STREAMWORKS_POSTGRES_URL": postgres_url,
+            "STREAMWORKS_ORDERS_SCHEMA": prefix.replace("-", "_"),
+            "STREAMWORKS_ORDERS_HTTP_PORT": str(port),
+            "STREAMWORKS_ORDERS_INBOX": str(logs / "inbox"),
         }
         stack.enter_context(_environment(env))
         pipeline = build()
         pipeline.validate()
         asyncio.run(ensure_topics(pipeline, settings))
         register_all(RegistryClient(registry_url))
+        register_contracts(pipeline, RegistryClient(registry_url))
         console.print(f"pipeline [bold]{prefix}[/]: topics {prefix}.raw ... {prefix}.enriched")
-        console.print(f"worker logs: {cache_dir().parent / 'logs' / prefix}")
+        console.print(f"worker and connector logs: {logs}")
 
-        logs = cache_dir().parent / "logs" / prefix
         supervisor = Supervisor(
             "orders", dict.fromkeys(pipeline.stages, workers), env=env, log_dir=logs
         )
         asyncio.run(_publish_customers(settings, prefix, seed))
         supervisor.start()
         stack.callback(supervisor.stop)
+        (logs / "inbox").mkdir(parents=True, exist_ok=True)
+        connect = ConnectProcess(INGEST_FILE, env, logs / "connect-ingest.log")
+        sinks = ConnectProcess(SINKS_FILE, env, logs / "connect-sinks.log")
+        for process in (connect, sinks):
+            process.start()
+            stack.callback(process.stop)
+        console.print(
+            f"orders go to http://127.0.0.1:{port}/topics/{prefix}.raw and {logs / 'inbox'}; "
+            f"rows land in PostgreSQL {postgres_url} (schema {env['STREAMWORKS_ORDERS_SCHEMA']})"
+        )
         started = time.monotonic()
-        routed = asyncio.run(_feed_and_watch(settings, prefix, orders, seed, supervisor))
+        generated = list(OrderGenerator(seed, gap_ms=_DEMO_GAP_MS).orders(orders))
+        feed = OrderFeed(
+            generated,
+            url=f"http://127.0.0.1:{port}/topics/{prefix}.raw",
+            inbox=logs / "inbox",
+            rate=_FEED_RATE,
+        )
+        tables = PostgresTables(postgres_url, env["STREAMWORKS_ORDERS_SCHEMA"])
+        routed, rows = asyncio.run(
+            _feed_and_watch(
+                settings,
+                prefix,
+                feed=feed,
+                tables=tables,
+                supervisor=supervisor,
+                connects=(connect, sinks),
+                port=port,
+            )
+        )
         seconds = time.monotonic() - started
+        connect.stop()
+        sinks.stop()
         supervisor.stop()
         counts = asyncio.run(read_stage_counts(settings, pipeline.name))
 
-    table = Table(title=f"{prefix}: {orders:,} orders in {seconds:.1f}s")
-    columns = ("stage", "in", "out", "filtered", "dead-lettered", "late", "balanced")
-    for column in columns:
-        table.add_column(column, justify="right")
-    for name in pipeline.stages:
-        c = counts.get(name)
-        if c is None:
-            table.add_row(name, *["-"] * (len(columns) - 1))
-            continue
-        table.add_row(
-            name,
-            f"{c.records_in:,}",
-            f"{c.out:,}",
-            f"{c.filtered:,}",
-            f"{c.dead_lettered:,}",
-            f"{c.late:,}",
-            "[green]yes[/]" if c.balanced() else "[red]no[/]",
-        )
-    console.print(table)
-    _print_metrics(routed)
+    print_stage_counts(console, f"{prefix}: {orders:,} orders in {seconds:.1f}s", pipeline, counts)
+    print_metrics(console, routed)
+    print_rows(console, routed, rows)
     duplicated = sum(routed.ids.values()) - len(routed.ids)
+    lost = orders - len(routed.ids)
     console.print(
         f"valid {routed.valid:,} · invalid {routed.invalid:,} · "
-        f"lost {orders - len(routed.ids):,} · duplicated {duplicated:,}"
+        f"lost {lost:,} · duplicated {duplicated:,} · "
+        f"via HTTP {feed.posted:,} · via files {feed.filed:,}"
     )
-
-
-def _print_metrics(routed: RoutedOrders) -> None:
-    """Revenue per region (summed over its closed one-minute windows) and the top customers."""
-    regions = Table(title=f"revenue per region: {len(routed.windows):,} closed one-minute windows")
-    for column in ("region", "currency", "windows", "orders", "revenue"):
-        regions.add_column(column, justify="right")
-    summary: dict[tuple[str, str], list[int]] = {}
-    for (region, currency, _), window in sorted(routed.windows.items()):
-        row = summary.setdefault((region, currency), [0, 0, 0])
-        row[0] += 1
-        row[1] += window.order_count
-        row[2] += window.revenue_cents
-    for (region, currency), (windows, count, cents) in sorted(summary.items()):
-        regions.add_row(region, currency, f"{windows:,}", f"{count:,}", f"{cents / 100:,.2f}")
-    console.print(regions)
-    top = sorted(routed.totals.values(), key=lambda t: -t.revenue_cents)[:5]
-    customers = Table(title=f"top customers of {len(routed.totals):,} (running totals)")
-    for column in ("customer", "orders", "revenue (mixed currencies)", "last order"):
-        customers.add_column(column, justify="right")
-    for t in top:
-        customers.add_row(
-            t.customer_id,
-            f"{t.order_count:,}",
-            f"{t.revenue_cents / 100:,.2f}",
-            f"{t.last_order_at:%H:%M:%S}",
-        )
-    console.print(customers)
-    still_open = routed.enriched - routed.windowed_orders - routed.late
-    console.print(
-        f"enriched {routed.enriched:,} = in closed windows {routed.windowed_orders:,} "
-        f"+ late {routed.late:,} + in windows still open {still_open:,} (a window closes "
-        "once order time has passed its end plus 30 s of grace)"
-    )
-    console.print(
-        f"order checks (stock, fraud, shipping in parallel): released {routed.released:,} · "
-        f"held {routed.decided - routed.released - routed.partial:,} · "
-        f"decided at the deadline with checks missing {routed.partial:,}"
-    )
+    if lost or duplicated or rows.orders != routed.enriched:
+        console.print("[red]the counts do not add up[/]")
+        raise typer.Exit(1)
 
 
 async def _publish_customers(settings: Settings, prefix: str, seed: int) -> None:
@@ -163,33 +159,50 @@ async def _publish_customers(settings: Settings, prefix: str, seed: int) -> None
 
 
 async def _feed_and_watch(
-    settings: Settings, prefix: str, count: int, seed: int, supervisor: Supervisor
-) -> RoutedOrders:
-    """Send the orders like a live source would (``_FEED_RATE`` a second), watch them land."""
+    settings: Settings,
+    prefix: str,
+    *,
+    feed: OrderFeed,
+    tables: PostgresTables,
+    supervisor: Supervisor,
+    connects: tuple[ConnectProcess, ConnectProcess],
+    port: int,
+) -> tuple[RoutedOrders, Rows]:
+    """Feed the orders in; watch them get routed, enriched and written to PostgreSQL."""
+    ingest = connects[0]
+    await ingest.wait_ready(f"http://127.0.0.1:{port}/health")
     codec = AvroCodec(RegistryClient(settings.registry_url))
-    raw = RecordCodec(RawOrder, codec, subject=f"{prefix}.raw-value")
-    orders = OrderGenerator(seed, gap_ms=_DEMO_GAP_MS).orders(count)
-    batch = [(o.order_id.encode(), raw.encode(o)) for o in orders]
-    chunk = _FEED_RATE // 10
+    count = feed.total
+    rows = Rows()
     async with RoutedOrders(settings.bootstrap_servers, codec, prefix) as routed:
+        feeding = asyncio.create_task(feed.run())
         with Progress(console=console) as progress:
-            task = progress.add_task("orders routed to valid/invalid", total=count)
-            deadline = time.monotonic() + max(120.0, count / 100)
-            next_chunk = time.monotonic()
-            while (
-                batch
-                or len(routed.ids) < count
-                or routed.enriched < routed.valid
-                or routed.decided < routed.enriched
-            ) and time.monotonic() < deadline:
-                if batch and time.monotonic() >= next_chunk:
-                    await produce(settings.bootstrap_servers, f"{prefix}.raw", batch[:chunk])
-                    del batch[:chunk]
-                    next_chunk += 0.1
-                await routed.poll(timeout_ms=50)
+            sent = progress.add_task("orders sent (HTTP + files)", total=count)
+            routing = progress.add_task("orders routed to valid/invalid", total=count)
+            landed = progress.add_task("enriched orders as PostgreSQL rows", total=None)
+            deadline = time.monotonic() + max(180.0, count / 50)
+            while time.monotonic() < deadline:
+                await routed.poll(timeout_ms=100)
                 supervisor.poll()
-                progress.update(task, completed=len(routed.ids))
-    return routed
+                for process in connects:
+                    process.check()
+                if feeding.done():
+                    feeding.result()  # a refused feed stops the demo with its reason
+                rows = await tables.count()
+                progress.update(sent, completed=feed.posted + feed.filed)
+                progress.update(routing, completed=len(routed.ids))
+                progress.update(landed, completed=rows.orders, total=routed.enriched or None)
+                if (
+                    feed.done
+                    and len(routed.ids) >= count
+                    and routed.enriched >= routed.valid
+                    and routed.decided >= routed.enriched
+                    and rows.orders >= routed.enriched
+                    and rows.windows >= len(routed.windows)
+                ):
+                    break
+        await feeding
+    return routed, rows
 
 
 def _ensure_kafka(settings: Settings) -> None:

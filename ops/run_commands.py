@@ -13,11 +13,12 @@ import uvloop
 from rich.console import Console
 
 from ops.supervisor import Supervisor
+from schemas.registry_client import RegistryClient
 from streams.errors import ConfigurationError
 from streams.pipelines import load_pipeline
 from streams.runner import run_worker
 from streams.settings import Settings
-from streams.topics import ensure_topics
+from streams.topics import ensure_topics, register_contracts
 
 __all__ = ["parse_pools", "run", "worker"]
 
@@ -70,6 +71,7 @@ def run(
     created = asyncio.run(ensure_topics(found, settings))
     if created:
         console.print(f"created topics: {', '.join(created)}")
+    register_contracts(found, RegistryClient(settings.registry_url))
     supervisor = Supervisor(pipeline, parse_pools(workers, list(found.stages)))
     stopping = False
 

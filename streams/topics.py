@@ -8,11 +8,13 @@ import logging
 from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from schemas.catalog import contract
+from schemas.registry_client import RegistryClient
 from streams import clients
 from streams.pipeline import Pipeline, PipelineError
 from streams.settings import Settings
 
-__all__ = ["ensure_topic", "ensure_topics"]
+__all__ = ["ensure_topic", "ensure_topics", "register_contracts"]
 
 logger = logging.getLogger(__name__)
 _MAX_REPLICATION = 3
@@ -86,3 +88,19 @@ async def ensure_topic(
             )
     finally:
         await admin.close()
+
+
+def register_contracts(pipeline: Pipeline, registry: RegistryClient) -> dict[str, int]:
+    """Register each typed topic's contract under ``<topic>-value``; subject -> schema id.
+
+    Stages register their outputs when they first write; registering up front lets the
+    connectors at the pipeline's edges (an HTTP ingest, a PostgreSQL sink) check records
+    and create tables before any stage has run.
+    """
+    return {
+        f"{spec.name}-value": registry.register(
+            f"{spec.name}-value", contract(spec.record_type.topic).schema_str
+        )
+        for spec in pipeline.topics().values()
+        if spec.record_type is not None
+    }
