@@ -54,6 +54,9 @@ bench: setup ## benchmarks against the peers; tables and JSON land in tests/benc
 	$(BIN)/python -m tests.benchmarks.registry
 	$(BIN)/python -m tests.benchmarks.stage
 	$(BIN)/python -m tests.benchmarks.windowed_count
+	$(BIN)/python -m tests.benchmarks.postgres_sink
+	$(BIN)/python -m tests.benchmarks.http_ingest
+	$(BIN)/python -m tests.benchmarks.file_source
 
 up: setup ## start the local Kafka broker on 127.0.0.1:9092
 	$(BIN)/streamworks kafka up
