@@ -282,9 +282,18 @@ def _table(figures: dict[str, dict[str, dict[str, Any]]]) -> str:
         peer = by_name["hand-rolled"]["events_per_s"]
         for name, f in by_name.items():
             lines.append(
-                f"| {shape} | {name} | {f['events_per_s']:,} | {f['requests_per_s']:,} | "
-                f"{f['cpu_s']} | {f['rss_mb']} | {f['events_per_s'] / peer:.2f} |"
+                f"| {shape} | {name} | {f['events_per_s']:,.0f} | {f['requests_per_s']:,.0f} | "
+                f"{f['cpu_s']:.1f} | {f['rss_mb']:.0f} | {f['events_per_s'] / peer:.2f} |"
             )
+    single, batches = SHAPES["single"], SHAPES["ndjson-1000"]
+    lines += [
+        "",
+        f"single: {single['requests']:,} requests of one record, {single['concurrency']} in "
+        f"flight; ndjson-1000: {batches['requests']} requests of 1,000 records, "
+        f"{batches['concurrency']} in flight. Medians of {ROUNDS} interleaved rounds; server, "
+        "load generator (aiohttp client, its own process) and the Kafka broker share the "
+        "machine's CPUs. Server CPU s is the server process's CPU time during the load.",
+    ]
     return "\n".join(lines)
 
 
