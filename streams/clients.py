@@ -13,8 +13,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.partitioner import DefaultPartitioner, murmur2
+from aiokafka.partitioner import DefaultPartitioner
 
+from streams._murmur2 import murmur2
 from streams.settings import Settings
 
 __all__ = [
@@ -33,8 +34,8 @@ _cached_murmur2 = functools.lru_cache(maxsize=65_536)(murmur2)
 def key_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
     """Kafka's default key hashing (murmur2, as the Java client), with hashes cached.
 
-    aiokafka computes murmur2 in pure Python, about as costly as encoding a small record;
-    stages keyed by customer or region see the same keys again and again.
+    murmur2 in pure Python costs about as much as encoding a small record; stages keyed by
+    customer or region see the same keys again and again, so hashes are cached.
     """
     if key is None:
         return int(DefaultPartitioner()(key, all_partitions, available))
