@@ -32,7 +32,7 @@ import aiohttp
 from connectors.base.errors import RejectedError, TransientError
 from connectors.base.records import SinkRecord
 from connectors.base.sink import Sink, SinkContext
-from connectors.files._formats import record_document, to_json
+from connectors.files import record_document, to_json
 
 if TYPE_CHECKING:
     from connectors.webhook.config import WebhookSinkConfig
