@@ -97,13 +97,13 @@ class _Compiler:
         def record(value: Any, path: str) -> dict[str, Any]:
             if not isinstance(value, Mapping):
                 raise Invalid(path, f"expected an object, got {_shown(value)}")
-            unknown = [k for k in value if k not in names]
-            if unknown:
-                where = f"{path}.{unknown[0]}" if path else str(unknown[0])
+            if not names.issuperset(value):
+                unknown = next(str(k) for k in value if k not in names)
+                where = f"{path}.{unknown}" if path else unknown
                 raise Invalid(where, "unknown field (not in the topic's schema)")
             out: dict[str, Any] = {}
             for name, coerce, has_default, default in fields:
-                where = f"{path}.{name}" if path else name
+                where = f"{path}.{name}" if path else name  # only for error messages
                 if name in value:
                     out[name] = coerce(value[name], where)
                 elif has_default:
@@ -125,6 +125,15 @@ class _Compiler:
     def _union(self, branches: list[Coercer], schema: list[Any]) -> Coercer:
         nullable = "null" in schema
         others = [b for b, s in zip(branches, schema, strict=True) if s != "null"]
+        if nullable and len(others) == 1:  # ["null", T], by far the most common union
+            only, text = others[0], self.text
+
+            def optional(value: Any, path: str) -> Any:
+                if value is None or (text and value == ""):
+                    return None
+                return only(value, path)
+
+            return optional
 
         def union(value: Any, path: str) -> Any:
             if value is None or (self.text and nullable and value == ""):
