@@ -135,11 +135,12 @@ class SourceRuntime:
         *,
         partition: str | None = None,
         position: Position | None = None,
+        failed: Sequence[tuple[SourceRecord, BaseException]] = (),
     ) -> Sent:
         """Convert each record; produce the good ones and dead-letter the rest, together."""
         good: list[OutRecord] = []
-        bad: list[OutRecord] = []
-        reasons: list[str] = []
+        bad = [self._dead_letter(record, error) for record, error in failed]
+        reasons = [str(error) for _, error in failed]
         for record in records:
             try:
                 good.append(await self.convert(record))

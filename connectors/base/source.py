@@ -78,8 +78,14 @@ class SourceContext(Protocol):
         *,
         partition: str | None = None,
         position: Position | None = None,
+        failed: Sequence[tuple[SourceRecord, BaseException]] = (),
     ) -> Sent:
-        """Convert, dead-letter what fails, produce the rest and store the position."""
+        """Convert, dead-letter what fails, produce the rest and store the position.
+
+        ``failed`` are records the source already knows are bad (a line that does not
+        parse); they are dead-lettered in the same step, so under exactly-once a restart
+        can neither lose nor repeat them.
+        """
         ...
 
 

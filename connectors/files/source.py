@@ -135,9 +135,9 @@ class FileSource(Source):
             chunk, good, bad = await asyncio.to_thread(self._step, path, known)
             if not chunk.lines and not chunk.done:
                 return  # nothing new yet
-            for record, error in bad:
-                await context.dead_letter(record, error)
-            await context.send(good, partition=name, position=self._position(known, chunk))
+            await context.send(
+                good, partition=name, position=self._position(known, chunk), failed=bad
+            )
             if chunk.done:
                 logger.info("source %s: %s done (%d lines)", self.name, name, chunk.line)
                 await self._finish(path, known)

@@ -5,72 +5,22 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from connectors.base import ConversionError, Position, Sent, SourceRecord
+from connectors.base import ConversionError, Position
 from connectors.files import FileSourceConfig
-from streams.messages import OutRecord
 from streams.testing.helpers import wait_for
+from tests.unit.connectors.fakes import MemoryContext
 
 
-class FakeContext:
-    """Keeps what a source sends; positions as the runtime would store them."""
+class FakeContext(MemoryContext):
+    """The in-memory runtime, named as the file source's tests expect."""
 
     def __init__(self, positions: dict[str, Position] | None = None, stop_after: int = 0) -> None:
-        self.positions: dict[str, Position] = dict(positions or {})
-        self.sends: list[tuple[list[SourceRecord], str | None, Position | None]] = []
-        self.dead: list[tuple[SourceRecord, BaseException]] = []
-        self._stopping = asyncio.Event()
-        self._stop_after = stop_after
-
-    @property
-    def name(self) -> str:
-        return "files-test"
-
-    @property
-    def stopping(self) -> asyncio.Event:
-        return self._stopping
-
-    def position(self, partition: str) -> Position | None:
-        found = self.positions.get(partition)
-        return dict(found) if found is not None else None
-
-    async def convert(self, record: SourceRecord) -> OutRecord:
-        raise NotImplementedError
-
-    async def produce(
-        self,
-        records: Sequence[OutRecord],
-        *,
-        partition: str | None = None,
-        position: Position | None = None,
-    ) -> None:
-        raise NotImplementedError
-
-    async def dead_letter(self, record: SourceRecord, error: BaseException) -> None:
-        self.dead.append((record, error))
-
-    async def send(
-        self,
-        records: Sequence[SourceRecord],
-        *,
-        partition: str | None = None,
-        position: Position | None = None,
-    ) -> Sent:
-        self.sends.append((list(records), partition, position))
-        if partition is not None and position is not None:
-            self.positions[partition] = dict(position)
-        if self._stop_after and len(self.sends) >= self._stop_after:
-            self._stopping.set()
-        return Sent(produced=len(records), dead_lettered=0)
-
-    @property
-    def records(self) -> list[SourceRecord]:
-        return [r for records, _, _ in self.sends for r in records]
+        super().__init__("files-test", positions=positions, stop_after=stop_after)
 
 
 def config(directory: Path, **overrides: Any) -> FileSourceConfig:

@@ -24,7 +24,6 @@ from multidict import CIMultiDictProxy
 from connectors.base.convert import TopicConverter
 from connectors.base.errors import ConnectorError, ProduceError
 from connectors.base.records import Position, SourceRecord
-from connectors.base.source import Sent
 from connectors.http import HttpSourceConfig
 from connectors.http._answers import Refusal
 from connectors.http._flow import Flow
@@ -34,6 +33,7 @@ from schemas.errors import SchemaNotFoundError
 from schemas.registry_client import RegisteredSchema, RegistryClient
 from streams.messages import OutRecord
 from streams.testing.helpers import wait_for
+from tests.unit.connectors.fakes import MemoryContext
 
 TOPIC = "orders"
 NO_SCHEMA = "orphans"
@@ -68,13 +68,11 @@ class FakeRegistry(RegistryClient):
         return RegisteredSchema(subject, 1, 7, json.dumps(RAW_SCHEMA))
 
 
-class FakeContext:
-    """A SourceContext that converts for real and keeps produced records in memory."""
+class FakeContext(MemoryContext):
+    """Converts for real and keeps produced records; produce() can be gated or made to fail."""
 
     def __init__(self) -> None:
-        self._converter = TopicConverter(FakeRegistry())
-        self._stopping = asyncio.Event()
-        self.produced: list[OutRecord] = []
+        super().__init__("http-test", converter=TopicConverter(FakeRegistry()))
         self.calls = 0
         """produce() calls so far."""
         self.failure: BaseException | None = None
@@ -84,22 +82,11 @@ class FakeContext:
         self.convert_bug: BaseException | None = None
         self.converted = 0
 
-    @property
-    def name(self) -> str:
-        return "http-test"
-
-    @property
-    def stopping(self) -> asyncio.Event:
-        return self._stopping
-
-    def position(self, partition: str) -> Position | None:
-        return None
-
     async def convert(self, record: SourceRecord) -> OutRecord:
         self.converted += 1
         if self.convert_bug is not None:
             raise self.convert_bug
-        return await self._converter.convert(record)
+        return await super().convert(record)
 
     async def produce(
         self,
@@ -114,19 +101,7 @@ class FakeContext:
         if self.failure is not None:
             failure, self.failure = self.failure, None
             raise failure
-        self.produced.extend(records)
-
-    async def dead_letter(self, record: SourceRecord, error: BaseException) -> None:
-        raise AssertionError("the HTTP source answers bad records; it never dead-letters")
-
-    async def send(
-        self,
-        records: Sequence[SourceRecord],
-        *,
-        partition: str | None = None,
-        position: Position | None = None,
-    ) -> Sent:
-        raise AssertionError("the HTTP source converts and produces itself")
+        await super().produce(records, partition=partition, position=position)
 
     def values(self) -> list[dict[str, Any]]:
         """The produced records, decoded."""
