@@ -18,6 +18,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from connectors.base.config import SinkConfig
+from connectors.base.documents import to_json
 from connectors.base.errors import ConnectorError, RejectedError, TransientError
 from connectors.base.records import SinkRecord
 from connectors.base.retry import Backoff
@@ -189,7 +190,7 @@ class SinkRuntime:
             record.partition,
             record.offset,
             record.key.encode() if record.key is not None else None,
-            json.dumps(record.value, default=str).encode() if record.value is not None else None,
+            to_json(record.value).encode() if record.value is not None else None,
             record.timestamp_ms,
             record.headers,
         )

@@ -10,7 +10,6 @@ and aborts its open transaction before the positions are read.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +18,7 @@ from aiokafka.errors import KafkaError, ProducerFenced
 
 from connectors.base.config import SourceConfig
 from connectors.base.convert import TopicConverter
+from connectors.base.documents import to_json
 from connectors.base.errors import (
     ConnectorConfigError,
     ConnectorError,
@@ -152,7 +152,7 @@ class SourceRuntime:
 
     def _dead_letter(self, record: SourceRecord, error: BaseException) -> OutRecord:
         logger.warning("connector %s: dead-lettering %s", self.name, error)
-        body = json.dumps(record.value, default=str, ensure_ascii=False).encode()
+        body = to_json(record.value).encode()
         origin = InMessage(record.topic, -1, -1, None, body, 0, record.headers)
         headers = (
             *dead_letter_headers(self.name, origin, error, 1),

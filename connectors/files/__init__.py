@@ -1,6 +1,5 @@
 """Files in and out: a source for CSV and JSONL files dropped in a directory, a JSONL sink."""
 
-from connectors.files._formats import record_document, to_json
 from connectors.files.config import DoneAction, FileSourceConfig, JsonlSinkConfig
 from connectors.files.sink import JsonlSink
 from connectors.files.source import FileSource
@@ -11,6 +10,4 @@ __all__ = [
     "FileSourceConfig",
     "JsonlSink",
     "JsonlSinkConfig",
-    "record_document",
-    "to_json",
 ]

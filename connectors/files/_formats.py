@@ -7,17 +7,11 @@ swallows its neighbours. CSV fields may therefore not contain line breaks.
 
 from __future__ import annotations
 
-import base64
 import csv
-import datetime as dt
-import decimal
 import json
-import uuid
 from collections.abc import Callable
 from pathlib import PurePath
 from typing import Any, Literal
-
-from connectors.base.records import SinkRecord
 
 __all__ = [
     "Format",
@@ -25,8 +19,6 @@ __all__ = [
     "MalformedLine",
     "format_of",
     "parser_for",
-    "record_document",
-    "to_json",
 ]
 
 Format = Literal["csv", "jsonl"]
@@ -106,34 +98,3 @@ class _CsvLine:
 def shown(raw: bytes) -> str:
     """A line as text for a dead letter (undecodable bytes replaced)."""
     return raw.rstrip(b"\r\n").decode("utf-8", errors="replace")
-
-
-# -- out: records as JSON ------------------------------------------------------------------
-def record_document(record: SinkRecord) -> dict[str, Any]:
-    """The JSON shape of a sink record: where it came from, its key, its time and value."""
-    return {
-        "topic": record.topic,
-        "partition": record.partition,
-        "offset": record.offset,
-        "key": record.key,
-        "timestamp": dt.datetime.fromtimestamp(record.timestamp_ms / 1000, tz=dt.UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z"),
-        "value": record.value,
-    }
-
-
-def _plain(value: Any) -> Any:
-    """JSON text for what Avro decodes and JSON lacks (times, bytes, uuids, decimals)."""
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, uuid.UUID | decimal.Decimal):
-        return str(value)  # decimals as exact text, never a rounded float
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
-def to_json(value: Any) -> str:
-    """Compact JSON text of ``value`` (see :func:`_plain` for the non-JSON types)."""
-    return json.dumps(value, default=_plain, ensure_ascii=False, separators=(",", ":"))

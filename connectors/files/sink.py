@@ -31,10 +31,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, ParamSpec
 
+from connectors.base.documents import record_document, to_json
 from connectors.base.errors import TransientError
 from connectors.base.records import SinkRecord
 from connectors.base.sink import Sink, SinkContext
-from connectors.files._formats import record_document, to_json
 
 if TYPE_CHECKING:
     from connectors.files.config import JsonlSinkConfig

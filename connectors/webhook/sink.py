@@ -1,7 +1,7 @@
 """The webhook sink: each batch POSTed as JSON arrays of at most ``max_batch`` records.
 
 A request's body is a JSON array of records shaped as the JSONL sink writes them (topic,
-partition, offset, key, timestamp, value; see :mod:`connectors.files.sink`). Answers:
+partition, offset, key, timestamp, value; see :mod:`connectors.base.documents`). Answers:
 
 - 2xx: delivered;
 - 408, 429 and 5xx, a refused connection, a timeout: :class:`TransientError` (the runtime
@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
+from connectors.base.documents import record_document, to_json
 from connectors.base.errors import RejectedError, TransientError
 from connectors.base.records import SinkRecord
 from connectors.base.sink import Sink, SinkContext
-from connectors.files import record_document, to_json
 
 if TYPE_CHECKING:
     from connectors.webhook.config import WebhookSinkConfig

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from connectors.files import FileSourceConfig, to_json
+from connectors.base.documents import to_json
+from connectors.files import FileSourceConfig
 from connectors.testing import running
 from schemas.codec import AvroCodec
 from schemas.records import RawOrder

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from connectors.base import SinkRecord
-from connectors.files import record_document, to_json
+from connectors.base.documents import record_document, to_json
 from connectors.files._formats import MalformedLine, format_of, parser_for
 
 
