@@ -6,6 +6,7 @@ Also the parts harnesses share: running a contender process, interleaving rounds
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -78,7 +79,15 @@ def run_contender(module: str, name: str, options: dict[str, str]) -> dict[str, 
 
 @contextmanager
 def broker_and_registry() -> Iterator[tuple[str, str]]:
-    """A fresh one-node local broker and a registry on it: ``(bootstrap servers, registry url)``."""
+    """A fresh one-node local broker and a registry on it: ``(bootstrap servers, registry url)``.
+
+    ``STREAMWORKS_BENCH_BOOTSTRAP`` and ``STREAMWORKS_BENCH_REGISTRY`` name a running broker
+    and registry instead, for quick runs while developing.
+    """
+    existing = os.environ.get("STREAMWORKS_BENCH_BOOTSTRAP")
+    if existing:
+        yield existing, os.environ["STREAMWORKS_BENCH_REGISTRY"]
+        return
     from ops.kafka import LocalCluster  # noqa: PLC0415
     from ops.kafka._process import free_port_block  # noqa: PLC0415
     from streams.testing.registry import RegistryThread  # noqa: PLC0415

@@ -263,6 +263,139 @@ def _table(figures: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def main() -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=args.bootstrap, acks="all", enable_idempotence=True
+        )
+        await producer.start()
+        pending = []
+        try:
+            for row in rows():
+                row["received_at"] = datetime.fromisoformat(row["received_at"])
+                out = io.BytesIO()
+                out.write(header)
+                fastavro.schemaless_writer(out, schema, row)
+                key = row["order_id"].encode()
+                pending.append(await producer.send(args.topic, out.getvalue(), key=key))
+                if len(pending) >= _STEP:
+                    await asyncio.gather(*pending)
+                    pending = []
+            await asyncio.gather(*pending)
+        finally:
+            await producer.stop()
+
+    uvloop.run(main())
+
+
+def _run_quix(args: argparse.Namespace) -> None:
+    from quixstreams import Application  # noqa: PLC0415
+    from quixstreams.sources import CSVSource  # noqa: PLC0415
+
+    app = Application(broker_address=args.bootstrap, loglevel="WARNING")
+    topic = app.topic(args.topic, value_serializer="json", key_serializer="str")
+    source = CSVSource(args.file, name=f"bench-{args.topic}", key_extractor=_order_id)
+    app.add_source(source, topic=topic)
+    app.run()  # until the harness sends SIGTERM
+
+
+def _order_id(row: dict[str, Any]) -> str:
+    return str(row["order_id"])
+
+
+# -- the harness --------------------------------------------------------------------------------
+async def _prepare(bootstrap: str, registry: str, prefix: str) -> str:
+    from schemas.catalog import contract  # noqa: PLC0415
+    from schemas.registry_client import RegistryClient  # noqa: PLC0415
+    from streams.testing.helpers import TopicFactory  # noqa: PLC0415
+
+    topic = await TopicFactory(bootstrap)(prefix, partitions=3)
+    RegistryClient(registry).register(f"{topic}-value", json.dumps(contract("orders.raw").schema))
+    return topic
+
+
+async def _watch(
+    bootstrap: str, topic: str, expected: int, process: subprocess.Popen[str]
+) -> dict[str, float]:
+    """Poll the topic's end offsets until ``expected`` records are in; time first to last."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: PLC0415
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        parts = [
+            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        first: tuple[float, int] | None = None
+        deadline = time.monotonic() + 180
+        while True:
+            now = time.perf_counter()
+            count = sum((await consumer.end_offsets(parts)).values())
+            if count and first is None:
+                first = (now, count)
+            if count >= expected and first is not None:
+                break
+            if time.monotonic() > deadline or process.poll() not in (None, 0):
+                raise RuntimeError(f"{count} of {expected} records arrived; the contender stopped")
+            await asyncio.sleep(0.02)
+        seconds = max(now - first[0], 1e-3)
+        return {
+            "records": count,
+            "seconds": round(seconds, 3),
+            "lines_per_s": round((count - first[1]) / seconds),
+        }
+    finally:
+        await consumer.stop()
+
+
+def measure(kafka: tuple[str, str], name: str, fmt: str, file: Path, run: str) -> dict[str, Any]:
+    """One contender reading one file into a fresh topic; ``kafka`` is (bootstrap, registry)."""
+    bootstrap, registry = kafka
+    topic = asyncio.run(_prepare(bootstrap, registry, f"bench-files-{run}"))
+    with tempfile.TemporaryDirectory() as scratch:  # a private copy: positions name the file
+        private = Path(scratch) / file.name
+        private.write_bytes(file.read_bytes())
+        options = [
+            "--file",
+            str(private),
+            "--topic",
+            topic,
+            "--bootstrap",
+            bootstrap,
+            "--registry",
+            registry,
+        ]
+        process = subprocess.Popen(
+            [sys.executable, "-m", _MODULE, f"run-{name}", *options],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            result = asyncio.run(_watch(bootstrap, topic, LINES, process))
+        finally:
+            if process.poll() is None and name == "quix":
+                process.send_signal(signal.SIGTERM)
+            out, _ = process.communicate(timeout=120)
+    usage = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return result | (usage[-1] if usage else {"cpu_s": 0.0, "rss_mb": 0.0}) | {"format": fmt}
+
+
+def _table(figures: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        f"{LINES:,} raw orders per file; lines/s from the first to the last record in the topic.",
+        "",
+        "| contender | file | lines/s (median) | CPU s | peak RSS MB | vs hand-rolled |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for key, f in figures.items():
+        name, fmt = key.split("/")
+        peer = figures.get(f"hand-rolled/{fmt}", f)["lines_per_s"]
+        lines.append(
+            f"| {name} | {fmt} | {f['lines_per_s']:,.0f} | {f['cpu_s']:.2f} | {f['rss_mb']:.1f} | "
+            f"{f['lines_per_s'] / peer:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 @contextlib.contextmanager
 def _kafka() -> Iterator[tuple[str, str]]:
     existing = os.environ.get("STREAMWORKS_BENCH_BOOTSTRAP")
@@ -277,7 +410,7 @@ def main() -> int:
     """Every contender on both files, ROUNDS times interleaved."""
     names = tuple(f"{n}/{f}" for n, f in CONTENDERS)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
-    with tempfile.TemporaryDirectory() as scratch, _kafka() as (bootstrap, registry):
+    with tempfile.TemporaryDirectory() as scratch, broker_and_registry() as (bootstrap, registry):
         files = write_files(Path(scratch), LINES)
         for round_, key in interleaved(names, ROUNDS):
             name, fmt = key.split("/")
