@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import signal
@@ -29,7 +28,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -295,191 +293,6 @@ def _table(figures: dict[str, dict[str, dict[str, Any]]]) -> str:
         "machine's CPUs. Server CPU s is the server process's CPU time during the load.",
     ]
     return "\n".join(lines)
-
-
-def main() -> None:
-        worker = ConnectWorker([config], settings)
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, worker.drain)
-        await worker.run()
-
-    uvloop.run(main())
-
-
-def _serve_hand_rolled(args: argparse.Namespace) -> None:
-    import io  # noqa: PLC0415
-    import struct  # noqa: PLC0415
-
-    import fastavro  # noqa: PLC0415
-    import orjson  # noqa: PLC0415
-    import uvloop  # noqa: PLC0415
-    from aiohttp import web  # noqa: PLC0415
-    from aiokafka import AIOKafkaProducer  # noqa: PLC0415
-    from fastavro.validation import validate  # noqa: PLC0415
-
-    from schemas.registry_client import RegistryClient  # noqa: PLC0415
-
-    latest = RegistryClient(args.registry).latest(f"{args.topic}-value")
-    schema = fastavro.parse_schema(json.loads(latest.schema))
-    header = struct.pack(">bI", 0, latest.schema_id)
-
-    async def main() -> None:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=args.bootstrap, acks="all", enable_idempotence=True
-        )
-        await producer.start()
-
-        async def ingest(request: web.Request) -> web.Response:
-            body = await request.read()
-            try:
-                if request.content_type == "application/x-ndjson":
-                    values = [orjson.loads(line) for line in body.splitlines() if line.strip()]
-                else:
-                    document = orjson.loads(body)
-                    values = document if isinstance(document, list) else [document]
-                encoded = []
-                for value in values:
-                    validate(value, schema, raise_errors=True)
-                    out = io.BytesIO()
-                    out.write(header)
-                    fastavro.schemaless_writer(out, schema, value)
-                    encoded.append((str(value["order_id"]).encode(), out.getvalue()))
-            except (ValueError, TypeError, KeyError) as error:
-                return web.json_response({"error": str(error)}, status=400)
-            futures = [await producer.send(args.topic, v, key=k) for k, v in encoded]
-            await asyncio.gather(*futures)
-            return web.json_response({"accepted": len(encoded)}, status=202)
-
-        app = web.Application(client_max_size=10 * 2**20)
-        app.router.add_post("/topics/{topic}", ingest)
-
-        async def health(request: web.Request) -> web.Response:
-            return web.json_response({"status": "ok"})
-
-        app.router.add_get("/health", health)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", int(args.port)).start()
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        await stop.wait()
-        await runner.cleanup()
-        await producer.stop()
-
-    uvloop.run(main())
-
-
-# -- the harness ------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
-async def _prepare(bootstrap: str, registry: str, prefix: str) -> str:
-    from schemas.catalog import contract  # noqa: PLC0415
-    from schemas.registry_client import RegistryClient  # noqa: PLC0415
-    from streams.testing.helpers import TopicFactory  # noqa: PLC0415
-
-    topic = await TopicFactory(bootstrap)(prefix, partitions=3)
-    RegistryClient(registry).register(f"{topic}-value", json.dumps(contract("orders.raw").schema))
-    return topic
-
-
-async def _in_topic(bootstrap: str, topic: str) -> int:
-    from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: PLC0415
-
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        return sum((await consumer.end_offsets(partitions)).values())
-    finally:
-        await consumer.stop()
-
-
-def _wait_healthy(port: int, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    import urllib.request  # noqa: PLC0415
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited with {server.returncode} while starting")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"the server did not answer /health in {timeout:.0f}s")
-
-
-def measure(bootstrap: str, registry: str, name: str, shape_name: str, run: str) -> dict[str, Any]:
-    """One contender under one load shape, on a fresh topic; server figures included."""
-    topic = asyncio.run(_prepare(bootstrap, registry, f"bench-http-{run}"))
-    port = _free_port()
-    options = ["--port", str(port), "--topic", topic, "--bootstrap", bootstrap]
-    command = [sys.executable, "-m", _MODULE, f"serve-{name}", *options, "--registry", registry]
-    server = subprocess.Popen(command)
-    try:
-        _wait_healthy(port, server)
-        cpu_before = _cpu_s(server.pid)
-        url = f"http://127.0.0.1:{port}/topics/{topic}"
-        result = run_contender(_MODULE, "load", {"url": url, "shape": shape_name, "run": run})
-        result["cpu_s"] = round(_cpu_s(server.pid) - cpu_before, 2)
-        result["rss_mb"] = _rss_mb(server.pid)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
-    result["in_topic"] = asyncio.run(_in_topic(bootstrap, topic))
-    return result
-
-
-def _table(figures: dict[str, dict[str, dict[str, Any]]]) -> str:
-    lines = [
-        "| load | contender | events/s (median) | requests/s | server CPU s | server RSS MB | "
-        "vs hand-rolled |",
-        "|---|---|---:|---:|---:|---:|---:|",
-    ]
-    for shape, by_name in figures.items():
-        peer = by_name["hand-rolled"]["events_per_s"]
-        for name, f in by_name.items():
-            lines.append(
-                f"| {shape} | {name} | {f['events_per_s']:,.0f} | {f['requests_per_s']:,.0f} | "
-                f"{f['cpu_s']:.1f} | {f['rss_mb']:.0f} | {f['events_per_s'] / peer:.2f} |"
-            )
-    single, batches = SHAPES["single"], SHAPES["ndjson-1000"]
-    lines += [
-        "",
-        f"single: {single['requests']:,} requests of one record, {single['concurrency']} in "
-        f"flight; ndjson-1000: {batches['requests']} requests of 1,000 records, "
-        f"{batches['concurrency']} in flight. Medians of {ROUNDS} interleaved rounds; server, "
-        "load generator (aiohttp client, its own process) and the Kafka broker share the "
-        "machine's CPUs. Server CPU s is the server process's CPU time during the load.",
-    ]
-    return "\n".join(lines)
-
-
-@contextlib.contextmanager
-def _kafka() -> Iterator[tuple[str, str]]:
-    existing = os.environ.get("STREAMWORKS_BENCH_BOOTSTRAP")
-    if existing:  # a running broker and registry, for quick runs while developing
-        yield existing, os.environ["STREAMWORKS_BENCH_REGISTRY"]
-        return
-    with broker_and_registry() as found:
-        yield found
 
 
 def main() -> int:
