@@ -66,7 +66,7 @@ _STEP = 1_000
 # -- the files ----------------------------------------------------------------------------------
 def write_files(directory: Path, count: int) -> dict[str, Path]:
     """``count`` realistic raw orders as ``orders.csv`` and ``orders.jsonl``."""
-    from connectors.files import to_json  # noqa: PLC0415
+    from connectors.base.documents import to_json  # noqa: PLC0415
     from streams.pipelines.orders import OrderGenerator  # noqa: PLC0415
 
     orders = [o.to_avro() for o in OrderGenerator(seed=21).orders(count)]
