@@ -69,3 +69,17 @@ def test_errors_name_line_and_key(tmp_path: Path, text: str, expected: str) -> N
         load_file(path)
     assert expected in str(caught.value)
     assert str(caught.value).startswith(str(path))
+
+
+def test_the_flagship_connector_files_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMWORKS_ORDERS_PREFIX", "shop")
+    monkeypatch.setenv("STREAMWORKS_POSTGRES_URL", "postgresql://u@127.0.0.1:5432/db")
+    from ops.demo_services import INGEST_FILE, SINKS_FILE  # noqa: PLC0415
+
+    ingest, sinks = load_file(INGEST_FILE), load_file(SINKS_FILE)
+    assert [(c.kind, c.name) for c in ingest] == [("http", "shop-http"), ("files", "shop-files")]
+    assert {c.kind for c in sinks} == {"postgres"}
+    assert sorted(t for c in sinks for t in getattr(c, "topics", [])) == [
+        "shop.enriched",
+        "shop.metrics.revenue",
+    ]
