@@ -25,6 +25,9 @@ def connect(
     files: Annotated[
         list[Path], typer.Argument(help="Connector files (YAML); all run in this worker.")
     ],
+    check: Annotated[
+        bool, typer.Option("--check", help="Validate the files, list the connectors, exit.")
+    ] = False,
 ) -> None:
     """Run the connectors of FILES as one worker; SIGTERM drains and commits, then exits.
 
@@ -32,6 +35,15 @@ def connect(
     them (they form one consumer group per sink).
     """
     configs = [config for path in files for config in load_file(path)]
+    if check:
+        table = Table(title="connectors (valid)")
+        for column in ("connector", "kind", "reads or writes", "dead letters"):
+            table.add_column(column)
+        for c in configs:
+            topics = getattr(c, "topics", None) or [getattr(c, "topic", "")]
+            table.add_row(c.name, c.kind, ", ".join(topics), c.dlq_topic)
+        console.print(table)
+        return
     logging.getLogger("connectors").setLevel(logging.INFO)
     worker = ConnectWorker(configs, Settings())
     names = ", ".join(f"{c.name} ({c.kind})" for c in configs)

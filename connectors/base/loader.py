@@ -100,9 +100,16 @@ class _File:
             try:
                 config = model.model_validate(self._expand(item, where))
             except ValidationError as error:
-                problem = error.errors()[0]
-                loc = tuple(p for p in problem["loc"] if isinstance(p, str | int))
-                raise self.fail((*where, *loc), problem["msg"]) from None
+                failures = [
+                    self.fail(
+                        (*where, *(p for p in e["loc"] if isinstance(p, str | int))), e["msg"]
+                    )
+                    for e in error.errors()
+                ]
+                first = failures[0]
+                if len(failures) > 1:  # every problem of the connector, one per line
+                    first.args = ("\n".join(str(f) for f in failures),)
+                raise first from None
             if any(c.name == config.name for c in found):
                 raise self.fail((*where, "name"), f"two connectors are called {config.name}")
             found.append(config)
@@ -124,6 +131,10 @@ class _File:
             return found
 
         return _VARIABLE.sub(substitute, value)
+
+
+def _keys(loc: tuple[Any, ...]) -> Path_:
+    return tuple(p for p in loc if isinstance(p, str | int))
 
 
 def _to_data(node: yaml.Node, where: Path_, lines: dict[Path_, int]) -> Any:
