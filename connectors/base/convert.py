@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import struct
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.base._coerce import Coercer, Invalid, compile_schema
+from connectors.base._encode import Encoder, Invalid, compile_encoder
 from connectors.base.errors import ConversionError
 from connectors.base.records import SourceRecord
-from schemas.codec import AvroEncoder, parse
-from schemas.errors import EncodeError, SchemaNotFoundError
+from schemas.codec import MAGIC_BYTE, parse
+from schemas.errors import SchemaNotFoundError
 from schemas.registry_client import RegistryClient
 from streams.messages import OutRecord
 
@@ -25,6 +26,8 @@ __all__ = ["TopicConverter", "UnknownTopicError"]
 
 _SCHEMA_TTL_S = 60.0
 """How long a topic's latest schema is trusted before the registry is asked again."""
+_HEADER = struct.Struct(">BI")
+"""Confluent framing: the magic byte, then the schema's global id (as schemas.codec writes)."""
 
 
 class UnknownTopicError(ConversionError):
@@ -35,8 +38,8 @@ class UnknownTopicError(ConversionError):
 class _Contract:
     fetched: float
     schema: dict[str, Any]
-    encoder: AvroEncoder
-    coerce: Coercer
+    encode: Encoder
+    """Checks a value and returns it framed: header, then the Avro body."""
 
 
 class TopicConverter:
@@ -56,17 +59,11 @@ class TopicConverter:
         """``record`` as framed Avro in an OutRecord; ConversionError if it does not fit."""
         contract = await self._contract(record.topic, text=record.text)
         try:
-            value = contract.coerce(record.value, "")
-            data = contract.encoder.encode(value)
+            data = contract.encode(record.value, "")
         except Invalid as error:
             raise ConversionError(
                 f"{_where(record)}does not fit the schema of {record.topic}: {error}",
                 field=error.path or None,
-                location=record.location,
-            ) from None
-        except EncodeError as error:
-            raise ConversionError(
-                f"{_where(record)}cannot be encoded for {record.topic}: {error}",
                 location=record.location,
             ) from None
         return OutRecord(record.topic, self._key(record), data, record.headers)
@@ -98,11 +95,12 @@ class TopicConverter:
                     f"{self._registry.url}; register one (streamworks schemas register) first"
                 ) from None
             schema = json.loads(found.schema)
+            parse(schema)  # a schema fastavro rejects fails here, as InvalidSchemaError
+            header = _HEADER.pack(MAGIC_BYTE, found.schema_id)
             contract = _Contract(
                 fetched=time.monotonic(),
                 schema=schema,
-                encoder=AvroEncoder(subject, found.schema_id, parse(schema)),
-                coerce=compile_schema(schema, text=text),
+                encode=compile_encoder(schema, text=text, prefix=header),
             )
             self._contracts[topic, text] = contract
             return contract
