@@ -10,6 +10,7 @@ from rich.console import Console
 
 from ops.connect_commands import connect
 from ops.demo import demo
+from ops.dlq import app as dlq_app
 from ops.kafka.commands import app as kafka_app
 from ops.registry_commands import registry
 from ops.run_commands import run, worker
@@ -28,6 +29,7 @@ app = typer.Typer(
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(table_app, name="table")
+app.add_typer(dlq_app, name="dlq")
 app.command("registry")(registry)
 app.command()(worker)
 app.command()(run)

@@ -1,0 +1,112 @@
+"""Finding a stage's dead-letter topic and reading it, or its replay markers, to the end."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from ops.dlq.errors import DeadLetterToolError
+from ops.dlq.letters import DeadLetter
+from ops.dlq.marks import parse_marker_key
+from streams import clients
+from streams.errors import ConfigurationError
+from streams.pipelines import load_pipeline
+from streams.settings import Settings
+
+__all__ = ["dlq_topic", "letters_until_end", "read_markers", "start_reader"]
+
+
+def dlq_topic(pipeline: str | None, stage: str | None, topic: str | None) -> str:
+    """``--topic`` if given, else the dead-letter topic of ``stage`` in ``pipeline``."""
+    if topic:
+        return topic
+    if not pipeline or not stage:
+        raise ConfigurationError("name a PIPELINE and a STAGE, or a dead-letter topic with --topic")
+    found = load_pipeline(pipeline)
+    if stage not in found.stages:
+        raise ConfigurationError(
+            f"pipeline {found.name} has no stage {stage}; stages: {', '.join(found.stages)}"
+        )
+    return found.dead_letter_topic(stage)
+
+
+async def start_reader(
+    settings: Settings, topic: str, *, group_id: str | None = None, missing_ok: bool = False
+) -> tuple[AIOKafkaConsumer, list[TopicPartition]] | None:
+    """A started read_committed consumer assigned every partition of ``topic``.
+
+    None when the topic does not exist and ``missing_ok``; otherwise that is an error.
+    """
+    consumer = clients.consumer(
+        settings=settings, group_id=group_id, isolation_level="read_committed"
+    )
+    try:
+        await consumer.start()
+        partitions = (
+            await consumer.partitions_for_topic(topic)
+            if topic in (await consumer.topics())
+            else None
+        )
+    except KafkaError as error:
+        await consumer.stop()
+        raise DeadLetterToolError(
+            f"cannot read {topic} from {settings.bootstrap_servers}: {error}", topic=topic
+        ) from error
+    if not partitions:
+        await consumer.stop()
+        if missing_ok:
+            return None
+        raise DeadLetterToolError(
+            f"topic {topic} does not exist on {settings.bootstrap_servers}; "
+            "check the pipeline, stage or --topic (and STREAMWORKS_BOOTSTRAP_SERVERS)",
+            topic=topic,
+        )
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(tps)
+    return consumer, tps
+
+
+async def letters_until_end(
+    consumer: AIOKafkaConsumer, tps: list[TopicPartition]
+) -> AsyncIterator[list[DeadLetter]]:
+    """Batches of dead letters from each partition's position to its end as of now."""
+    end = await consumer.end_offsets(tps)
+    while any([await consumer.position(tp) < end[tp] for tp in tps]):
+        fetched = await consumer.getmany(*tps, timeout_ms=500)
+        for tp, records in fetched.items():
+            batch = [
+                DeadLetter.parse(
+                    r.partition,
+                    r.offset,
+                    key=r.key,
+                    value=r.value,
+                    headers=r.headers,
+                    kafka_timestamp_ms=r.timestamp,
+                )
+                for r in records
+                if r.offset < end[tp]
+            ]
+            if batch:
+                yield batch
+
+
+async def read_markers(settings: Settings, topic: str) -> set[tuple[int, int]]:
+    """Every ``(partition, offset)`` a committed replay marked in ``topic`` (empty if none)."""
+    reader = await start_reader(settings, topic, missing_ok=True)
+    if reader is None:
+        return set()
+    consumer, tps = reader
+    marked: set[tuple[int, int]] = set()
+    try:
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        while any([await consumer.position(tp) < end[tp] for tp in tps]):
+            for records in (await consumer.getmany(*tps, timeout_ms=500)).values():
+                marked.update(
+                    found for r in records if (found := parse_marker_key(r.key)) is not None
+                )
+    finally:
+        await consumer.stop()
+    return marked
