@@ -1,0 +1,58 @@
+"""The desired state: a pipeline's declared topics with the topics file laid over them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ops.topics.errors import TopicsFileError
+from ops.topics.file import TopicEntry, TopicsFile
+from ops.topics.model import DesiredTopic
+from streams.pipeline import Pipeline
+
+__all__ = ["DEFAULT_FILE", "desired_topics"]
+
+DEFAULT_FILE = Path(__file__).resolve().parent.parent / "topics.yaml"
+"""``ops/topics.yaml``, shipped with the package."""
+
+
+def desired_topics(
+    pipeline: Pipeline, file: TopicsFile, *, path: Path = DEFAULT_FILE
+) -> dict[str, DesiredTopic]:
+    """The pipeline's topics, then the file's ``shared`` and ``pipelines.<name>`` entries.
+
+    An entry for a pipeline topic overrides its partitions or replication and adds to its
+    configs (the file's value wins); an entry for another topic is an extra topic and must
+    give its partitions. ``path`` only names the file in errors.
+    """
+    found = {
+        name: DesiredTopic(name, spec.partitions, spec.replication, dict(spec.config))
+        for name, spec in pipeline.topics().items()
+    }
+    sections = [
+        ("shared", file.shared),
+        (f"pipelines.{pipeline.name}", file.pipelines.get(pipeline.name, {})),
+    ]
+    for section, entries in sections:
+        for name, entry in entries.items():
+            found[name] = _merge(found.get(name), name, entry, f"{path}: {section}.{name}")
+    return found
+
+
+def _merge(base: DesiredTopic | None, name: str, entry: TopicEntry, where: str) -> DesiredTopic:
+    if base is None:
+        if entry.partitions is None:
+            raise TopicsFileError(
+                f"{where}.partitions: {name} is not a topic of the pipeline, so the file "
+                "must give its partitions",
+                path=where.split(": ", 1)[0],
+            )
+        return DesiredTopic(
+            name, entry.partitions, entry.replication, dict(entry.config), source="file"
+        )
+    return DesiredTopic(
+        name,
+        entry.partitions or base.partitions,
+        entry.replication or base.replication,
+        {**base.config, **entry.config},
+        source="file" if base.source == "file" else "pipeline+file",
+    )
