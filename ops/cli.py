@@ -16,6 +16,7 @@ from ops.registry_commands import registry
 from ops.run_commands import run, worker
 from ops.schema_commands import app as schemas_app
 from ops.table_commands import app as table_app
+from ops.topics import app as topics_app
 from schemas.errors import StreamworksError
 
 __all__ = ["app", "main"]
@@ -30,6 +31,7 @@ app.add_typer(kafka_app, name="kafka")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(table_app, name="table")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(topics_app, name="topics")
 app.command("registry")(registry)
 app.command()(worker)
 app.command()(run)
