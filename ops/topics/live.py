@@ -35,7 +35,7 @@ async def _admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
         yield admin
     except (KafkaError, OSError) as error:
         raise TopicsError(
-            f"Kafka at {settings.bootstrap_servers} failed: {error!r}; check that the brokers "
+            f"Kafka at {settings.bootstrap_servers} failed: {error}; check that the brokers "
             "are up and STREAMWORKS_BOOTSTRAP_SERVERS points at them"
         ) from error
     finally:
