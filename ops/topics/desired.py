@@ -20,9 +20,11 @@ def desired_topics(
 ) -> dict[str, DesiredTopic]:
     """The pipeline's topics, then the file's ``shared`` and ``pipelines.<name>`` entries.
 
-    An entry for a pipeline topic overrides its partitions or replication and adds to its
-    configs (the file's value wins); an entry for another topic is an extra topic and must
-    give its partitions. ``path`` only names the file in errors.
+    An entry for a pipeline topic overrides its replication and adds to its configs (the
+    file's value wins); its partition count stays the pipeline's, because stage workers,
+    aggregation tasks and changelogs are sized from it (``streamworks run`` checks it). An
+    entry for another topic is an extra topic and must give its partitions. ``path`` only
+    names the file in errors.
     """
     found = {
         name: DesiredTopic(name, spec.partitions, spec.replication, dict(spec.config))
@@ -48,6 +50,17 @@ def _merge(base: DesiredTopic | None, name: str, entry: TopicEntry, where: str) 
             )
         return DesiredTopic(
             name, entry.partitions, entry.replication, dict(entry.config), source="file"
+        )
+    if (
+        entry.partitions is not None
+        and entry.partitions != base.partitions
+        and base.source != "file"
+    ):
+        raise TopicsFileError(
+            f"{where}.partitions: {name} belongs to the pipeline, which declares "
+            f"{base.partitions} partitions; change the count in the pipeline (its workers, "
+            "aggregation tasks and changelogs are sized from it), not in the topics file",
+            path=where.split(": ", 1)[0],
         )
     return DesiredTopic(
         name,

@@ -125,8 +125,9 @@ def test_plan_on_an_empty_cluster_lists_creates_and_apply_makes_them(
 
 
 def test_more_partitions_in_the_file_are_added(name: str, cluster: Cluster, tmp_path: Path) -> None:
-    assert topics("apply", PIPELINE, "--file", write(tmp_path, ""), "--yes").exit_code == 0
-    file = write(tmp_path, f"pipelines:\n  {name}:\n    {name}.in: {{partitions: 5}}\n")
+    extra = f"pipelines:\n  {name}:\n    {name}.extra: {{partitions: %d}}\n"
+    assert topics("apply", PIPELINE, "--file", write(tmp_path, extra % 2), "--yes").exit_code == 0
+    file = write(tmp_path, extra % 5)
     planned = topics("plan", PIPELINE, "--file", file)
     assert planned.exit_code == EXIT_CHANGES, planned.output
     assert "add-partitions" in planned.output
@@ -134,7 +135,16 @@ def test_more_partitions_in_the_file_are_added(name: str, cluster: Cluster, tmp_
 
     applied = topics("apply", PIPELINE, "--file", file, "--yes")
     assert applied.exit_code == 0, applied.output
-    assert cluster.partitions(f"{name}.in") == 5
+    assert cluster.partitions(f"{name}.extra") == 5
+
+
+def test_a_pipeline_topics_partitions_are_the_pipelines(
+    name: str, cluster: Cluster, tmp_path: Path
+) -> None:
+    file = write(tmp_path, f"pipelines:\n  {name}:\n    {name}.in: {{partitions: 5}}\n")
+    planned = topics("plan", PIPELINE, "--file", file)
+    assert planned.exit_code == EXIT_PROBLEM, planned.output
+    assert "change the count in the pipeline" in planned.output
 
 
 def test_a_changed_config_is_altered_and_other_configs_kept(

@@ -153,7 +153,7 @@ shared:
   common.positions: {partitions: 3, config: {cleanup.policy: compact}}
 pipelines:
   p:
-    p.in: {partitions: 4, config: {retention.ms: 86400000, preallocate: true}}
+    p.in: {config: {retention.ms: 86400000, preallocate: true}}
     p.table: {config: {min.compaction.lag.ms: 0}}
   other:
     other.x: {partitions: 1}
@@ -161,13 +161,19 @@ pipelines:
     )
     found = desired_topics(small_pipeline(), load_topics_file(path))
     assert found["p.in"] == DesiredTopic(
-        "p.in", 4, None, {"retention.ms": "86400000", "preallocate": "true"}, "pipeline+file"
+        "p.in", 2, None, {"retention.ms": "86400000", "preallocate": "true"}, "pipeline+file"
     )
     assert found["p.table"].config == {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
     assert found["common.positions"] == DesiredTopic(
         "common.positions", 3, None, {"cleanup.policy": "compact"}, "file"
     )
     assert "other.x" not in found
+
+
+def test_a_pipeline_topics_partitions_cannot_be_changed_by_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "pipelines:\n  p:\n    p.in: {partitions: 4}\n")
+    with pytest.raises(TopicsFileError, match=r"p\.in\.partitions: .* declares 2 partitions"):
+        desired_topics(small_pipeline(), load_topics_file(path), path=path)
 
 
 def test_extra_topic_without_partitions_names_the_key(tmp_path: Path) -> None:
