@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from ops.dlq.letters import ErrorGroup
 from ops.dlq.reading import dlq_topic
@@ -75,10 +76,8 @@ def _print_groups(name: str, groups: list[ErrorGroup]) -> None:
         summary.add_column(column, justify="right" if column in ("#", "count") else "left")
     for number, g in enumerate(groups, 1):
         origins = ", ".join(f"{t} ({n})" for t, n in sorted(g.origins.items()))
-        summary.add_row(
-            str(number), g.error_class, g.pattern, str(g.count),
-            _time(g.first_ms), _time(g.last_ms), origins,
-        )  # fmt: skip
+        cells = (g.error_class, g.pattern, str(g.count), _time(g.first_ms), _time(g.last_ms))
+        summary.add_row(str(number), *map(Text, cells), Text(origins))
     console.print(summary)
     samples = Table(title="samples")
     for column in ("#", "dlq partition@offset", "key", "origin", "message"):
@@ -87,7 +86,8 @@ def _print_groups(name: str, groups: list[ErrorGroup]) -> None:
         for s in g.samples:
             key = s.key.decode(errors="replace") if s.key is not None else "-"
             origin = f"{s.origin_topic or '?'}[{s.origin_partition}]@{s.origin_offset}"
-            samples.add_row(str(number), f"{s.partition}@{s.offset}", key, origin, s.message)
+            where = f"{s.partition}@{s.offset}"
+            samples.add_row(str(number), *map(Text, (where, key, origin, s.message)))
     if samples.row_count:
         console.print(samples)
 
@@ -113,6 +113,12 @@ def replay_command(
         int | None,
         typer.Option(envvar="STREAMWORKS_DLQ_LIMIT", min=1, help="Replay at most N letters."),
     ] = None,
+    batch: Annotated[
+        int,
+        typer.Option(
+            envvar="STREAMWORKS_DLQ_BATCH", min=1, help="Dead letters per transaction at most."
+        ),
+    ] = 500,
 ) -> None:
     """Put dead letters back in their origin topic, with replay headers; never one twice."""
     name = dlq_topic(pipeline, stage, topic)
@@ -128,7 +134,15 @@ def replay_command(
             progress.update(task, description=f"replaying {name}: {sent}")
 
         report = asyncio.run(
-            replay(Settings(), name, error=error, dry_run=dry_run, limit=limit, on_batch=advance)
+            replay(
+                Settings(),
+                name,
+                error=error,
+                dry_run=dry_run,
+                limit=limit,
+                batch=batch,
+                on_batch=advance,
+            )
         )
     _print_report(name, report, dry_run)
 

@@ -33,36 +33,39 @@ def dlq_topic(pipeline: str | None, stage: str | None, topic: str | None) -> str
 
 
 async def start_reader(
-    settings: Settings, topic: str, *, group_id: str | None = None, missing_ok: bool = False
+    settings: Settings,
+    topic: str,
+    *,
+    group_id: str | None = None,
+    missing_ok: bool = False,
+    batch: int = 500,
 ) -> tuple[AIOKafkaConsumer, list[TopicPartition]] | None:
     """A started read_committed consumer assigned every partition of ``topic``.
 
-    None when the topic does not exist and ``missing_ok``; otherwise that is an error.
+    It fetches at most ``batch`` records at a time. None when the topic does not exist and
+    ``missing_ok``; otherwise that is an error.
     """
-    consumer = clients.consumer(
-        settings=settings, group_id=group_id, isolation_level="read_committed"
-    )
     try:
-        await consumer.start()
-        partitions = (
-            await consumer.partitions_for_topic(topic)
-            if topic in (await consumer.topics())
-            else None
+        partitions = await _partitions(settings, topic)
+        if not partitions:
+            if missing_ok:
+                return None
+            raise DeadLetterToolError(
+                f"topic {topic} does not exist on {settings.bootstrap_servers}; "
+                "check the pipeline, stage or --topic (and STREAMWORKS_BOOTSTRAP_SERVERS)",
+                topic=topic,
+            )
+        consumer = clients.consumer(
+            settings=settings,
+            group_id=group_id,
+            isolation_level="read_committed",
+            max_poll_records=batch,
         )
+        await consumer.start()
     except KafkaError as error:
-        await consumer.stop()
         raise DeadLetterToolError(
             f"cannot read {topic} from {settings.bootstrap_servers}: {error}", topic=topic
         ) from error
-    if not partitions:
-        await consumer.stop()
-        if missing_ok:
-            return None
-        raise DeadLetterToolError(
-            f"topic {topic} does not exist on {settings.bootstrap_servers}; "
-            "check the pipeline, stage or --topic (and STREAMWORKS_BOOTSTRAP_SERVERS)",
-            topic=topic,
-        )
     tps = [TopicPartition(topic, p) for p in sorted(partitions)]
     consumer.assign(tps)
     return consumer, tps
@@ -110,3 +113,16 @@ async def read_markers(settings: Settings, topic: str) -> set[tuple[int, int]]:
     finally:
         await consumer.stop()
     return marked
+
+
+async def _partitions(settings: Settings, topic: str) -> list[int]:
+    """The partition ids of ``topic``; empty if it does not exist."""
+    admin = clients.admin_client(settings)
+    await admin.start()
+    try:
+        if topic not in await admin.list_topics():
+            return []
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return [int(p["partition"]) for p in described[0].get("partitions", [])]

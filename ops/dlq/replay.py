@@ -41,15 +41,19 @@ async def replay(
     error: str | None = None,
     dry_run: bool = False,
     limit: int | None = None,
+    batch: int = 500,
     on_batch: Callable[[int], None] | None = None,
 ) -> ReplayReport:
-    """Replay the dead letters of ``topic``; ``on_batch`` hears each committed batch's size."""
+    """Replay the dead letters of ``topic``, up to ``batch`` per transaction.
+
+    ``on_batch`` hears how many letters each committed transaction replayed.
+    """
     producer: AIOKafkaProducer | None = None
     if not dry_run:
         producer = clients.producer(settings, transactional_id=replay_id(topic))
         await _start(producer, topic)  # fences any replay of this topic still running
     try:
-        reader = await start_reader(settings, topic, group_id=replay_id(topic))
+        reader = await start_reader(settings, topic, group_id=replay_id(topic), batch=batch)
         assert reader is not None  # noqa: S101 - start_reader raises unless missing_ok
         consumer, tps = reader
         try:
