@@ -9,6 +9,9 @@ per dead-letter topic, so a second replay started meanwhile fences the first bef
 reads the markers. The group offset only moves past a contiguous run of replayed letters:
 letters left out by ``--error``, without an origin, or whose origin topic is gone hold it
 back, so a later replay still reaches them; it just saves re-reading the settled prefix.
+Records go back keyed as they were, so the platform's partitioner picks their partition.
+If a dead-letter topic is deleted and made again, its offsets restart: delete its
+``.replayed`` topic and its ``-replay`` group with it, or new letters look replayed.
 """
 
 from __future__ import annotations
