@@ -44,10 +44,21 @@ def plan(
         actions.extend(_configs(want, have))
     for name in sorted(live.topics):
         if name not in desired and name.startswith(prune_prefixes) and prune_prefixes:
+            if _kept(name):
+                continue
             actions.append(Action("delete", name, "not declared; --prune deletes it"))
     order = {"create": 0, "add-partitions": 1, "alter-config": 2, "delete": 3}
     actions.sort(key=lambda a: (order[a.kind], a.topic))
     return Plan(tuple(actions), tuple(refusals))
+
+
+def _kept(name: str) -> bool:
+    """Topics the tools keep for themselves: ``dlq replay``'s markers are never pruned.
+
+    They are ``<dead-letter topic>.replayed`` (:func:`ops.dlq.marks.marker_topic`); losing one
+    would forget which dead letters were replayed.
+    """
+    return name.endswith(".dlq.replayed")
 
 
 def _create(want: DesiredTopic, brokers: int, refusals: list[Refusal]) -> list[Action]:

@@ -104,7 +104,12 @@ def test_changed_config_is_altered_keeping_the_topics_other_configs() -> None:
 
 
 def test_extra_live_topics_are_deleted_only_under_a_prune_prefix() -> None:
-    cluster = live(LiveTopic("p.a", 1, 1), LiveTopic("p.old", 1, 1), LiveTopic("other.x", 1, 1))
+    cluster = live(
+        LiveTopic("p.a", 1, 1),
+        LiveTopic("p.old", 1, 1),
+        LiveTopic("other.x", 1, 1),
+        LiveTopic("p.clean.dlq.replayed", 1, 1),  # dlq replay's markers: never pruned
+    )
     desired = want(DesiredTopic("p.a", 1))
     assert plan(desired, cluster).in_sync
     pruned = plan(desired, cluster, prune_prefixes=("p.",))
