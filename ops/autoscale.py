@@ -1,11 +1,11 @@
 """Deciding a stage's pool size from its lag: the supervisor's elastic worker pools.
 
-A pool grows by one worker when the stage is behind (its oldest unprocessed record is older
-than ``behind_s``) and not catching up (over three or more samples its lag did not fall by
-a fifth), and shrinks by one when it has had no lag for ``idle_s``. After any change the stage is left
-alone for ``cooldown_s``, so a new worker has time to join the group and show its effect.
-A pool never leaves its bounds, and never has more workers than its input has partitions
-(a consumer group gives the extra ones nothing to do).
+A pool grows by one worker when the stage is behind (its oldest unprocessed record is
+older than ``behind_s``) and not catching up (over three or more samples its lag did not
+fall by a fifth), and shrinks by one when it has had no lag for ``idle_s``. After any
+change the stage is left alone for ``cooldown_s``, so a new worker has time to join the
+group and show its effect. A pool never leaves its bounds, and never has more workers
+than its input has partitions (a consumer group gives the extra ones nothing to do).
 """
 
 from __future__ import annotations
