@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import pytest
 
@@ -25,7 +26,7 @@ def test_bounds_are_capped_at_the_partitions() -> None:
     assert scaler.bounds("v") == Bounds(1, 3)
 
 
-def run(scaler: Autoscaler, size: int, samples: list[tuple[float, int, float]]) -> list[int]:
+def run(scaler: Autoscaler, size: int, samples: Sequence[tuple[float, int, float]]) -> list[int]:
     sizes = []
     for at, lag, lag_s in samples:
         size = scaler.decide("v", size, Sample(at, lag, lag_s))
