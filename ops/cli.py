@@ -15,6 +15,7 @@ from ops.kafka.commands import app as kafka_app
 from ops.registry_commands import registry
 from ops.run_commands import run, worker
 from ops.schema_commands import app as schemas_app
+from ops.status import status
 from ops.table_commands import app as table_app
 from ops.topics import app as topics_app
 from schemas.errors import StreamworksError
@@ -37,6 +38,7 @@ app.command()(worker)
 app.command()(run)
 app.command()(demo)
 app.command()(connect)
+app.command()(status)
 
 
 def main() -> None:
