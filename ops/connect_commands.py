@@ -28,6 +28,16 @@ def connect(
     check: Annotated[
         bool, typer.Option("--check", help="Validate the files, list the connectors, exit.")
     ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            envvar="STREAMWORKS_METRICS_PORT",
+            min=0,
+            max=65535,
+            help="Port of this worker's Prometheus /metrics (0: a free one, logged).",
+        ),
+    ] = None,
 ) -> None:
     """Run the connectors of FILES as one worker; SIGTERM drains and commits, then exits.
 
@@ -45,7 +55,10 @@ def connect(
         console.print(table)
         return
     logging.getLogger("connectors").setLevel(logging.INFO)
-    worker = ConnectWorker(configs, Settings())
+    settings = Settings()
+    if metrics_port is not None:
+        settings = settings.model_copy(update={"metrics_port": metrics_port})
+    worker = ConnectWorker(configs, settings)
     names = ", ".join(f"{c.name} ({c.kind})" for c in configs)
     console.print(f"connect: running {names}")
     counts = uvloop.run(_run(worker))

@@ -7,12 +7,12 @@ import contextlib
 import gc
 import logging
 import signal
-import uuid
 from typing import Any
 
 from schemas.codec import AvroCodec
 from schemas.registry_client import RegistryClient
 from streams.aggregate.worker import AggregationWorker
+from streams.metrics import MetricsServer
 from streams.pipeline import Pipeline
 from streams.processor import Counts
 from streams.query import QueryServer
@@ -37,24 +37,30 @@ def worker_for(
 async def run_worker(pipeline: Pipeline, stage: str, settings: Settings) -> Counts:
     """Run one worker of ``stage`` until SIGTERM or SIGINT; then drain, commit and leave.
 
-    An aggregation worker also serves its table's queries (:mod:`streams.query`) and
-    publishes where, with its stats.
+    Every worker serves Prometheus ``/metrics`` (:mod:`streams.metrics`); an aggregation
+    worker also serves its table's queries (:mod:`streams.query`). Both addresses are
+    published with its stats.
     """
     # creating missing topics is idempotent, so any worker may start first
     await ensure_topics(pipeline, settings)
     codec = AvroCodec(RegistryClient(settings.registry_url))
     worker = worker_for(pipeline, stage, settings, codec)
-    worker_id = uuid.uuid4().hex[:12]
+    worker_id = worker.worker_id
     server = None
     if isinstance(worker, AggregationWorker):
         server = QueryServer(worker, pipeline, settings, worker_id)
+    metrics = MetricsServer(settings)
+
+    def details() -> dict[str, Any]:
+        return {**metrics.details(), **(server.details() if server is not None else {})}
+
     stats = StatsPublisher(
         settings,
         worker.counts,
         pipeline=pipeline.name,
         stage=stage,
         worker=worker_id,
-        details=None if server is None else server.details,
+        details=details,
     )
     # Long-lived setup objects (codecs, schemas, clients) need no more collection passes,
     # and per-record garbage is short-lived: fewer, younger collections mean fewer pauses.
@@ -64,6 +70,8 @@ async def run_worker(pipeline: Pipeline, stage: str, settings: Settings) -> Coun
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)
     async with contextlib.AsyncExitStack() as running:  # stopped in reverse order
+        await metrics.start()
+        running.push_async_callback(metrics.stop)
         if server is not None:
             await server.start()
             running.push_async_callback(server.stop)

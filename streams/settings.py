@@ -57,3 +57,13 @@ class Settings(BaseSettings):
         le=65535,
         description="Port of the table-query server; 0 picks a free one per worker.",
     )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Interface every process serves Prometheus /metrics on (loopback by default).",
+    )
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port of /metrics; 0 picks a free one per process (published with its stats).",
+    )

@@ -21,17 +21,19 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections import deque
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from schemas.codec import AvroCodec
 from streams import clients
 from streams._sending import BatchSender
 from streams.messages import InMessage, OutRecord
+from streams.metrics import StageMetrics
 from streams.pipeline import Pipeline
 from streams.processor import Counts, StageProcessor
 from streams.settings import Settings
@@ -39,6 +41,8 @@ from streams.settings import Settings
 __all__ = ["StageWorker", "acknowledged", "to_messages"]
 
 logger = logging.getLogger(__name__)
+
+_LAG_INTERVAL_S = 1.0
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
@@ -49,6 +53,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka i
         await self._worker.on_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._worker.metrics.rebalanced()
         await self._worker.on_assigned(assigned)
 
 
@@ -68,6 +73,7 @@ class StageWorker:
         max_batch: int = 500,
         poll_timeout_ms: int = 200,
         commit_interval_s: float = 0.2,
+        worker_id: str | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.stage = pipeline.stages[stage]
@@ -78,6 +84,11 @@ class StageWorker:
         """This worker's accounting since it started."""
         self.assignment: set[TopicPartition] = set()
         """Partitions this worker owns right now."""
+        self.worker_id = worker_id or uuid.uuid4().hex[:12]
+        """The id this worker publishes its stats and metrics under."""
+        self.metrics = StageMetrics(pipeline.name, stage, self.worker_id)
+        """Its Prometheus figures (served by :class:`~streams.metrics.MetricsServer`)."""
+        self._lag_at = 0.0
         self._processor = StageProcessor(self.stage, codec, pipeline.dead_letter_topic(stage))
         self._codec = codec
         self._max_batch = max_batch
@@ -126,9 +137,13 @@ class StageWorker:
                 batches = await self._fetch()
                 async with self._batch_lock:
                     if batches:
+                        began = time.perf_counter()
                         await self._handle(batches)
+                        size = sum(len(records) for records in batches.values())
+                        self.metrics.batch(size, time.perf_counter() - began)
                     else:
                         await self._idle()
+                await self._measure_lag()
             async with self._batch_lock:
                 await self._settle(commit_now=True)
         finally:
@@ -136,6 +151,7 @@ class StageWorker:
             await self._close_producers()
             for table in self.stage.tables:
                 await table.stop()
+            self.metrics.forget()
             logger.info("worker of %s stopped: %s", self.stage.name, self.counts)
 
     async def _handle(self, batches: dict[TopicPartition, list[Any]]) -> None:
@@ -162,7 +178,7 @@ class StageWorker:
             await asyncio.gather(
                 *(self._commit_transaction(tp, per_tp[tp], offsets[tp]) for tp in offsets)
             )
-            self.counts.add(result.counts)
+            self._count(result.counts)
         else:
             # Pipelined: this batch's outputs are handed to the producer, then the previous
             # batch is settled (its acknowledgements awaited, its offsets committed) while
@@ -265,21 +281,47 @@ class StageWorker:
         offsets, self._settled = self._settled, {}
         counts, self._settled_counts = self._settled_counts, Counts()
         self._last_commit = time.monotonic()
+        began = time.perf_counter()
         try:
             await self._consumer.commit(offsets)
         except CommitFailedError:
             # the group moved on while we worked: the new owner re-reads these records
             logger.warning("commit of %s lost to a rebalance; records will be re-read", offsets)
             return
+        self.metrics.committed(time.perf_counter() - began)
+        self._count(counts)
+
+    def _count(self, counts: Counts) -> None:
+        """Count records as done: in the stats and in the metrics."""
         self.counts.add(counts)
+        self.metrics.counted(counts)
+
+    async def _measure_lag(self) -> None:
+        """Refresh the lag gauges, at most once a second (``position`` may await)."""
+        now = time.monotonic()
+        if now - self._lag_at < _LAG_INTERVAL_S:
+            return
+        self._lag_at = now
+        for tp in self._consumer.assignment():
+            try:
+                highwater = self._consumer.highwater(tp)
+                if highwater is None:  # nothing fetched from it yet
+                    continue
+                position = await self._consumer.position(tp)
+            except (IllegalStateError, AssertionError):  # revoked meanwhile
+                continue
+            waiting = len(self._waiting.get(tp, ()))
+            self.metrics.lag(tp.topic, tp.partition, max(0, highwater - position) + waiting)
 
     async def _commit_transaction(
         self, tp: TopicPartition, records: list[OutRecord], offset: int
     ) -> None:
         producer = self._transactional[tp]
+        began = time.perf_counter()
         async with producer.transaction():
             await _acknowledged(await self._senders[tp].send(records))
             await producer.send_offsets_to_transaction({tp: offset}, self.group_id)
+        self.metrics.committed(time.perf_counter() - began)
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         """Take new partitions; under exactly-once, start their producers (fencing old owners)."""
@@ -303,6 +345,7 @@ class StageWorker:
         async with self._batch_lock:
             await self._settle(commit_now=True)
             self.assignment -= set(revoked)
+            self.metrics.forget({(tp.topic, tp.partition) for tp in revoked})
             for tp in revoked:  # records buffered for them are re-read by their next owner
                 self._waiting.pop(tp, None)
             await self._let_go(revoked)

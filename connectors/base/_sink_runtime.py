@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
+from connectors.base._metrics import ConnectorMetrics
 from connectors.base.config import SinkConfig
 from connectors.base.documents import to_json
 from connectors.base.errors import ConnectorError, RejectedError, TransientError
@@ -55,6 +57,7 @@ class SinkRuntime:
         """Records written and flushed so far."""
         self.dead_lettered = 0
         """Records sent to the dead-letter topic so far."""
+        self._metrics = ConnectorMetrics(config.name, config.kind)
         self._settings = settings
         self._registry = registry
         self._stopping = stopping
@@ -127,9 +130,11 @@ class SinkRuntime:
                 break
             except RegistryUnavailableError as error:  # not the records' fault: wait for it
                 logger.warning("connector %s: %s; retrying", self.name, error)
+                self._metrics.retried()
                 if not await self._backoff.wait():
                     return False
         while records:
+            began = time.perf_counter()
             try:
                 await self.sink.write(records)
                 await self.sink.flush()
@@ -140,6 +145,7 @@ class SinkRuntime:
                         f"attempts: {error}"
                     ) from error
                 logger.warning("connector %s: %s; retrying", self.name, error)
+                self._metrics.retried()
                 if not await self._backoff.wait(error.retry_after):
                     return False
                 continue
@@ -151,6 +157,7 @@ class SinkRuntime:
                 continue
             self._backoff.reset()
             self.written += len(records)
+            self._metrics.wrote(len(records), time.perf_counter() - began)
             break
         await self._finish(messages, dead)
         return True
@@ -208,6 +215,7 @@ class SinkRuntime:
                     "the batch is not committed and will be delivered again"
                 ) from error
             self.dead_lettered += len(dead)
+            self._metrics.dead_lettered(len(dead))
         offsets: dict[TopicPartition, int] = {}
         for m in messages:
             tp = TopicPartition(m.topic, m.partition)

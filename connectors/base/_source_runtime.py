@@ -16,6 +16,7 @@ from typing import Any
 
 from aiokafka.errors import KafkaError, ProducerFenced
 
+from connectors.base._metrics import ConnectorMetrics
 from connectors.base.config import SourceConfig
 from connectors.base.convert import TopicConverter
 from connectors.base.documents import to_json
@@ -59,6 +60,7 @@ class SourceRuntime:
         """Records acknowledged in their topics so far."""
         self.dead_lettered = 0
         """Records sent to the dead-letter topic so far."""
+        self._metrics = ConnectorMetrics(config.name, config.kind)
         self._settings = settings
         self._stopping = stopping
         self._exactly_once = config.guarantee == "exactly-once"
@@ -197,6 +199,7 @@ class SourceRuntime:
             self._positions.remember(partition, position)
         self.produced += len(good)
         self.dead_lettered += len(bad)
+        self._metrics.produced(len(good), len(bad))
 
     async def _store_position(self, marker: list[OutRecord]) -> None:
         """Send a position without waiting for its acknowledgement (at-least-once).

@@ -20,6 +20,7 @@ from connectors.base._source_runtime import SourceRuntime
 from connectors.base.config import ConnectorConfig, SinkConfig, SourceConfig
 from connectors.base.errors import ConnectorConfigError
 from schemas.registry_client import RegistryClient
+from streams.metrics import MetricsServer
 from streams.settings import Settings
 
 __all__ = ["ConnectWorker", "ConnectorCounts"]
@@ -54,6 +55,8 @@ class ConnectWorker:
         """Set it (or call :meth:`drain`) to make every connector finish and return."""
         self.started = asyncio.Event()
         """Set once every connector has started (sinks joined their groups)."""
+        self.metrics = MetricsServer(settings)
+        """Serves this process's ``/metrics`` while it runs (``metrics.address``)."""
         self._runtimes: list[SourceRuntime | SinkRuntime] = []
         for config in self.configs:
             if not isinstance(config, SourceConfig | SinkConfig):
@@ -84,6 +87,7 @@ class ConnectWorker:
             if isinstance(config, SourceConfig | SinkConfig)
         ]
         started: list[SourceRuntime | SinkRuntime] = []
+        await self.metrics.start()
         try:
             for runtime in self._runtimes:
                 started.append(runtime)  # a half-started runtime still closes its clients
@@ -100,6 +104,7 @@ class ConnectWorker:
                     await runtime.stop()
                 except Exception:  # one failing close must not hide the others
                     logger.exception("connector %s did not stop cleanly", runtime.name)
+            await self.metrics.stop()
         return self.counts()
 
     async def _run_one(self, runtime: SourceRuntime | SinkRuntime) -> None:

@@ -24,7 +24,9 @@ from schemas.registry.errors import (
     UnsupportedMediaTypeError,
 )
 from schemas.registry.forwarding import FORWARDED_HEADER, OFFSET_HEADER, WriteRequest
+from schemas.registry.metrics import count_requests
 from schemas.registry.state import RegistryState, parse_version
+from streams.metrics import metrics_response
 
 if TYPE_CHECKING:
     from schemas.registry.service import RegistryService
@@ -45,11 +47,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def build_app(service: RegistryService) -> web.Application:
-    """The aiohttp application answering for ``service``."""
-    app = web.Application(middlewares=[_errors])
+    """The aiohttp application answering for ``service`` (and its ``/metrics``)."""
+    app = web.Application(middlewares=[count_requests, _errors])
     app[_SERVICE] = service
     r = app.router
     r.add_get("/", _root)
+    r.add_get("/metrics", _metrics)
     r.add_get("/schemas/types", _types)
     r.add_get("/mode", _mode)
     r.add_get("/mode/{subject}", _mode)
@@ -105,6 +108,10 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception:
         logger.exception("unexpected error answering %s %s", request.method, request.path)
         return _error(500, 50001, f"internal error answering {request.method} {request.path}")
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    return metrics_response()
 
 
 def _state(request: web.Request) -> RegistryState:

@@ -61,7 +61,7 @@ class AggregationWorker(StageWorker):
         spec = self._aggregation.spec
         self._changelog = spec.changelog
         self._state_dir = Path(settings.state_dir) / self.group_id
-        self._reader = ChangelogReader(settings, self._changelog)
+        self._reader = ChangelogReader(settings, self._changelog, progress=self.metrics.restoring)
         self._standby_reader = ChangelogReader(settings, self._changelog) if spec.standby else None
         self._standbys: dict[int, Store] = {}
         self._standby_task: asyncio.Task[None] | None = None
@@ -118,7 +118,7 @@ class AggregationWorker(StageWorker):
         for tp, records in batches.items():
             offsets[tp.partition][tp] = records[-1].offset + 1
         await self._write(outputs, offsets)
-        self.counts.add(counts)
+        self._count(counts)
 
     def _ready(self, tp: TopicPartition) -> bool:
         return tp in self.assignment and tp.partition in self._aggregation.tasks
@@ -176,7 +176,9 @@ class AggregationWorker(StageWorker):
                 store = self._standbys.pop(partition, None) or open_store(
                     self._state_dir, partition
                 )
-                self.restores.append(await self._reader.restore(partition, store))
+                restored = await self._reader.restore(partition, store)
+                self.restores.append(restored)
+                self.metrics.restored(restored.records)
                 self._aggregation.open_task(partition, store)
             self.assignment = set(assigned)
 

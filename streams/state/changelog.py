@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -55,12 +56,24 @@ class Restored:
     """Why the local store was wiped first, if it was."""
 
 
+Progress = Callable[[int, int, int], None]
+"""Told ``(partition, offsets done, offsets to do)`` as a restore advances."""
+
+
 class ChangelogReader:
     """One consumer (no group) that replays changelog partitions into stores."""
 
-    def __init__(self, settings: Settings, topic: str, *, timeout_s: float = 120.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        topic: str,
+        *,
+        timeout_s: float = 120.0,
+        progress: Progress | None = None,
+    ) -> None:
         self.topic = topic
         self._timeout_s = timeout_s
+        self._progress = progress
         self._consumer: AIOKafkaConsumer = clients.consumer(
             settings=settings,
             group_id=None,
@@ -99,7 +112,7 @@ class ChangelogReader:
             store.wipe()
             checkpoint = None
         start = first if checkpoint is None else checkpoint
-        applied = await self._replay(tp, store, start, end)
+        applied = await self._replay(tp, store, start, end, self._progress)
         restored = Restored(partition, applied, time.monotonic() - began, start, end, wiped)
         logger.info(
             "%s[%d] restored: %d records (offsets %d..%d) in %.2f s",
@@ -129,7 +142,16 @@ class ChangelogReader:
             checkpoint = first
         return await self._replay(tp, store, checkpoint, end)
 
-    async def _replay(self, tp: TopicPartition, store: Store, start: int, end: int) -> int:
+    async def _replay(
+        self,
+        tp: TopicPartition,
+        store: Store,
+        start: int,
+        end: int,
+        progress: Progress | None = None,
+    ) -> int:
+        if progress is not None:
+            progress(tp.partition, 0, end - start)
         if start >= end:
             if store.checkpoint != end:
                 store.apply([], end)
@@ -150,5 +172,9 @@ class ChangelogReader:
             if records:
                 store.apply([(r.key, r.value) for r in records], records[-1].offset + 1)
                 applied += len(records)
+                if progress is not None:
+                    progress(tp.partition, records[-1].offset + 1 - start, end - start)
         store.apply([], end)
+        if progress is not None:
+            progress(tp.partition, end - start, end - start)
         return applied
