@@ -1,0 +1,147 @@
+"""Prometheus /metrics on the real broker: a stage worker, a connector worker, the registry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from connectors.files import JsonlSinkConfig
+from connectors.generator import GeneratorConfig
+from connectors.testing import running
+from schemas.codec import AvroCodec
+from schemas.records import RawOrder
+from schemas.registry_client import RegistryClient
+from schemas.typed import RecordCodec
+from streams.metrics import MetricsServer
+from streams.pipelines.orders import OrderGenerator, orders_pipeline
+from streams.settings import Settings
+from streams.testing import KafkaEndpoint, produce, unique_name, wait_for
+from streams.testing.helpers import TopicFactory
+from streams.testing.registry import RegistryThread
+from streams.topics import ensure_topics
+from tests.integration.connectors.contract import Topics
+from tests.integration.streams.kit import workers
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def scrape(url: str) -> Samples:
+    """Every sample at ``url``, keyed by name and labels."""
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        assert response.status == 200
+        text = await response.text()
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float | None:
+    """The sample ``name`` whose labels include ``labels`` (summed when several match)."""
+    wanted = set(labels.items())
+    found = [v for (n, have), v in samples.items() if n == name and wanted <= have]
+    return sum(found) if found else None
+
+
+def labelled(samples: Samples, name: str, **labels: str) -> Iterable[dict[str, str]]:
+    wanted = set(labels.items())
+    return [dict(have) for (n, have) in samples if n == name and wanted <= have]
+
+
+async def test_a_stage_worker_serves_its_counts_and_lag(
+    kafka: KafkaEndpoint, registry_url: str
+) -> None:
+    settings = Settings(bootstrap_servers=kafka.bootstrap_servers, registry_url=registry_url)
+    prefix = unique_name("metrics")
+    pipeline = orders_pipeline(prefix=prefix, name=prefix)
+    await ensure_topics(pipeline, settings)
+    codec = RecordCodec(
+        RawOrder, AvroCodec(RegistryClient(registry_url)), subject=f"{prefix}.raw-value"
+    )
+    orders = list(OrderGenerator(seed=5).orders(300))
+    records: list[tuple[bytes | None, bytes | None]] = [
+        (o.order_id.encode(), codec.encode(o)) for o in orders
+    ]
+    records.append((b"poison", b"\x00\x00\x00\x00\x09not avro"))
+    await produce(kafka.bootstrap_servers, f"{prefix}.raw", records)
+
+    server = MetricsServer(settings)
+    await server.start()
+    try:
+        async with workers(pipeline, settings, per_stage=1, stages=["clean"]) as [worker]:
+            url = f"http://{server.address}/metrics"
+            mine = {"pipeline": prefix, "stage": "clean", "worker": worker.worker_id}
+            samples: Samples = {}
+
+            async def counted() -> bool:
+                nonlocal samples
+                samples = await scrape(url)
+                lag = labelled(samples, "streamworks_lag_records", **mine)
+                done = value(samples, "streamworks_records_in_total", **mine) == len(records)
+                return done and bool(lag)
+
+            await wait_for(counted, timeout=60, what=f"{len(records)} records in /metrics")
+            assert value(samples, "streamworks_records_dead_lettered_total", **mine) == 1
+            in_ = value(samples, "streamworks_records_in_total", **mine)
+            out = value(samples, "streamworks_records_out_total", **mine)
+            filtered = value(samples, "streamworks_records_filtered_total", **mine)
+            assert in_ == (out or 0) + (filtered or 0) + 1
+            assert (value(samples, "streamworks_batch_records_sum", **mine) or 0) >= len(records)
+            assert (value(samples, "streamworks_commit_seconds_count", **mine) or 0) >= 1
+            assert (value(samples, "streamworks_rebalances_total", **mine) or 0) >= 1
+            partitions = {
+                labels["partition"]
+                for labels in labelled(samples, "streamworks_lag_records", **mine)
+                if labels["topic"] == f"{prefix}.raw"
+            }
+            assert partitions  # a gauge per owned partition that has been fetched
+
+            async def caught_up() -> bool:
+                got = await scrape(url)
+                return value(got, "streamworks_lag_records", **mine) == 0
+
+            await wait_for(caught_up, timeout=30, what="lag 0 in /metrics")
+    finally:
+        await server.stop()
+
+
+async def test_a_connect_worker_serves_connector_figures(
+    kafka_settings: Settings,
+    schema_registry: RegistryThread,
+    topic_factory: TopicFactory,
+    tmp_path: Path,
+) -> None:
+    registry = schema_registry.url
+    settings = kafka_settings.model_copy(update={"registry_url": registry})
+    topic = await Topics(topic_factory, registry).make("orders.raw")
+    count = 200
+    source = GeneratorConfig(name=unique_name("gen"), topic=topic, seed=3, count=count, batch=50)
+    sink = JsonlSinkConfig(name=unique_name("lines"), topics=[topic], directory=tmp_path / "out")
+    async with running([source, sink], settings) as worker:
+        assert worker.metrics.address is not None
+        url = f"http://{worker.metrics.address}/metrics"
+        samples: Samples = {}
+
+        async def written() -> bool:
+            nonlocal samples
+            samples = await scrape(url)
+            got = value(samples, "streamworks_connector_records_written_total", connector=sink.name)
+            return got == count
+
+        await wait_for(written, timeout=60, what=f"{count} records written in /metrics")
+        produced = value(
+            samples, "streamworks_connector_records_produced_total", connector=source.name
+        )
+        assert produced == count
+        assert value(samples, "streamworks_connector_write_seconds_count", connector=sink.name)
+
+    # the registry the generator asked for its schema counts that request by route
+    samples = await scrape(f"{registry}/metrics")
+    routes = {
+        labels["route"] for labels in labelled(samples, "streamworks_registry_requests_total")
+    }
+    assert "/subjects/{subject}/versions" in routes
