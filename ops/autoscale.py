@@ -10,13 +10,18 @@ than its input has partitions (a consumer group gives the extra ones nothing to 
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ops.status import collect_status
+from ops.supervisor import Supervisor
 from streams.errors import ConfigurationError
+from streams.pipeline import Pipeline
+from streams.settings import Settings
 
-__all__ = ["Autoscaler", "Bounds", "Sample", "parse_autoscale"]
+__all__ = ["Autoscaler", "Bounds", "PoolScaler", "Sample", "parse_autoscale"]
 
 
 @dataclass(frozen=True)
@@ -128,3 +133,34 @@ def _falling_behind(samples: Sequence[Sample]) -> bool:
     if len(samples) < 3:  # noqa: PLR2004 - too few to see a trend
         return False
     return samples[-1].lag > samples[0].lag * 0.8
+
+
+class PoolScaler:
+    """Samples a running pipeline and resizes the supervisor's pools (``run --autoscale``)."""
+
+    def __init__(
+        self, pipeline: Pipeline, settings: Settings, supervisor: Supervisor, scaler: Autoscaler
+    ) -> None:
+        self._pipeline = pipeline
+        self._settings = settings
+        self._supervisor = supervisor
+        self._scaler = scaler
+
+    async def step(self) -> list[str]:
+        """Look once; resize what needs it. Returns one line per change, for the console."""
+        status = await collect_status(self._pipeline, self._settings)
+        now = time.monotonic()
+        changes = []
+        for name in self._scaler.stages:
+            stage = status.stage(name)
+            current = self._supervisor.pools[name]
+            size = self._scaler.decide(
+                name, current, Sample(now, stage.lag_records, stage.lag_seconds)
+            )
+            if size != current:
+                self._supervisor.scale(name, size)
+                changes.append(
+                    f"{name}: {current} -> {size} workers (lag {stage.lag_records:,} records, "
+                    f"{stage.lag_seconds:.1f} s)"
+                )
+        return changes

@@ -10,11 +10,14 @@ from typing import Annotated
 
 import typer
 import uvloop
+from aiokafka.errors import KafkaError
 from rich.console import Console
 
+from ops.autoscale import Autoscaler, Bounds, PoolScaler, parse_autoscale
 from ops.supervisor import Supervisor
 from schemas.registry_client import RegistryClient
-from streams.errors import ConfigurationError
+from streams.errors import ConfigurationError, StreamworksError
+from streams.pipeline import Pipeline
 from streams.pipelines import load_pipeline
 from streams.runner import run_worker
 from streams.settings import Settings
@@ -45,6 +48,25 @@ def worker(
     console.print(f"worker of {stage} stopped: {counts}")
 
 
+_AUTOSCALE_EVERY_S = 2.0
+
+
+def _partitions(pipeline: Pipeline, bounds: dict[str, Bounds]) -> dict[str, int]:
+    """Each autoscaled stage's busiest possible pool: its inputs' largest partition count."""
+    topics = pipeline.topics()
+    return {
+        name: max(topics[t].partitions for t in pipeline.stages[name].inputs) for name in bounds
+    }
+
+
+def _look(scaler: PoolScaler) -> list[str]:
+    try:
+        return asyncio.run(scaler.step())
+    except (StreamworksError, KafkaError, OSError) as error:  # a hiccup must not stop run
+        logger.warning("autoscale: could not read the pipeline's status: %s", error)
+        return []
+
+
 def parse_pools(text: str, stages: list[str]) -> dict[str, int]:
     """``clean=2,validate=3`` -> sizes for every stage (1 for those not named)."""
     pools = dict.fromkeys(stages, 1)
@@ -63,8 +85,19 @@ def run(
     workers: Annotated[
         str, typer.Option(envvar="STREAMWORKS_WORKERS", help="Pool sizes, e.g. clean=2,validate=3.")
     ] = "",
+    autoscale: Annotated[
+        str,
+        typer.Option(
+            envvar="STREAMWORKS_AUTOSCALE",
+            help="Elastic pools from lag, e.g. validate=1:4 (min:max workers).",
+        ),
+    ] = "",
 ) -> None:
-    """Validate the pipeline, create its topics, and supervise local worker pools."""
+    """Validate the pipeline, create its topics, and supervise local worker pools.
+
+    With ``--autoscale`` the named stages' pools grow while they fall behind and shrink
+    when idle (see :mod:`ops.autoscale`), never past their input partitions.
+    """
     found = load_pipeline(pipeline)
     found.validate()
     settings = Settings()
@@ -72,7 +105,16 @@ def run(
     if created:
         console.print(f"created topics: {', '.join(created)}")
     register_contracts(found, RegistryClient(settings.registry_url))
-    supervisor = Supervisor(pipeline, parse_pools(workers, list(found.stages)))
+    pools = parse_pools(workers, list(found.stages))
+    bounds = parse_autoscale(autoscale, list(found.stages))
+    for name, bound in bounds.items():
+        pools[name] = max(bound.low, min(pools[name], bound.high))
+    supervisor = Supervisor(pipeline, pools)
+    scaler = (
+        PoolScaler(found, settings, supervisor, Autoscaler(bounds, _partitions(found, bounds)))
+        if bounds
+        else None
+    )
     stopping = False
 
     def request_stop(*_: object) -> None:
@@ -85,8 +127,13 @@ def run(
     console.print(
         f"running {found.name}: " + ", ".join(f"{s}={n}" for s, n in supervisor.pools.items())
     )
+    next_look = time.monotonic()
     while not stopping:
         supervisor.poll()
+        if scaler is not None and time.monotonic() >= next_look:
+            for change in _look(scaler):
+                console.print(f"autoscale: {change}")
+            next_look = time.monotonic() + _AUTOSCALE_EVERY_S
         time.sleep(0.5)
     console.print("stopping: workers drain and commit")
     supervisor.stop()
