@@ -12,6 +12,7 @@ from ops.connect_commands import connect
 from ops.demo import demo
 from ops.dlq import app as dlq_app
 from ops.kafka.commands import app as kafka_app
+from ops.metrics_commands import app as metrics_app
 from ops.registry_commands import registry
 from ops.run_commands import run, worker
 from ops.schema_commands import app as schemas_app
@@ -29,6 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(kafka_app, name="kafka")
+app.add_typer(metrics_app, name="metrics")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(table_app, name="table")
 app.add_typer(dlq_app, name="dlq")
