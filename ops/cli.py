@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from ops.connect_commands import connect
+from ops.dashboard import dashboard
 from ops.demo import demo
 from ops.dlq import app as dlq_app
 from ops.kafka.commands import app as kafka_app
@@ -41,6 +42,7 @@ app.command()(run)
 app.command()(demo)
 app.command()(connect)
 app.command()(status)
+app.command()(dashboard)
 
 
 def main() -> None:
