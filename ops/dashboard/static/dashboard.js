@@ -4,9 +4,9 @@
 
 const SVG = "http://www.w3.org/2000/svg";
 const REFRESH_MS = 2000;
-const COLUMN = 235;
+const SPACING = 50;
 const GAP = 18;
-const WIDTH = { stage: 200, topic: 190, source: 190, sink: 190 };
+const WIDTH = { stage: 200, topic: 160, source: 160, sink: 160 };
 const HEIGHT = { stage: 128, topic: 40, source: 44, sink: 44 };
 // stage fields: [label, field, unit] per line; a line may hold two fields
 const LINES = [
@@ -60,15 +60,18 @@ function place(graph) {
   const layers = columns(graph);
   const heights = layers.map((c) => c.reduce((sum, n) => sum + HEIGHT[n.kind] + GAP, -GAP));
   const tallest = Math.max(0, ...heights);
+  let left = 20;
   layers.forEach((column, index) => {
+    const wide = Math.max(...column.map((n) => WIDTH[n.kind]));
     let y = 20 + (tallest - heights[index]) / 2;
     for (const node of column) {
-      const x = 20 + index * COLUMN + (COLUMN - 40 - WIDTH[node.kind]) / 2;
+      const x = left + (wide - WIDTH[node.kind]) / 2;
       layout[node.id] = { x: x, y: y, w: WIDTH[node.kind], h: HEIGHT[node.kind] };
       y += HEIGHT[node.kind] + GAP;
     }
+    left += wide + SPACING;
   });
-  return { layout: layout, width: 40 + layers.length * COLUMN, height: tallest + 40 };
+  return { layout: layout, width: left - SPACING + 20, height: tallest + 40 };
 }
 
 function drawEdges(svg, graph, layout) {
@@ -119,14 +122,14 @@ function drawNode(svg, node, box) {
   if (node.kind === "stage") return drawStage(group, node, box);
   if (node.kind === "topic") {
     group.setAttribute("data-topic", node.name);
-    text(group, 10, 17, short(node.name, 26));
+    text(group, 10, 17, short(node.name, 22));
     const parts = text(group, 10, 32, "", "kind");
     element("tspan", { "data-field": "partitions" }, parts).textContent = node.partitions ?? "?";
     element("tspan", {}, parts).textContent = " partitions";
     return;
   }
   group.setAttribute("data-connector", node.name);
-  text(group, 10, 18, short(node.name, 26));
+  text(group, 10, 18, short(node.name, 22));
   text(group, 10, 35, `${node.kind} · ${node.detail || ""}`, "kind");
 }
 
