@@ -15,8 +15,10 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
+from connectors import load_file
+from ops.dashboard import start_dashboard
 from ops.demo_feed import OrderFeed
-from ops.demo_report import print_metrics, print_rows, print_stage_counts
+from ops.demo_report import print_summary
 from ops.demo_services import (
     INGEST_FILE,
     SINKS_FILE,
@@ -35,6 +37,7 @@ from schemas.evolution import register_all
 from schemas.records import Customer
 from schemas.registry_client import RegistryClient
 from schemas.typed import RecordCodec
+from streams.pipeline import Pipeline
 from streams.pipelines.orders import OrderGenerator
 from streams.pipelines.orders.app import build
 from streams.pipelines.orders.observe import RoutedOrders
@@ -123,6 +126,7 @@ def demo(
                 supervisor=supervisor,
                 connects=(connect, sinks),
                 port=port,
+                pipeline=pipeline,
             )
         )
         seconds = time.monotonic() - started
@@ -131,18 +135,16 @@ def demo(
         supervisor.stop()
         counts = asyncio.run(read_stage_counts(settings, pipeline.name))
 
-    print_stage_counts(console, f"{prefix}: {orders:,} orders in {seconds:.1f}s", pipeline, counts)
-    print_metrics(console, routed)
-    print_rows(console, routed, rows)
-    duplicated = sum(routed.ids.values()) - len(routed.ids)
-    lost = orders - len(routed.ids)
-    console.print(
-        f"valid {routed.valid:,} · invalid {routed.invalid:,} · "
-        f"lost {lost:,} · duplicated {duplicated:,} · "
-        f"via HTTP {feed.posted:,} · via files {feed.filed:,}"
+    title = (
+        f"{prefix}: {orders:,} orders in {seconds:.1f}s end to end "
+        f"({orders / seconds:,.0f}/s; fed at {_FEED_RATE:,}/s)"
     )
-    if lost or duplicated or rows.orders != routed.enriched:
-        console.print("[red]the counts do not add up[/]")
+    problems = print_summary(
+        console, title, pipeline=pipeline, counts=counts, routed=routed, rows=rows, sent=orders
+    )
+    console.print(f"via HTTP {feed.posted:,} · via files {feed.filed:,}")
+    if problems:
+        console.print(f"[red]the counts do not add up: {'; '.join(problems)}[/]")
         raise typer.Exit(1)
 
 
@@ -167,10 +169,32 @@ async def _feed_and_watch(
     supervisor: Supervisor,
     connects: tuple[ConnectProcess, ConnectProcess],
     port: int,
+    pipeline: Pipeline,
 ) -> tuple[RoutedOrders, Rows]:
     """Feed the orders in; watch them get routed, enriched and written to PostgreSQL."""
     ingest = connects[0]
     await ingest.wait_ready(f"http://127.0.0.1:{port}/health")
+    edges = [c for path in (INGEST_FILE, SINKS_FILE) for c in load_file(path)]
+    dashboard = await start_dashboard(pipeline, settings, connectors=edges, port=0)
+    console.print(f"live dashboard: [bold]{dashboard.url}[/] (open it in a browser)")
+    try:
+        return await _watch(
+            settings, prefix, feed=feed, tables=tables, supervisor=supervisor, connects=connects
+        )
+    finally:
+        await dashboard.stop()
+
+
+async def _watch(
+    settings: Settings,
+    prefix: str,
+    *,
+    feed: OrderFeed,
+    tables: PostgresTables,
+    supervisor: Supervisor,
+    connects: tuple[ConnectProcess, ConnectProcess],
+) -> tuple[RoutedOrders, Rows]:
+    """Progress bars until every order is routed, decided and a PostgreSQL row."""
     codec = AvroCodec(RegistryClient(settings.registry_url))
     count = feed.total
     rows = Rows()

@@ -10,7 +10,7 @@ from streams.pipeline import Pipeline
 from streams.pipelines.orders.observe import RoutedOrders
 from streams.processor import Counts
 
-__all__ = ["print_metrics", "print_rows", "print_stage_counts"]
+__all__ = ["print_metrics", "print_rows", "print_stage_counts", "print_summary"]
 
 
 def print_stage_counts(
@@ -97,3 +97,33 @@ def print_rows(console: Console, routed: RoutedOrders, rows: Rows) -> None:
             name, f"{found:,}", f"{expected:,}", total, "[green]yes[/]" if ok else "[red]no[/]"
         )
     console.print(table)
+
+
+def print_summary(
+    console: Console,
+    title: str,
+    *,
+    pipeline: Pipeline,
+    counts: dict[str, Counts],
+    routed: RoutedOrders,
+    rows: Rows,
+    sent: int,
+) -> list[str]:
+    """Every closing table; returns what does not add up (empty when all is well)."""
+    print_stage_counts(console, title, pipeline, counts)
+    print_metrics(console, routed)
+    print_rows(console, routed, rows)
+    duplicated = sum(routed.ids.values()) - len(routed.ids)
+    lost = sent - len(routed.ids)
+    console.print(
+        f"valid {routed.valid:,} · invalid {routed.invalid:,} · "
+        f"lost {lost:,} · duplicated {duplicated:,}"
+    )
+    problems = [f"stage {name} is not balanced" for name, c in counts.items() if not c.balanced()]
+    if lost:
+        problems.append(f"{lost:,} orders lost")
+    if duplicated:
+        problems.append(f"{duplicated:,} orders duplicated")
+    if rows.orders != routed.enriched:
+        problems.append(f"{rows.orders:,} order rows for {routed.enriched:,} enriched orders")
+    return problems
