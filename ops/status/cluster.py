@@ -9,13 +9,13 @@ import asyncio
 import json
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from ops.status._groups import group_members
-from ops.status.lag import Backlog, backlog
 from ops.status.rates import WorkerHistory, WorkerSample
 from streams import clients
 from streams.settings import Settings
@@ -74,19 +74,40 @@ class ClusterReader:
                 found[described["topic"]] = sorted(p["partition"] for p in described["partitions"])
         return found
 
-    async def backlog(self, group: str, tps: list[TopicPartition]) -> dict[TopicPartition, Backlog]:
-        """Where ``group`` stands on each of ``tps``."""
+    async def committed(self, group: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """``group``'s committed offset of each of ``tps`` that has one."""
         if not tps:
             return {}
-        committed = await self._admin.list_consumer_group_offsets(group, partitions=tps)
-        beginning = await self._heads.beginning_offsets(tps)
-        end = await self._heads.end_offsets(tps)
-        return backlog({tp: meta.offset for tp, meta in committed.items()}, beginning, end)
+        found = await self._admin.list_consumer_group_offsets(group, partitions=tps)
+        return {tp: meta.offset for tp, meta in found.items()}
 
-    async def head_timestamps(self, starts: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
-        """Timestamp (ms) of the first record at or after each start offset, where one came."""
-        if not starts:
-            return {}
+    async def offsets(
+        self, tps: list[TopicPartition]
+    ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+        """Beginning and end offsets of ``tps``, asked for all at once (each call of the
+        consumer's offset lookups may wait for a metadata refresh)."""
+        if not tps:
+            return {}, {}
+        return await self._heads.beginning_offsets(tps), await self._heads.end_offsets(tps)
+
+    async def head_timestamps(
+        self, wanted: Iterable[tuple[TopicPartition, int]]
+    ) -> dict[tuple[TopicPartition, int], int]:
+        """Timestamp (ms) of the first record at or after each (partition, offset), where one
+        came in time. Stages sharing an input ask for several offsets of one partition: one
+        round of fetches per offset of a partition."""
+        pending: dict[TopicPartition, list[int]] = defaultdict(list)
+        for tp, offset in sorted(set(wanted)):
+            pending[tp].append(offset)
+        found: dict[tuple[TopicPartition, int], int] = {}
+        while pending:
+            starts = {tp: offsets.pop(0) for tp, offsets in pending.items()}
+            pending = {tp: offsets for tp, offsets in pending.items() if offsets}
+            for tp, timestamp in (await self._first_records(starts)).items():
+                found[tp, starts[tp]] = timestamp
+        return found
+
+    async def _first_records(self, starts: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
         self._heads.assign(list(starts))
         for tp, offset in starts.items():
             self._heads.seek(tp, offset)

@@ -16,7 +16,7 @@ from aiokafka.errors import KafkaError
 from ops.status.bottleneck import mark
 from ops.status.cluster import ClusterReader
 from ops.status.errors import StatusError
-from ops.status.lag import lag_seconds
+from ops.status.lag import backlog, lag_seconds
 from ops.status.model import PipelineStatus, StageStatus
 from ops.status.rates import STALE_AFTER_S, StageFigures, WorkerHistory, stage_figures
 from streams.pipeline import Pipeline
@@ -82,25 +82,42 @@ class StatusCollector:
             now=time.time(),
             stale_after=self._stale_after,
         )
-        found = []
+        inputs = {
+            stage.name: [TopicPartition(t, p) for t in stage.inputs for p in partitions[t]]
+            for stage in order
+        }
+        beginning, end = await self._reader.offsets(
+            sorted({tp for tps in inputs.values() for tp in tps})
+        )
+        positions = {}
         for stage in order:
-            tps = [TopicPartition(t, p) for t in stage.inputs for p in partitions[t]]
-            positions = await self._reader.backlog(groups[stage.name], tps)
-            lagging = {tp: b.start for tp, b in positions.items() if b.lag > 0}
-            heads = await self._reader.head_timestamps(lagging)
-            found.append(
-                _stage(
-                    name=stage.name,
-                    group=groups[stage.name],
-                    inputs=stage.inputs,
-                    workers=members[groups[stage.name]],
-                    partitions=len(tps),
-                    lag_records=sum(b.lag for b in positions.values()),
-                    lag_s=lag_seconds(round(time.time() * 1000), heads.values()),
-                    figures=figures[stage.name],
-                )
+            committed = await self._reader.committed(groups[stage.name], inputs[stage.name])
+            ends = {tp: end[tp] for tp in inputs[stage.name] if tp in end}
+            positions[stage.name] = backlog(committed, beginning, ends)
+        heads = await self._reader.head_timestamps(
+            (tp, b.start) for found in positions.values() for tp, b in found.items() if b.lag > 0
+        )
+        now_ms = round(time.time() * 1000)
+        return [
+            _stage(
+                name=stage.name,
+                group=groups[stage.name],
+                inputs=stage.inputs,
+                workers=members[groups[stage.name]],
+                partitions=len(inputs[stage.name]),
+                lag_records=sum(b.lag for b in positions[stage.name].values()),
+                lag_s=lag_seconds(
+                    now_ms,
+                    (
+                        heads[tp, b.start]
+                        for tp, b in positions[stage.name].items()
+                        if b.lag > 0 and (tp, b.start) in heads
+                    ),
+                ),
+                figures=figures[stage.name],
             )
-        return found
+            for stage in order
+        ]
 
     def _error(self, error: BaseException) -> StatusError:
         where = self._settings.bootstrap_servers
