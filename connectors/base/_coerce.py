@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
+from connectors.base._walk import SchemaWalker
+
 __all__ = ["Coercer", "Invalid", "compile_schema"]
 
 Coercer = Callable[[Any, str], Any]
@@ -54,46 +56,11 @@ def _shown(value: Any) -> str:
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
-class _Compiler:
+class _Compiler(SchemaWalker[Coercer]):
     def __init__(self, text: bool) -> None:
+        super().__init__()
         self.text = text
-        self.named: dict[str, Coercer] = {}
 
-    def build(self, schema: Any, namespace: str) -> Coercer:  # noqa: PLR0911 - one per Avro kind
-        if isinstance(schema, list):
-            return self._union([self.build(branch, namespace) for branch in schema], schema)
-        if isinstance(schema, str):
-            known = self.named.get(schema) or self.named.get(f"{namespace}.{schema}")
-            if known is not None:
-                return known
-            return self._primitive(schema)
-        kind = schema.get("type")
-        logical = schema.get("logicalType")
-        if logical is not None:
-            special = self._logical(logical, kind, schema)
-            if special is not None:
-                return special
-        if kind == "record":
-            return self._record(schema, namespace)
-        if kind == "enum":
-            return self._register(schema, namespace, self._enum(schema["symbols"]))
-        if kind == "array":
-            return self._array(self.build(schema["items"], namespace))
-        if kind == "map":
-            return self._map(self.build(schema["values"], namespace))
-        if kind == "fixed":
-            return self._register(schema, namespace, self._bytes(int(schema["size"])))
-        return self.build(kind, namespace)
-
-    def _register(self, schema: Mapping[str, Any], namespace: str, coercer: Coercer) -> Coercer:
-        name = str(schema["name"])
-        space = schema.get("namespace", namespace)
-        self.named[name] = coercer
-        if space and "." not in name:
-            self.named[f"{space}.{name}"] = coercer
-        return coercer
-
-    # -- records, unions, containers ----------------------------------------------------
     def _record(self, schema: Mapping[str, Any], namespace: str) -> Coercer:
         fields: list[tuple[str, Coercer, bool, Any]] = []
         names: set[str] = set()
@@ -154,8 +121,7 @@ class _Compiler:
 
         return union
 
-    @staticmethod
-    def _array(items: Coercer) -> Coercer:
+    def _array(self, items: Coercer) -> Coercer:
         def array(value: Any, path: str) -> list[Any]:
             if not isinstance(value, list):
                 raise Invalid(path, f"expected an array, got {_shown(value)}")
@@ -163,8 +129,7 @@ class _Compiler:
 
         return array
 
-    @staticmethod
-    def _map(values: Coercer) -> Coercer:
+    def _map(self, values: Coercer) -> Coercer:
         def mapping(value: Any, path: str) -> dict[str, Any]:
             if not isinstance(value, Mapping):
                 raise Invalid(path, f"expected an object, got {_shown(value)}")
@@ -172,8 +137,7 @@ class _Compiler:
 
         return mapping
 
-    @staticmethod
-    def _enum(symbols: list[str]) -> Coercer:
+    def _enum(self, symbols: list[str]) -> Coercer:
         allowed = frozenset(symbols)
 
         def enum(value: Any, path: str) -> str:
@@ -237,6 +201,9 @@ class _Compiler:
         if math.isinf(number) and not isinstance(value, float):
             raise Invalid(path, f"{_shown(value)} is too large for a double")
         return number
+
+    def _fixed(self, size: int) -> Coercer:
+        return self._bytes(size)
 
     @staticmethod
     def _bytes(size: int | None) -> Coercer:

@@ -23,6 +23,7 @@ from connectors.base import _encode_logical as logical_types
 from connectors.base import _encode_scalars as scalars
 from connectors.base._coerce import Invalid, _shown
 from connectors.base._encode_scalars import Buffer, Unencodable, Writer, put_long, put_text
+from connectors.base._walk import SchemaWalker
 
 __all__ = ["Encoder", "Invalid", "Unencodable", "compile_encoder"]
 
@@ -72,11 +73,11 @@ class _Default:
         return self.data
 
 
-class _Compiler:
+class _Compiler(SchemaWalker[Writer]):
     def __init__(self, root: Any, text: bool) -> None:
+        super().__init__()
         self.root = root
         self.text = text
-        self.named: dict[str, Writer] = {}
         self.field_writers: dict[int, Writer] = {}
         self._plain: _Compiler | None = None
 
@@ -89,39 +90,17 @@ class _Compiler:
             self._plain.build(self.root, "")
         return self._plain
 
-    def build(self, schema: Any, namespace: str) -> Writer:  # noqa: PLR0911 - one per Avro kind
-        if isinstance(schema, list):
-            return self._union([self.build(branch, namespace) for branch in schema], schema)
-        if isinstance(schema, str):
-            known = self.named.get(schema) or self.named.get(f"{namespace}.{schema}")
-            if known is not None:
-                return known
-            return self._primitive(schema)
-        kind = schema.get("type")
-        logical = schema.get("logicalType")
-        if logical is not None:
-            special = self._logical(logical, kind, schema)
-            if special is not None:
-                return special
-        if kind == "record":
-            return self._record(schema, namespace)
-        if kind == "enum":
-            return self._register(schema, namespace, scalars.enum(schema["symbols"]))
-        if kind == "array":
-            return _array(self.build(schema["items"], namespace))
-        if kind == "map":
-            return _map(self.build(schema["values"], namespace))
-        if kind == "fixed":
-            return self._register(schema, namespace, scalars.binary(int(schema["size"])))
-        return self.build(kind, namespace)
+    def _enum(self, symbols: list[str]) -> Writer:
+        return scalars.enum(symbols)
 
-    def _register(self, schema: Mapping[str, Any], namespace: str, writer: Writer) -> Writer:
-        name = str(schema["name"])
-        space = schema.get("namespace", namespace)
-        self.named[name] = writer
-        if space and "." not in name:
-            self.named[f"{space}.{name}"] = writer
-        return writer
+    def _array(self, items: Writer) -> Writer:
+        return _array(items)
+
+    def _map(self, values: Writer) -> Writer:
+        return _map(values)
+
+    def _fixed(self, size: int) -> Writer:
+        return scalars.binary(size)
 
     def _record(self, schema: Mapping[str, Any], namespace: str) -> Writer:
         fields: list[tuple[str, Writer, _Default | None]] = []
