@@ -15,7 +15,7 @@ import re
 import shutil
 import sys
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +26,12 @@ from schemas.codec import AvroCodec
 from schemas.records import RawOrder
 from schemas.registry_client import RegistryClient
 from schemas.typed import RecordCodec
-from streams.pipeline import Pipeline
 from streams.pipelines.orders import OrderGenerator, orders_pipeline
 from streams.settings import Settings
-from streams.stats import StatsPublisher
 from streams.testing import KafkaEndpoint, produce, unique_name, wait_for
 from streams.testing.registry import RegistryThread
 from streams.topics import ensure_topics
-from tests.integration.streams.kit import workers
+from tests.integration.streams.kit import publishing_workers
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -99,25 +97,6 @@ def stage_boxes(dom: str) -> dict[str, dict[str, str]]:
 
 
 @asynccontextmanager
-async def running(pipeline: Pipeline, settings: Settings, stage: str) -> AsyncIterator[None]:
-    """Two workers of ``stage`` publishing their stats, as ``streamworks worker`` does."""
-    async with workers(pipeline, settings, per_stage=2, stages=[stage]) as pool:
-        async with AsyncExitStack() as publishing:
-            for number, worker in enumerate(pool):
-                stats = StatsPublisher(
-                    settings,
-                    worker.counts,
-                    pipeline=pipeline.name,
-                    stage=stage,
-                    worker=f"{stage}-{number}",
-                    interval=0.5,
-                )
-                await stats.start()
-                publishing.push_async_callback(stats.stop)
-            yield
-
-
-@asynccontextmanager
 async def dashboard(kafka: KafkaEndpoint, prefix: str, connectors: Path) -> AsyncIterator[str]:
     """``streamworks dashboard orders --port 0`` for the prefixed flagship; yields its URL."""
     process = await asyncio.create_subprocess_exec(
@@ -174,7 +153,7 @@ async def test_the_dashboard_shows_stage_numbers_and_the_bottleneck_in_a_browser
     )
 
     async with (
-        running(pipeline, settings, "clean"),
+        publishing_workers(pipeline, settings, "clean", 2),
         dashboard(kafka, prefix, connectors) as url,
         aiohttp.ClientSession() as http,
     ):

@@ -11,8 +11,6 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import pytest
@@ -22,39 +20,16 @@ from schemas.codec import AvroCodec
 from schemas.records import RawOrder
 from schemas.registry_client import RegistryClient
 from schemas.typed import RecordCodec
-from streams.pipeline import Pipeline
 from streams.pipelines.orders import OrderGenerator, orders_pipeline
 from streams.settings import Settings
-from streams.stats import StatsPublisher
 from streams.testing import KafkaEndpoint, produce, unique_name, wait_for
 from streams.testing.registry import RegistryThread
 from streams.topics import ensure_topics
-from tests.integration.streams.kit import workers
+from tests.integration.streams.kit import publishing_workers
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 ORDERS = 300
-
-
-@asynccontextmanager
-async def running(
-    pipeline: Pipeline, settings: Settings, stage: str, count: int
-) -> AsyncIterator[None]:
-    """``count`` workers of ``stage`` publishing their stats (as ``streamworks worker`` does)."""
-    async with workers(pipeline, settings, per_stage=count, stages=[stage]) as pool:
-        async with AsyncExitStack() as publishing:
-            for number, worker in enumerate(pool):
-                stats = StatsPublisher(
-                    settings,
-                    worker.counts,
-                    pipeline=pipeline.name,
-                    stage=stage,
-                    worker=f"{stage}-{number}",
-                    interval=0.5,
-                )
-                await stats.start()
-                publishing.push_async_callback(stats.stop)
-            yield
 
 
 async def json_status(kafka: KafkaEndpoint, prefix: str) -> dict[str, Any]:
@@ -99,7 +74,7 @@ async def test_status_shows_the_lagging_stage_as_the_bottleneck_until_it_drains(
     )
 
     async with (
-        running(pipeline, settings, "clean", 2),
+        publishing_workers(pipeline, settings, "clean", 2),
         StatusCollector(pipeline, settings) as collector,
     ):
         latest: list[PipelineStatus] = []
@@ -131,7 +106,7 @@ async def test_status_shows_the_lagging_stage_as_the_bottleneck_until_it_drains(
         assert stages["format"]["lag_records"] == ORDERS
         assert stages["clean"]["workers"] == 2
 
-    async with running(pipeline, settings, "format", 1):
+    async with publishing_workers(pipeline, settings, "format", 1):
 
         async def format_drained() -> bool:
             now = await collect_status(pipeline, settings)

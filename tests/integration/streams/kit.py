@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from aiokafka import ConsumerRecord
@@ -18,6 +18,7 @@ from streams.pipeline import Pipeline
 from streams.pipelines.orders.pipeline import REVENUE_WINDOW_S
 from streams.runner import worker_for
 from streams.settings import Settings
+from streams.stats import StatsPublisher
 from streams.testing import produce
 from streams.worker import StageWorker
 
@@ -25,6 +26,7 @@ __all__ = [
     "decode_all",
     "latest_totals",
     "publish_customers",
+    "publishing_workers",
     "revenue_truth",
     "revenue_windows",
     "totals_truth",
@@ -51,6 +53,27 @@ async def workers(
         for worker in pool:
             worker.stop()
         await asyncio.gather(*tasks)
+
+
+@asynccontextmanager
+async def publishing_workers(
+    pipeline: Pipeline, settings: Settings, stage: str, count: int
+) -> AsyncIterator[list[StageWorker]]:
+    """``count`` workers of ``stage`` that publish their stats, as ``streamworks worker`` does."""
+    async with workers(pipeline, settings, per_stage=count, stages=[stage]) as pool:
+        async with AsyncExitStack() as publishing:
+            for number, worker in enumerate(pool):
+                stats = StatsPublisher(
+                    settings,
+                    worker.counts,
+                    pipeline=pipeline.name,
+                    stage=stage,
+                    worker=f"{stage}-{number}",
+                    interval=0.5,
+                )
+                await stats.start()
+                publishing.push_async_callback(stats.stop)
+            yield pool
 
 
 def decode_all(
