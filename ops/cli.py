@@ -12,6 +12,7 @@ from ops.connect_commands import connect
 from ops.dashboard import dashboard
 from ops.demo import demo
 from ops.dlq import app as dlq_app
+from ops.k8s import app as k8s_app
 from ops.kafka.commands import app as kafka_app
 from ops.metrics_commands import app as metrics_app
 from ops.registry_commands import registry
@@ -31,6 +32,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(kafka_app, name="kafka")
+app.add_typer(k8s_app, name="k8s")
 app.add_typer(metrics_app, name="metrics")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(table_app, name="table")
