@@ -1,7 +1,7 @@
 """The Kubernetes manifests, without a cluster: schemas, and agreement with the pipeline.
 
 Core objects are validated strictly (unknown fields fail) against the Kubernetes JSON
-schemas that ``kubernetes-validate`` ships; no package ships KEDA's, so ScaledObjects are
+schemas that ``kubernetes-validate`` ships; it has no KEDA schema, so ScaledObjects are
 checked field by field against KEDA's documented ``keda.sh/v1alpha1`` shape.
 """
 
