@@ -99,7 +99,11 @@ def _container_broker() -> Iterator[KafkaEndpoint]:
     official ``apache/kafka`` image is started as a generic container configured through
     its documented ``KAFKA_*`` variables.
     """
+    # Ryuk (testcontainers' reaper) is an image of its own, which offline machines cannot
+    # pull; the fixture stops its container itself. Set the variable to false to keep Ryuk.
+    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
     from testcontainers.core.container import DockerContainer  # noqa: PLC0415
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy  # noqa: PLC0415
     from testcontainers.core.waiting_utils import wait_for_logs  # noqa: PLC0415
 
     from ops.kafka._process import free_port_block  # noqa: PLC0415
@@ -124,7 +128,7 @@ def _container_broker() -> Iterator[KafkaEndpoint]:
         container.with_env(key, value)
     container.start()
     try:
-        wait_for_logs(container, "Kafka Server started", timeout=120)
+        wait_for_logs(container, LogMessageWaitStrategy("Kafka Server started"), timeout=120)
         bootstrap = f"127.0.0.1:{port}"
         yield KafkaEndpoint(bootstrap, "container", _count_brokers(bootstrap))
     finally:
