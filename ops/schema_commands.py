@@ -12,6 +12,8 @@ from rich.table import Table
 from schemas.catalog import CONTRACTS_DIR
 from schemas.evolution import SubjectCheck, against_registry, against_revision, register_all
 from schemas.registry_client import RegistryClient
+from streams.pipelines import load_pipeline
+from streams.topics import register_contracts
 
 __all__ = ["app"]
 
@@ -62,12 +64,30 @@ def check(
 
 
 @app.command()
-def register(registry: RegistryUrl = None, directory: Directory = CONTRACTS_DIR) -> None:
-    """Register every contract under ``<topic>-value`` (idempotent)."""
+def register(
+    registry: RegistryUrl = None,
+    directory: Directory = CONTRACTS_DIR,
+    pipeline: Annotated[
+        str | None,
+        typer.Option(
+            envvar="STREAMWORKS_SCHEMAS_PIPELINE",
+            help="Also register each of this pipeline's topics' contracts under <topic>-value.",
+        ),
+    ] = None,
+) -> None:
+    """Register every contract under ``<topic>-value`` (idempotent).
+
+    With ``--pipeline`` the pipeline's own topics (a prefixed flagship's ``shop.raw``, say)
+    get their contracts too, so connectors at its edges can check records before any stage
+    has written.
+    """
     if registry is None:
         console.print("[red]error:[/] --registry URL (or STREAMWORKS_REGISTRY_URL) is required")
         raise typer.Exit(2)
-    ids = register_all(RegistryClient(registry), directory)
+    client = RegistryClient(registry)
+    ids = register_all(client, directory)
+    if pipeline is not None:
+        ids.update(register_contracts(load_pipeline(pipeline), client))
     table = Table(title=f"registered in {registry}")
     table.add_column("subject")
     table.add_column("id", justify="right")
