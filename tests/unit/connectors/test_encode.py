@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
-from datetime import UTC, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import fastavro
@@ -180,7 +180,8 @@ class Values:
         if logical in ("timestamp-millis", "timestamp-micros"):
             millis = st.integers(-(2**43), 2**43) | st.integers(*_MS_RANGE)
             spelled = [millis.map(str).flatmap(_spaced)] if self.text else []
-            times = st.datetimes(timezones=ZONES)
+            # fastavro reads timestamps back as UTC datetimes: only instants UTC can hold
+            times = st.datetimes(timezones=ZONES).filter(_in_utc_range)
             return st.one_of([times, times.map(lambda t: t.isoformat()), millis, *spelled])
         if logical == "date":
             days = st.integers(-719_162, 2_932_896)
@@ -366,3 +367,14 @@ def test_the_encoder_matches_coercion_then_fastavro(
         assert (caught.value.path, caught.value.reason) == (expected.path, expected.reason)
     else:
         assert isinstance(caught.value, Unencodable), expected
+
+
+def _in_utc_range(moment: datetime) -> bool:
+    """True when ``moment`` (naive: UTC) is an instant a UTC datetime can express."""
+    if moment.tzinfo is None:
+        return True
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
