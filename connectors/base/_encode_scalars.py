@@ -118,17 +118,7 @@ def string(value: Any, path: str, out: Buffer) -> None:
     """Text, written as it is."""
     if not isinstance(value, str):
         raise Invalid(path, f"expected text, got {_shown(value)}")
-    try:
-        data = value.encode()
-    except UnicodeEncodeError:
-        put_problem(out, Unencodable(path, "text with a lone surrogate is not valid UTF-8"))
-        return
-    size = len(data)
-    if size < _SHORT:
-        out.append(size << 1)
-    else:
-        put_long(out, size)
-    out += data
+    put_text(out, value, path)
 
 
 def optional_string(null_index: bytes, text_index: bytes, text: bool) -> Writer:
@@ -141,17 +131,7 @@ def optional_string(null_index: bytes, text_index: bytes, text: bool) -> Writer:
         if not isinstance(value, str):
             raise Invalid(path, f"expected text, got {_shown(value)}")
         out += text_index
-        try:
-            data = value.encode()
-        except UnicodeEncodeError:
-            put_problem(out, Unencodable(path, "text with a lone surrogate is not valid UTF-8"))
-            return
-        size = len(data)
-        if size < _SHORT:
-            out.append(size << 1)
-        else:
-            put_long(out, size)
-        out += data
+        put_text(out, value, path)
 
     return write
 
