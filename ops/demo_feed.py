@@ -4,18 +4,17 @@ files dropped into the file source's inbox, at a steady pace, as outside systems
 from __future__ import annotations
 
 import asyncio
-import csv
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
+from connectors.base.documents import to_json
 from schemas.records import RawOrder
 from streams.errors import StreamworksError
+from streams.pipelines.orders import orders_as_csv
 
 __all__ = ["OrderFeed"]
 
@@ -60,7 +59,7 @@ class OrderFeed:
                     await asyncio.sleep(delay)
 
     async def _post(self, session: aiohttp.ClientSession, orders: list[RawOrder]) -> None:
-        body = "".join(json.dumps(_jsonable(o.to_avro())) + "\n" for o in orders)
+        body = "".join(to_json(o.to_avro()) + "\n" for o in orders)
         for _ in range(_RETRIES):
             async with session.post(
                 self._url, data=body, headers={"Content-Type": "application/x-ndjson"}
@@ -81,14 +80,6 @@ class OrderFeed:
         self._inbox.mkdir(parents=True, exist_ok=True)
         name = f"orders-{self.filed + self.posted:08d}.csv"
         partial = self._inbox / f".{name}.part"
-        with partial.open("w", newline="", encoding="utf-8") as out:
-            rows = [_jsonable(o.to_avro()) for o in orders]
-            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
+        partial.write_text(orders_as_csv(orders), encoding="utf-8")
         partial.rename(self._inbox / name)
         self.filed += len(orders)
-
-
-def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in value.items()}

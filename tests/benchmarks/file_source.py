@@ -49,17 +49,6 @@ CONTENDERS = (
     ("quix", "csv"),
 )
 _MODULE = "tests.benchmarks.file_source"
-_FIELDS = (
-    "order_id",
-    "customer_id",
-    "sku",
-    "quantity",
-    "amount",
-    "currency",
-    "ordered_at",
-    "source",
-    "received_at",
-)
 _STEP = 1_000
 
 
@@ -67,20 +56,15 @@ _STEP = 1_000
 def write_files(directory: Path, count: int) -> dict[str, Path]:
     """``count`` realistic raw orders as ``orders.csv`` and ``orders.jsonl``."""
     from connectors.base.documents import to_json  # noqa: PLC0415
-    from streams.pipelines.orders import OrderGenerator  # noqa: PLC0415
+    from streams.pipelines.orders import OrderGenerator, orders_as_csv  # noqa: PLC0415
 
-    orders = [o.to_avro() for o in OrderGenerator(seed=21).orders(count)]
+    orders = list(OrderGenerator(seed=21).orders(count))
     paths = {"csv": directory / "csv" / "orders.csv", "jsonl": directory / "jsonl" / "orders.jsonl"}
     for path in paths.values():
         path.parent.mkdir()
-    with paths["csv"].open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(_FIELDS)
-        for o in orders:
-            row = o | {"received_at": o["received_at"].isoformat()}
-            writer.writerow(["" if row[f] is None else row[f] for f in _FIELDS])
+    paths["csv"].write_text(orders_as_csv(orders), encoding="utf-8")
     with paths["jsonl"].open("w", encoding="utf-8") as out:
-        out.writelines(to_json(o) + "\n" for o in orders)
+        out.writelines(to_json(o.to_avro()) + "\n" for o in orders)
     return paths
 
 

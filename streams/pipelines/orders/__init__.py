@@ -1,6 +1,6 @@
 """The flagship order pipeline: raw orders in; clean, formatted, valid/invalid, enriched out."""
 
-from streams.pipelines.orders.generator import OrderGenerator
+from streams.pipelines.orders.generator import OrderGenerator, orders_as_csv
 from streams.pipelines.orders.pipeline import TOPICS, orders_pipeline
 from streams.pipelines.orders.rules import (
     clean_order,
@@ -15,6 +15,7 @@ __all__ = [
     "clean_order",
     "enrich_order",
     "format_order",
+    "orders_as_csv",
     "orders_pipeline",
     "validate_order",
 ]

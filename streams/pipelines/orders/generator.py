@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import io
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from schemas.records import Customer, RawOrder, Tier
 from streams.pipelines.orders.rules import CustomerFacts
 
-__all__ = ["OrderGenerator"]
+__all__ = ["OrderGenerator", "orders_as_csv"]
 
 REGIONS = ("EU-WEST", "EU-NORTH", "US-EAST", "US-WEST", "APAC")
 SKUS = tuple(f"SKU-{n:04d}" for n in range(50))
@@ -126,6 +129,23 @@ class OrderGenerator:
         if kind == 1:
             return _replace(order, ordered_at="yesterday")
         return _replace(order, quantity="3.5")
+
+
+def orders_as_csv(orders: Iterable[RawOrder]) -> str:
+    """Raw orders as the CSV file an outside system would drop: a header row of the field
+    names, times in ISO 8601, empty cells for nulls."""
+    names = [f.name for f in dataclasses.fields(RawOrder)]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(names)
+    for order in orders:
+        row = order.to_avro()
+        writer.writerow(["" if row[n] is None else _text(row[n]) for n in names])
+    return out.getvalue()
+
+
+def _text(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _replace(order: RawOrder, **changes: str | None) -> RawOrder:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import itertools
 import json
 import logging
@@ -28,7 +26,7 @@ from schemas.codec import AvroCodec
 from schemas.records import RawOrder
 from schemas.registry_client import RegistryClient
 from streams.dead_letters import DLQ_PREFIX, header
-from streams.pipelines.orders import OrderGenerator
+from streams.pipelines.orders import OrderGenerator, orders_as_csv
 from streams.settings import Guarantee, Settings
 from streams.testing.helpers import consume_until, unique_name, wait_for
 from tests.integration.connectors.contract import SourceContract, Topics
@@ -36,17 +34,6 @@ from tests.integration.connectors.contract import SourceContract, Topics
 logger = logging.getLogger(__name__)
 
 _files = itertools.count()
-_FIELDS = (
-    "order_id",
-    "customer_id",
-    "sku",
-    "quantity",
-    "amount",
-    "currency",
-    "ordered_at",
-    "source",
-    "received_at",
-)
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -61,14 +48,7 @@ def as_jsonl(orders: Sequence[RawOrder]) -> bytes:
 
 
 def as_csv(orders: Sequence[RawOrder]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(_FIELDS)
-    for o in orders:
-        row = o.to_avro()
-        row["received_at"] = o.received_at.isoformat()
-        writer.writerow(["" if row[f] is None else row[f] for f in _FIELDS])
-    return out.getvalue().encode()
+    return orders_as_csv(orders).encode()
 
 
 class TestFileSource(SourceContract):
