@@ -16,16 +16,10 @@ from typing import Any
 import pytest
 
 from ops.status import PipelineStatus, StatusCollector, collect_status
-from schemas.codec import AvroCodec
-from schemas.records import RawOrder
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
-from streams.pipelines.orders import OrderGenerator, orders_pipeline
 from streams.settings import Settings
-from streams.testing import KafkaEndpoint, produce, unique_name, wait_for
+from streams.testing import KafkaEndpoint, unique_name, wait_for
 from streams.testing.registry import RegistryThread
-from streams.topics import ensure_topics
-from tests.integration.streams.kit import publishing_workers
+from tests.integration.streams.kit import flagship_with_orders, publishing_workers
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -61,17 +55,7 @@ async def test_status_shows_the_lagging_stage_as_the_bottleneck_until_it_drains(
 ) -> None:
     settings = Settings(bootstrap_servers=kafka.bootstrap_servers, registry_url=schema_registry.url)
     prefix = unique_name("status")
-    pipeline = orders_pipeline(prefix=prefix, name=prefix)
-    await ensure_topics(pipeline, settings)
-    codec = RecordCodec(
-        RawOrder, AvroCodec(RegistryClient(schema_registry.url)), subject=f"{prefix}.raw-value"
-    )
-    orders = list(OrderGenerator(seed=7).orders(ORDERS))
-    await produce(
-        kafka.bootstrap_servers,
-        f"{prefix}.raw",
-        [(o.order_id.encode(), codec.encode(o)) for o in orders],
-    )
+    pipeline = await flagship_with_orders(settings, prefix, ORDERS, seed=7)
 
     async with (
         publishing_workers(pipeline, settings, "clean", 2),

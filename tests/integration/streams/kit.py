@@ -11,19 +11,22 @@ from typing import Any
 from aiokafka import ConsumerRecord
 
 from schemas.codec import AvroCodec
-from schemas.records import Customer, CustomerTotals, EnrichedOrder, RegionRevenue
+from schemas.records import Customer, CustomerTotals, EnrichedOrder, RawOrder, RegionRevenue
 from schemas.registry_client import RegistryClient
 from schemas.typed import RecordCodec
 from streams.pipeline import Pipeline
-from streams.pipelines.orders.pipeline import REVENUE_WINDOW_S
+from streams.pipelines.orders import OrderGenerator
+from streams.pipelines.orders.pipeline import REVENUE_WINDOW_S, orders_pipeline
 from streams.runner import worker_for
 from streams.settings import Settings
 from streams.stats import StatsPublisher
 from streams.testing import produce
+from streams.topics import ensure_topics
 from streams.worker import StageWorker
 
 __all__ = [
     "decode_all",
+    "flagship_with_orders",
     "latest_totals",
     "publish_customers",
     "publishing_workers",
@@ -74,6 +77,21 @@ async def publishing_workers(
                 await stats.start()
                 publishing.push_async_callback(stats.stop)
             yield pool
+
+
+async def flagship_with_orders(
+    settings: Settings, prefix: str, count: int, *, seed: int
+) -> Pipeline:
+    """The flagship on topics of its own (``<prefix>.*``) with ``count`` raw orders in."""
+    pipeline = orders_pipeline(prefix=prefix, name=prefix)
+    await ensure_topics(pipeline, settings)
+    codec = RecordCodec(
+        RawOrder, AvroCodec(RegistryClient(settings.registry_url)), subject=f"{prefix}.raw-value"
+    )
+    orders = OrderGenerator(seed=seed).orders(count)
+    records = [(o.order_id.encode(), codec.encode(o)) for o in orders]
+    await produce(settings.bootstrap_servers, f"{prefix}.raw", records)
+    return pipeline
 
 
 def decode_all(
