@@ -45,6 +45,7 @@ def settings(kafka_settings: Settings, schema_registry: Any) -> Settings:
     return kafka_settings.model_copy(update={"registry_url": schema_registry.url})
 
 
+@pytest.mark.timeout(480)  # 30 s of load, the catch-up, then three idle periods to shrink
 async def test_a_slow_stage_gets_workers_while_behind_and_gives_them_back(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
