@@ -60,13 +60,19 @@ class NodeLayout:
 
 def server_properties(node: NodeLayout, nodes: list[NodeLayout]) -> str:
     """A combined broker+controller configuration for ``node`` in a cluster of ``nodes``."""
+    lines = {**broker_settings(node, nodes), "log.dirs": str(node.data_dir)}
+    return "".join(f"{key}={value}\n" for key, value in lines.items())
+
+
+def broker_settings(node: NodeLayout, nodes: list[NodeLayout]) -> dict[str, str]:
+    """Every setting of ``node`` but where it keeps its data (a container has its own)."""
     count = len(nodes)
     voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
     # Internal topics replicate as widely as the cluster allows; with three nodes, acks=all
     # then really means "on two nodes at least".
     replication = min(count, _FULL_REPLICATION)
     min_isr = 2 if count >= _FULL_REPLICATION else 1
-    lines = {
+    return {
         "process.roles": "broker,controller",
         "node.id": str(node.node_id),
         "controller.quorum.voters": voters,
@@ -77,7 +83,6 @@ def server_properties(node: NodeLayout, nodes: list[NodeLayout]) -> str:
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "log.dirs": str(node.data_dir),
         "num.partitions": "1",
         "default.replication.factor": str(replication),
         "min.insync.replicas": str(min_isr),
@@ -94,4 +99,3 @@ def server_properties(node: NodeLayout, nodes: list[NodeLayout]) -> str:
         "auto.create.topics.enable": "false",
         "log.segment.bytes": str(64 * 1024 * 1024),
     }
-    return "".join(f"{key}={value}\n" for key, value in lines.items())

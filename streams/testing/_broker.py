@@ -10,15 +10,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-__all__ = ["KafkaEndpoint", "docker_answers", "kafka_broker", "local_cluster"]
+from streams.errors import ConfigurationError
+
+__all__ = [
+    "KafkaEndpoint",
+    "container_broker",
+    "container_variable",
+    "docker_answers",
+    "kafka_broker",
+    "local_cluster",
+]
 
 logger = logging.getLogger(__name__)
 
 BOOTSTRAP_ENV = "STREAMWORKS_TEST_BOOTSTRAP"
 CLUSTER_BOOTSTRAP_ENV = "STREAMWORKS_TEST_CLUSTER_BOOTSTRAP"
 IMAGE_ENV = "STREAMWORKS_TEST_KAFKA_IMAGE"
+MODE_ENV = "STREAMWORKS_TEST_KAFKA"
 DEFAULT_IMAGE = "apache/kafka:4.1.1"
 Source = Literal["environment", "container", "local"]
 
@@ -63,13 +73,19 @@ def kafka_broker(work_dir: Path) -> Iterator[KafkaEndpoint]:
     1. ``STREAMWORKS_TEST_BOOTSTRAP``: an existing cluster, used as is and never stopped.
     2. A container from ``STREAMWORKS_TEST_KAFKA_IMAGE`` when a Docker engine answers.
     3. A one-node cluster from the Maven-fetched jars, stopped at the end.
+
+    ``STREAMWORKS_TEST_KAFKA=container`` or ``=local`` picks 2 or 3 instead of asking the
+    engine (``auto``, the default, asks).
     """
     existing = os.environ.get(BOOTSTRAP_ENV)
     if existing:
         yield KafkaEndpoint(existing, "environment", _count_brokers(existing))
         return
-    if docker_answers():
-        with _container_broker() as endpoint:
+    mode = os.environ.get(MODE_ENV, "auto")
+    if mode not in ("auto", "container", "local"):
+        raise ConfigurationError(f"{MODE_ENV}={mode!r}: expected auto, container or local")
+    if mode == "container" or (mode == "auto" and docker_answers()):
+        with container_broker() as endpoint:
             yield endpoint
         return
     with local_cluster(work_dir, nodes=1) as endpoint:
@@ -92,47 +108,58 @@ def local_cluster(work_dir: Path, nodes: int) -> Iterator[KafkaEndpoint]:
 
 
 @contextmanager
-def _container_broker() -> Iterator[KafkaEndpoint]:
-    """Kafka in a container with host networking (the only kind these machines allow).
+def container_broker(image: str | None = None) -> Iterator[KafkaEndpoint]:
+    """One Kafka broker in a container on the host network, removed on exit.
 
-    testcontainers' Kafka module assumes Confluent images and bridge networking, so the
-    official ``apache/kafka`` image is started as a generic container configured through
-    its documented ``KAFKA_*`` variables.
+    The image is ``image``, else ``STREAMWORKS_TEST_KAFKA_IMAGE``, else the official
+    ``apache/kafka`` of the pinned version; it is configured through the ``KAFKA_*``
+    variables that image documents (``ops/containers/bootstrap`` builds a local image that
+    reads them too). The broker gets the same settings as a local one, so a test cannot
+    pass on one and fail on the other. Host networking is the only kind these machines
+    allow, and testcontainers' Kafka module assumes Confluent images and a bridge, so the
+    container is a generic one.
     """
     # Ryuk (testcontainers' reaper) is an image of its own, which offline machines cannot
-    # pull; the fixture stops its container itself. Set the variable to false to keep Ryuk.
+    # pull; this function removes its container itself. Set the variable to false for Ryuk.
     os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+    from docker.errors import DockerException  # noqa: PLC0415
     from testcontainers.core.container import DockerContainer  # noqa: PLC0415
     from testcontainers.core.wait_strategies import LogMessageWaitStrategy  # noqa: PLC0415
     from testcontainers.core.waiting_utils import wait_for_logs  # noqa: PLC0415
 
+    from ops.kafka._files import NodeLayout, broker_settings  # noqa: PLC0415
     from ops.kafka._process import free_port_block  # noqa: PLC0415
 
+    image = image or os.environ.get(IMAGE_ENV, DEFAULT_IMAGE)
     port = free_port_block(2)
-    env: dict[str, Any] = {
-        "KAFKA_NODE_ID": "1",
-        "KAFKA_PROCESS_ROLES": "broker,controller",
-        "KAFKA_LISTENERS": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{port + 1}",
-        "KAFKA_ADVERTISED_LISTENERS": f"PLAINTEXT://127.0.0.1:{port}",
-        "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
-        "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "KAFKA_CONTROLLER_QUORUM_VOTERS": f"1@127.0.0.1:{port + 1}",
-        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
-        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
-        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1",
-        "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
-    }
-    container = DockerContainer(os.environ.get(IMAGE_ENV, DEFAULT_IMAGE))
+    node = NodeLayout(1, port, port + 1, Path("/unused"))  # the data stays in the container
+    container = DockerContainer(image)
     container.with_kwargs(network_mode="host")
-    for key, value in env.items():
-        container.with_env(key, value)
-    container.start()
+    for key, value in broker_settings(node, [node]).items():
+        container.with_env(container_variable(key), value)
+    try:
+        container.start()
+    except DockerException as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigurationError(
+            f"could not start Kafka image {image!r} ({reason}); build a local one with "
+            f"ops/containers/bootstrap and name it in {IMAGE_ENV}, or set {MODE_ENV}=local"
+        ) from exc
     try:
         wait_for_logs(container, LogMessageWaitStrategy("Kafka Server started"), timeout=120)
         bootstrap = f"127.0.0.1:{port}"
         yield KafkaEndpoint(bootstrap, "container", _count_brokers(bootstrap))
     finally:
         container.stop()
+
+
+def container_variable(setting: str) -> str:
+    """The ``KAFKA_*`` variable the ``apache/kafka`` image turns into broker ``setting``.
+
+    ``.`` is written ``_``, ``_`` is ``__`` and ``-`` is ``___``.
+    """
+    escaped = setting.replace("_", "__").replace("-", "___").replace(".", "_")
+    return f"KAFKA_{escaped.upper()}"
 
 
 def _count_brokers(bootstrap_servers: str, timeout: float = 60.0) -> int:
