@@ -47,7 +47,7 @@ from streams.testing.helpers import produce
 from streams.testing.registry import RegistryThread
 from streams.topics import ensure_topics, register_contracts
 
-__all__ = ["demo"]
+__all__ = ["demo", "publish_customers"]
 
 console = Console()
 _DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
@@ -95,7 +95,7 @@ def demo(
         supervisor = Supervisor(
             "orders", dict.fromkeys(pipeline.stages, workers), env=env, log_dir=logs
         )
-        asyncio.run(_publish_customers(settings, prefix, seed))
+        asyncio.run(publish_customers(settings, prefix, seed))
         supervisor.start()
         stack.callback(supervisor.stop)
         (logs / "inbox").mkdir(parents=True, exist_ok=True)
@@ -148,7 +148,7 @@ def demo(
         raise typer.Exit(1)
 
 
-async def _publish_customers(settings: Settings, prefix: str, seed: int) -> None:
+async def publish_customers(settings: Settings, prefix: str, seed: int) -> None:
     """The customer directory, on the compacted topic the enrich stage's table follows."""
     codec = RecordCodec(
         Customer,
