@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -9,9 +10,11 @@ from pydantic import Field, SecretStr, model_validator
 from connectors.base.config import SourceConfig
 from connectors.http.source import HttpSource
 
-__all__ = ["HttpSourceConfig"]
+__all__ = ["HOST_ENV", "HttpSourceConfig"]
 
 _MIB = 1024 * 1024
+HOST_ENV = "STREAMWORKS_HTTP_HOST"
+"""The interface HTTP sources without a ``host`` listen on (a pod sets ``0.0.0.0``)."""
 
 
 class HttpSourceConfig(SourceConfig):
@@ -22,7 +25,10 @@ class HttpSourceConfig(SourceConfig):
     """
 
     kind: Literal["http"] = "http"
-    host: str = Field(default="127.0.0.1", description="Interface to listen on.")
+    host: str = Field(
+        default_factory=lambda: os.environ.get(HOST_ENV, "127.0.0.1"),
+        description=f"Interface to listen on; default ${HOST_ENV}, else 127.0.0.1 (loopback).",
+    )
     port: int = Field(default=8088, ge=0, le=65_535, description="TCP port; 0 picks a free one.")
     topics: list[str] | None = Field(
         default=None,

@@ -11,9 +11,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
 from pydantic import SecretStr
 
 from connectors.base.config import ConnectorConfig, SinkConfig
@@ -23,7 +21,7 @@ from connectors.kinds import KINDS
 from connectors.postgres import PostgresSinkConfig
 from streams.pipelines import BUILTIN
 
-__all__ = ["ConnectorFile", "connector_files", "ingest_text", "read_connectors"]
+__all__ = ["ConnectorFile", "connector_files", "read_connectors"]
 
 MOUNT = "/etc/streamworks/connectors"
 """Where a connector file's ConfigMap is mounted."""
@@ -78,19 +76,3 @@ def connector_files(reference: str) -> tuple[Path | None, Path | None]:
     folder = Path(spec.origin).parent
     ingest, sinks = folder / "ingest.yaml", folder / "sinks.yaml"
     return (ingest if ingest.is_file() else None, sinks if sinks.is_file() else None)
-
-
-def ingest_text(path: Path) -> str:
-    """The ingest file as mounted: HTTP sources without a ``host`` listen on ``0.0.0.0``.
-
-    Their default, loopback, would be unreachable from the Service in front of the pod.
-    """
-    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
-    for item in data.get("connectors", []):
-        if isinstance(item, dict) and item.get("kind") == "http":
-            item.setdefault("host", "0.0.0.0")  # noqa: S104 - inside the pod, behind a Service
-    header = (
-        f"# {path.name}, as `streamworks k8s render` mounts it: HTTP sources listen on\n"
-        "# 0.0.0.0 (the pod's address, behind the Service); ${VAR} is resolved in the pod.\n"
-    )
-    return header + yaml.safe_dump(data, sort_keys=False)

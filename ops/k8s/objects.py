@@ -13,6 +13,7 @@ from typing import Any
 
 __all__ = [
     "DATA_DIR",
+    "IMAGE_UID",
     "Manifest",
     "Workload",
     "config_map",
@@ -29,6 +30,8 @@ Manifest = dict[str, Any]
 
 DATA_DIR = "/var/lib/streamworks"
 """Writable scratch volume in every pod (table state, file inboxes); the working directory."""
+IMAGE_UID = 1000
+"""User and group id of ``streamworks`` in the platform image (ops/containers/Dockerfile)."""
 
 
 def dns_name(*parts: str) -> str:
@@ -165,6 +168,14 @@ def deployment(workload: Workload, ns: str, image: str) -> Manifest:
             "spec": {
                 # SIGTERM drains and commits; give a worker time to finish its batch
                 "terminationGracePeriodSeconds": 60,
+                # the platform image's user; fsGroup makes the data volume its own
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": IMAGE_UID,
+                    "runAsGroup": IMAGE_UID,
+                    "fsGroup": IMAGE_UID,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
                 "containers": [container],
                 "volumes": volumes,
             },

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from connectors.http.config import HOST_ENV
 from ops.k8s.connectors import connector_files
 from ops.k8s.objects import DATA_DIR, Manifest, config_map, dns_name, labels, namespace, secret
 from ops.k8s.workloads import Names, ingest_objects, registry_objects, sink_objects, stage_objects
@@ -66,6 +67,8 @@ def render(
         "STREAMWORKS_REGISTRY_URL": names.registry_url,
         "STREAMWORKS_GUARANTEE": pipeline.guarantee,
         "STREAMWORKS_METRICS_HOST": "0.0.0.0",  # noqa: S104 - probes and Prometheus reach pods
+        # HTTP sources that name no host listen on the pod's address, behind their Service
+        HOST_ENV: "0.0.0.0",  # noqa: S104
         "STREAMWORKS_METRICS_PORT": str(names.metrics_port),
         "STREAMWORKS_STATE_DIR": f"{DATA_DIR}/state",
         **{key: environment[key] for key in sorted(environment) if key.startswith(own)},

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ops.k8s.connectors import MOUNT, ingest_text, read_connectors
+from ops.k8s.connectors import MOUNT, read_connectors
 from ops.k8s.keda import KafkaLag, scaled_object
 from ops.k8s.objects import Manifest, Workload, config_map, deployment, dns_name, labels, service
 from streams.pipeline import Pipeline
@@ -127,7 +127,9 @@ def ingest_objects(path: Path, names: Names, image: str) -> list[Manifest]:
     loaded = read_connectors(path)
     name = dns_name(names.pipeline, "ingest")
     label_set = labels(names.pipeline, "connector", connectors="ingest")
-    files = config_map(name, names.namespace, label_set, {path.name: ingest_text(path)})
+    files = config_map(
+        name, names.namespace, label_set, {path.name: path.read_text(encoding="utf-8")}
+    )
     workload = Workload(
         name=name,
         label_set=label_set,

@@ -20,6 +20,7 @@ from connectors import load_file
 from connectors.http import HttpSourceConfig
 from ops.cli import app
 from ops.k8s import RenderOptions, dump, render
+from ops.k8s.objects import IMAGE_UID
 from ops.k8s.render import SECRET_FILE
 from streams.pipeline import Pipeline
 from streams.pipelines import load_pipeline
@@ -208,7 +209,11 @@ def test_ingest_is_one_replica_listening_behind_its_service(files: Objects, tmp_
     assert [(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [(8088, "http")]
     mounted = tmp_path / "ingest.yaml"
     mounted.write_text(one(files, "ConfigMap", "orders-ingest")["data"]["ingest.yaml"])
-    http = [c for c in load_file(mounted) if isinstance(c, HttpSourceConfig)]
+    settings = one(files, "ConfigMap", "orders-settings")["data"]
+    with pytest.MonkeyPatch.context() as patch:  # the pod's environment
+        for key, value in settings.items():
+            patch.setenv(key, value)
+        http = [c for c in load_file(mounted) if isinstance(c, HttpSourceConfig)]
     assert [(c.host, c.port, c.topic) for c in http] == [
         ("0.0.0.0", 8088, "orders.raw")  # noqa: S104 - the pod's address, behind the Service
     ]
@@ -234,6 +239,17 @@ def test_settings_secret_and_mounts_resolve(files: Objects) -> None:
         assert container(deployment)["image"].startswith("streamworks/platform:")
     registry = one(files, "Service", "streamworks-registry")
     assert registry["spec"]["ports"][0]["port"] == 8081
+
+
+def test_pods_run_as_the_images_own_non_root_user(files: Objects) -> None:
+    dockerfile = (Path(__file__).parents[3] / "ops/containers/Dockerfile").read_text()
+    assert f"--uid {IMAGE_UID} " in dockerfile
+    assert "\nUSER streamworks\n" in dockerfile
+    for deployment in (o for o in every(files) if o["kind"] == "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]["securityContext"]
+        assert pod["runAsNonRoot"] is True
+        assert (pod["runAsUser"], pod["runAsGroup"], pod["fsGroup"]) == (IMAGE_UID,) * 3
+        assert container(deployment)["securityContext"]["allowPrivilegeEscalation"] is False
 
 
 def test_the_prefix_renames_groups_and_reaches_the_pods(
