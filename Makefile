@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 SCHEMAS_BASE ?= $(shell git rev-parse -q --verify HEAD~1 >/dev/null 2>&1 && echo HEAD~1 || echo HEAD)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup jars demo test schemas-check unit integration lint typecheck format bench up down clean
+.PHONY: help setup jars demo test chaos schemas-check unit integration lint typecheck format bench up down clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -28,6 +28,10 @@ demo: setup ## run the flagship order pipeline on the local broker and print per
 
 test: setup lint typecheck schemas-check ## lint, type-check, check contracts, then unit and integration tests
 	$(BIN)/pytest
+
+chaos: setup ## fault-injection scenarios on the real broker; figures to docs/reliability.md
+	$(BIN)/pytest tests/chaos
+	$(BIN)/python -m tests.chaos.report
 
 schemas-check: $(STAMP) ## fail when a contract change breaks compatibility with SCHEMAS_BASE
 	$(BIN)/streamworks schemas check --against $(SCHEMAS_BASE)
