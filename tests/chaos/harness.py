@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +44,7 @@ __all__ = [
     "recovery_seconds",
     "running",
     "started",
+    "starts",
 ]
 
 RESULTS = Path(__file__).parent / "results"
@@ -184,20 +185,29 @@ async def recovery_seconds(
         await asyncio.sleep(0.25)
 
 
-async def started(supervisor: Supervisor, logs: Path, within_s: float = 60.0) -> None:
-    """Wait until every worker of every pool has its first assignment (its log says so)."""
+async def started(
+    supervisor: Supervisor,
+    logs: Path,
+    at_least: dict[str, int] | None = None,
+    within_s: float = 60.0,
+) -> None:
+    """Wait until the workers' logs say ``worker of <stage> started`` (first assignment done)
+    ``at_least[stage]`` times, by default once per worker of every pool."""
+    wanted = at_least or dict(supervisor.pools)
     deadline = time.monotonic() + within_s
     while True:
         supervisor.poll()
-        texts = [p.read_text(errors="replace") for p in logs.glob("*.log")]  # noqa: ASYNC240
-        ready = {
-            stage: sum(f"worker of {stage} started" in t for t in texts)
-            for stage in supervisor.pools
-        }
-        if all(ready[stage] >= size for stage, size in supervisor.pools.items()):
+        ready = starts(logs, wanted)
+        if all(ready[stage] >= count for stage, count in wanted.items()):
             return
         assert time.monotonic() < deadline, f"workers not started in {within_s:.0f} s: {ready}"
         await asyncio.sleep(0.2)
+
+
+def starts(logs: Path, stages: Iterable[str]) -> dict[str, int]:
+    """How many workers of each stage have logged their start so far."""
+    texts = [p.read_text(errors="replace") for p in logs.glob("*.log")]
+    return {stage: sum(f"worker of {stage} started" in t for t in texts) for stage in stages}
 
 
 async def caught_up(
