@@ -49,6 +49,22 @@ class BatchSender:
             else:
                 group.append(record)
         futures: list[asyncio.Future[Any]] = []
+        try:
+            await self._submit_groups(groups, futures)
+        except BaseException:
+            # the caller gets this error, not the futures: theirs are retrieved here, or
+            # asyncio logs each as "never retrieved" (a fenced producer fails them all)
+            for future in futures:
+                future.add_done_callback(_retrieve)
+            raise
+        return futures
+
+    async def _submit_groups(
+        self,
+        groups: dict[tuple[str, int], list[OutRecord]],
+        futures: list[asyncio.Future[Any]],
+    ) -> None:
+        """Submit each partition's records in as few batches as fit; append their futures."""
         for (topic, partition), group in groups.items():
             batch = self._producer.create_batch()
             for record in group:
@@ -62,7 +78,6 @@ class BatchSender:
                         f"for {topic}"
                     )
             futures.append(await self._submit(batch, topic, partition))
-        return futures
 
     async def _submit(self, batch: Any, topic: str, partition: int) -> asyncio.Future[Any]:
         # A closed batch is complete: the producer sends it at once instead of lingering
@@ -89,3 +104,8 @@ class BatchSender:
         partitions = sorted(await self._producer.partitions_for(topic))
         self._partitions[topic] = (now, partitions)
         return partitions
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -23,11 +23,12 @@ import logging
 import time
 import uuid
 from collections import deque
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, ProducerFenced
 
 from schemas.codec import AvroCodec
 from streams import clients
@@ -38,7 +39,9 @@ from streams.pipeline import Pipeline
 from streams.processor import Counts, StageProcessor
 from streams.settings import Settings
 
-__all__ = ["StageWorker", "acknowledged", "to_messages"]
+__all__ = ["StageWorker", "acknowledged", "gather_all", "to_messages"]
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +104,8 @@ class StageWorker:
         self._transactional: dict[TopicPartition, AIOKafkaProducer] = {}
         self._commit_interval_s = commit_interval_s
         self._waiting: dict[TopicPartition, deque[Any]] = {}
+        self._next: dict[TopicPartition, int] = {}
+        """Per owned partition, the next offset to process (see :meth:`_rewind`)."""
         self._last_commit = time.monotonic()
         self._settled: dict[TopicPartition, int] = {}
         self._settled_counts = Counts()
@@ -175,10 +180,11 @@ class StageWorker:
                 end = start + len(records)
                 per_tp[tp] = [r for outputs in result.by_message[start:end] for r in outputs]
                 start = end
-            await asyncio.gather(
-                *(self._commit_transaction(tp, per_tp[tp], offsets[tp]) for tp in offsets)
+            committed = await gather_all(
+                [self._commit_transaction(tp, per_tp[tp], offsets[tp]) for tp in offsets]
             )
-            self._count(result.counts)
+            if all(committed):  # a fenced partition's records are counted by its new owner
+                self._count(result.counts)
         else:
             # Pipelined: this batch's outputs are handed to the producer, then the previous
             # batch is settled (its acknowledgements awaited, its offsets committed) while
@@ -248,7 +254,10 @@ class StageWorker:
             if not records:
                 continue
             if self._ready(tp):
-                owned[tp] = records
+                fresh = [r for r in records if r.offset >= self._next.get(tp, 0)]
+                if fresh:
+                    owned[tp] = fresh
+                    self._next[tp] = fresh[-1].offset + 1
             elif tp in assigned:
                 self._consumer.seek(tp, records[0].offset)
                 self._waiting.pop(tp, None)
@@ -315,13 +324,40 @@ class StageWorker:
 
     async def _commit_transaction(
         self, tp: TopicPartition, records: list[OutRecord], offset: int
-    ) -> None:
+    ) -> bool:
+        """One partition's outputs and offset in one transaction; False when fenced."""
         producer = self._transactional[tp]
         began = time.perf_counter()
-        async with producer.transaction():
-            await _acknowledged(await self._senders[tp].send(records))
-            await producer.send_offsets_to_transaction({tp: offset}, self.group_id)
+        try:
+            async with producer.transaction():
+                await _acknowledged(await self._senders[tp].send(records))
+                await producer.send_offsets_to_transaction({tp: offset}, self.group_id)
+        except ProducerFenced:
+            await self._fenced(tp)
+            return False
         self.metrics.committed(time.perf_counter() - began)
+        return True
+
+    async def _fenced(self, tp: TopicPartition) -> None:
+        """Another worker owns ``tp`` now (this one was a zombie: frozen past its session).
+
+        Its producer fenced ours and aborted the open transaction, so nothing of the batch
+        is visible and the new owner reads it again. Let the partition go; if the group
+        gives it back, ``on_assigned`` starts a fresh producer.
+        """
+        logger.warning(
+            "%s: fenced on %s by its new owner; the batch is aborted and left to it",
+            self.group_id,
+            tp,
+        )
+        self.assignment.discard(tp)
+        self._waiting.pop(tp, None)
+        self._next.pop(tp, None)
+        self._senders.pop(tp, None)
+        producer = self._transactional.pop(tp, None)
+        if producer is not None:
+            with contextlib.suppress(Exception):  # a fenced producer may refuse to close cleanly
+                await producer.stop()
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         """Take new partitions; under exactly-once, start their producers (fencing old owners)."""
@@ -338,7 +374,32 @@ class StageWorker:
                         await producer.start()
                         self._transactional[tp] = producer
                         self._senders[tp] = BatchSender(producer)
+            await self._rewind(assigned)
             self.assignment = set(assigned)
+
+    async def _rewind(self, assigned: set[TopicPartition]) -> None:
+        """Start each partition at its committed offset as it stands now, and only there.
+
+        Under exactly-once this runs once this worker's producers have fenced the
+        partitions' previous owners. The consumer looked the offsets up when the assignment
+        arrived, which can be before that: a zombie's transaction committed in between (it
+        was frozen past its session, then woke) would otherwise be read and written twice.
+        After the fence no such transaction can commit, so the offsets read here are final.
+
+        ``_next`` then holds, per partition, the next offset to process: records from
+        before the offset (a fetch that straddled the rebalance delivers them late, while
+        the consumer reads them again from here) are dropped by :meth:`_owned`.
+        """
+        starts: dict[int, int] = {}
+        for tp in sorted(assigned):
+            self._waiting.pop(tp, None)
+            offset = await self._consumer.committed(tp)
+            if offset is None:  # never committed: the consumers' reset policy, the start
+                offset = (await self._consumer.beginning_offsets([tp]))[tp]
+            self._consumer.seek(tp, offset)
+            self._next[tp] = offset
+            starts[tp.partition] = offset
+        logger.info("%s starts from the committed offsets %s", self.group_id, starts)
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Wait for the batch in flight (it commits), then let the partitions go."""
@@ -348,6 +409,7 @@ class StageWorker:
             self.metrics.forget({(tp.topic, tp.partition) for tp in revoked})
             for tp in revoked:  # records buffered for them are re-read by their next owner
                 self._waiting.pop(tp, None)
+                self._next.pop(tp, None)
             await self._let_go(revoked)
 
     async def _let_go(self, revoked: set[TopicPartition]) -> None:
@@ -379,11 +441,23 @@ async def _acknowledged(futures: list[asyncio.Future[Any]]) -> None:
     pending = [f for f in futures if not f.done()]
     if pending:
         await asyncio.wait(pending)
-    for future in futures:
-        future.result()
+    # every failure is retrieved (asyncio would log the others as never retrieved)
+    failures = [asyncio.CancelledError() if f.cancelled() else f.exception() for f in futures]
+    first = next((failure for failure in failures if failure is not None), None)
+    if first is not None:
+        raise first
 
 
 acknowledged = _acknowledged
+
+
+async def gather_all(awaitables: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run all to the end, then raise the first failure (after retrieving every one)."""
+    results = await asyncio.gather(*awaitables, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results  # type: ignore[return-value]  # no exception left in it
 
 
 def to_messages(batches: dict[TopicPartition, list[Any]]) -> list[InMessage]:

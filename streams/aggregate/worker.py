@@ -27,6 +27,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import ProducerFenced
 
 from schemas.codec import AvroCodec
 from streams import clients
@@ -37,7 +38,7 @@ from streams.processor import Counts
 from streams.settings import Settings
 from streams.state.changelog import ChangelogReader, Restored
 from streams.state.store import Store, open_store
-from streams.worker import StageWorker, acknowledged, to_messages
+from streams.worker import StageWorker, acknowledged, gather_all, to_messages
 
 __all__ = ["AggregationWorker"]
 
@@ -69,6 +70,10 @@ class AggregationWorker(StageWorker):
         self._task_senders: dict[int, BatchSender] = {}
         self.restores: list[Restored] = []
         """Every restore this worker did, in order (for metrics and tests)."""
+        self._changelog_end: dict[int, int] = {}
+        """Per task, where its changelog partition ends if only this worker wrote to it since
+        the restore: the restore's end, plus each record written, plus one commit marker
+        per transaction that wrote some."""
 
     @property
     def partitions(self) -> set[int]:
@@ -117,8 +122,8 @@ class AggregationWorker(StageWorker):
         offsets: dict[int, dict[TopicPartition, int]] = defaultdict(dict)
         for tp, records in batches.items():
             offsets[tp.partition][tp] = records[-1].offset + 1
-        await self._write(outputs, offsets)
-        self._count(counts)
+        if await self._write(outputs, offsets):  # a fenced task's records count for its new owner
+            self._count(counts)
 
     def _ready(self, tp: TopicPartition) -> bool:
         return tp in self.assignment and tp.partition in self._aggregation.tasks
@@ -131,36 +136,79 @@ class AggregationWorker(StageWorker):
 
     async def _write(
         self, outputs: dict[int, TaskOutput], offsets: dict[int, dict[TopicPartition, int]]
-    ) -> None:
+    ) -> bool:
+        """Write (and under exactly-once commit) the outputs; False when a task was fenced."""
         stores = self._aggregation.tasks
+        fenced = False
         if self.exactly_once:
-            await asyncio.gather(
-                *(
+            partitions = sorted(set(outputs) | set(offsets))
+            committed = await gather_all(
+                [
                     self._transaction(partition, outputs.get(partition), offsets.get(partition, {}))
-                    for partition in set(outputs) | set(offsets)
-                )
+                    for partition in partitions
+                ]
             )
+            for partition, done in zip(partitions, committed, strict=True):
+                if not done:
+                    await self._fenced(partition)
+                    outputs.pop(partition, None)
+                    fenced = True
+                elif partition in outputs and outputs[partition].changelog:
+                    self._wrote(partition, len(outputs[partition].changelog) + 1)  # + marker
         else:
             assert self._sender is not None  # noqa: S101 - at-least-once always has one
             results = [r for output in outputs.values() for r in output.records]
             await acknowledged(await self._sender.send(results))
             changelog = [r for output in outputs.values() for r in output.changelog]
             await acknowledged(await self._sender.send(changelog))
+            for partition, output in outputs.items():
+                self._wrote(partition, len(output.changelog))
             for partition_offsets in offsets.values():
                 self._settled.update(partition_offsets)
             await self._settle()
         for partition in outputs:
             stores[partition].commit(None)
+        return not fenced
 
     async def _transaction(
         self, partition: int, output: TaskOutput | None, offsets: dict[TopicPartition, int]
-    ) -> None:
+    ) -> bool:
+        """One task's results, changelog and offsets in one transaction; False when fenced."""
         producer = self._task_producers[partition]
         records = [] if output is None else [*output.records, *output.changelog]
-        async with producer.transaction():
-            await acknowledged(await self._task_senders[partition].send(records))
-            if offsets:
-                await producer.send_offsets_to_transaction(offsets, self.group_id)
+        try:
+            async with producer.transaction():
+                await acknowledged(await self._task_senders[partition].send(records))
+                if offsets:
+                    await producer.send_offsets_to_transaction(offsets, self.group_id)
+        except ProducerFenced:
+            return False
+        return True
+
+    async def _fenced(self, partition: int) -> None:
+        """Another worker owns the task now (this one was a zombie, frozen past its session).
+
+        Its transaction was aborted, so the task's pending changes are dropped and its store
+        is closed without a checkpoint: it holds nothing the changelog does not. If the group
+        gives the task back, it is restored as usual.
+        """
+        logger.warning(
+            "%s: fenced on task %d by its new owner; the batch is aborted and left to it",
+            self.group_id,
+            partition,
+        )
+        self.assignment = {tp for tp in self.assignment if tp.partition != partition}
+        self._next = {tp: n for tp, n in self._next.items() if tp.partition != partition}
+        self._changelog_end.pop(partition, None)
+        store = self._aggregation.close_task(partition)
+        if store is not None:
+            store.discard()
+            store.close()
+        self._task_senders.pop(partition, None)
+        producer = self._task_producers.pop(partition, None)
+        if producer is not None:
+            with contextlib.suppress(Exception):  # a fenced producer may refuse to close cleanly
+                await producer.stop()
 
     # -- assignment --------------------------------------------------------------------------
 
@@ -178,8 +226,10 @@ class AggregationWorker(StageWorker):
                 )
                 restored = await self._reader.restore(partition, store)
                 self.restores.append(restored)
+                self._changelog_end[partition] = restored.end
                 self.metrics.restored(restored.records)
                 self._aggregation.open_task(partition, store)
+            await self._rewind(assigned)
             self.assignment = set(assigned)
 
     async def _let_go(self, revoked: set[TopicPartition]) -> None:
@@ -211,14 +261,33 @@ class AggregationWorker(StageWorker):
         if producer is not None:
             await producer.stop()
 
+    def _wrote(self, partition: int, offsets: int) -> None:
+        if partition in self._changelog_end:
+            self._changelog_end[partition] += offsets
+
     async def _checkpoint(self, partition: int, store: Store) -> None:
         """Record that the local store is complete up to the changelog's current end.
 
-        It is: it was restored to the end, and every change since was ours, written locally
-        after it was durable in the changelog.
+        Only when the end is where this worker's own writes put it. Otherwise another
+        worker wrote meanwhile (this one was a zombie that lost the task while frozen) and
+        the store lacks those changes: it keeps its older checkpoint, and the next restore
+        replays everything after it (changelog records are whole values, so replaying this
+        worker's own changes again is harmless).
         """
+        expected = self._changelog_end.pop(partition, None)
         with contextlib.suppress(Exception):  # best effort: without it, restore replays more
-            store.apply([], await self._reader.end_offset(partition))
+            end = await self._reader.end_offset(partition)
+            if end != expected:
+                logger.info(
+                    "%s[%d]: changelog ends at %d, not %s as this worker left it; "
+                    "not checkpointing (another worker wrote to it)",
+                    self._changelog,
+                    partition,
+                    end,
+                    expected,
+                )
+                return
+            store.apply([], end)
 
     # -- standby copies ------------------------------------------------------------------------
 

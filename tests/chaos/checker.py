@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -28,6 +28,7 @@ from schemas.codec import AvroCodec
 from schemas.records import CustomerTotals, EnrichedOrder
 from schemas.registry_client import RegistryClient
 from schemas.typed import RecordCodec
+from streams.dead_letters import LINEAGE_OFFSET
 
 __all__ = ["Figures", "check", "drain", "open_transactions"]
 
@@ -45,8 +46,10 @@ class Figures:
     duplicated_aggregates: int
     """Running totals repeated or skipped (exactly-once only; at-least-once may repeat)."""
     hanging_transactions: int
+    duplicate_examples: list[str] = field(default_factory=list)
+    """A few duplicates as ``partition: offsets of the copies``, to tell where they came from."""
 
-    def as_report(self) -> dict[str, int]:
+    def as_report(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
@@ -137,6 +140,14 @@ async def check(
     totals: list[CustomerTotals] = _decode(registry, CustomerTotals, read[topics[1]])
 
     copies = Counter(str(o.order_id) for o in tagged)
+    where: dict[str, list[str]] = defaultdict(list)
+    for record, order in zip(read[topics[0]], tagged, strict=True):
+        if copies[str(order.order_id)] > 1:
+            origin = dict(record.headers or ()).get(LINEAGE_OFFSET, b"?").decode()
+            written = time.strftime("%H:%M:%S", time.localtime(record.timestamp / 1000))
+            where[str(order.order_id)].append(
+                f"{record.partition}@{record.offset} (input offset {origin}, at {written})"
+            )
     expected = {str(o.order_id) for o in sent}
     return Figures(
         events_in=len(sent),
@@ -147,6 +158,7 @@ async def check(
         wrong_aggregates=_wrong_totals(sent, totals),
         duplicated_aggregates=_repeated_counts(totals) if exactly_once else 0,
         hanging_transactions=hanging,
+        duplicate_examples=[" / ".join(w) for w in list(where.values())[:8]],
     )
 
 
