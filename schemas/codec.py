@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 import fastavro
+import fastavro._read_py
 import fastavro.schema
 
 from schemas.errors import (
@@ -38,6 +39,7 @@ MAGIC_BYTE = 0
 _HEADER = struct.Struct(">BI")
 _DETAIL_LIMIT = 200
 _HEADER_SIZE = _HEADER.size
+_Read = Any  # fastavro.schemaless_reader or its pure-Python twin
 
 
 class SchemaSource(Protocol):
@@ -129,9 +131,9 @@ class AvroDecoder:
         self._reader_form = (
             fastavro.schema.to_parsing_canonical_form(reader) if reader is not None else None
         )
-        # schema id -> (writer schema, reader schema or None): resolution is skipped when
-        # the writer's canonical form equals the reader's, which halves decode time
-        self._plans: dict[int, tuple[Any, Any]] = {}
+        # schema id -> (writer schema, reader schema or None, read function): resolution is
+        # skipped when the writer's canonical form equals the reader's (half the decode time)
+        self._plans: dict[int, tuple[Any, Any, _Read]] = {}
         self._error = error
 
     def decode(
@@ -157,7 +159,7 @@ class AvroDecoder:
         buffer = io.BytesIO(data)
         buffer.seek(_HEADER_SIZE)
         try:
-            record = fastavro.schemaless_reader(buffer, plan[0], plan[1])
+            record = plan[2](buffer, plan[0], plan[1])
         except Exception as error:  # any failure inside the body is bad bytes
             raise self._fail(_body_problem(error, plan), where, schema_id) from error
         if buffer.tell() != len(data):
@@ -180,10 +182,15 @@ class AvroDecoder:
 
     def _plan(
         self, schema_id: int, topic: str | None, partition: int | None, offset: int | None
-    ) -> tuple[Any, Any]:
+    ) -> tuple[Any, Any, _Read]:
         writer = self._fetch(schema_id, topic, partition, offset)
         same = self._reader_form == fastavro.schema.to_parsing_canonical_form(writer)
-        plan = (writer, None if same else self._reader)
+        # A recursive schema's values nest as deep as their bytes say, and fastavro's
+        # compiled reader recurses on the C stack: a few thousand levels kill the process.
+        # Its pure-Python reader stops at the interpreter's recursion limit instead, with a
+        # RecursionError that fails the decode like any other bad body.
+        read = fastavro._read_py.schemaless_reader if _recursive(writer) else _compiled_read
+        plan = (writer, None if same else self._reader, read)
         self._plans[schema_id] = plan
         return plan
 
@@ -202,11 +209,39 @@ class AvroDecoder:
             raise  # unreachable registry: retriable, the record is fine
 
 
+_compiled_read = fastavro.schemaless_reader
+
+
+def _recursive(schema: Any, enclosing: frozenset[str] = frozenset()) -> bool:
+    """True when a record of the (parsed) ``schema`` refers to itself, directly or not."""
+    if isinstance(schema, str):
+        return schema in enclosing
+    if isinstance(schema, list):
+        return any(_recursive(branch, enclosing) for branch in schema)
+    if not isinstance(schema, dict):
+        return False
+    if schema.get("type") in ("record", "error"):
+        enclosing = enclosing | {schema["name"]}
+    return any(_recursive(child, enclosing) for child in _children(schema))
+
+
+def _children(schema: dict[str, Any]) -> list[Any]:
+    """The schemas directly inside a record, array, map or nested type definition."""
+    kind = schema.get("type")
+    if kind in ("record", "error"):
+        return [f["type"] for f in schema.get("fields", ())]
+    if kind == "array":
+        return [schema["items"]]
+    if kind == "map":
+        return [schema["values"]]
+    return [kind] if isinstance(kind, dict | list) else []
+
+
 def _schema_name(schema: Any) -> str:
     return str(schema.get("name", "?")) if isinstance(schema, dict) else str(schema)
 
 
-def _body_problem(error: Exception, plan: tuple[Any, Any]) -> str:
+def _body_problem(error: Exception, plan: tuple[Any, Any, _Read]) -> str:
     """One short line for a body that would not decode (fastavro's texts embed schemas)."""
     if type(error).__name__ == "SchemaResolutionError" and plan[1] is not None:
         return (

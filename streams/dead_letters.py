@@ -10,6 +10,7 @@ from streams.messages import Headers, InMessage, OutRecord
 
 __all__ = [
     "DLQ_PREFIX",
+    "DLQ_RECORD_LIMIT",
     "LINEAGE_OFFSET",
     "LINEAGE_PARTITION",
     "LINEAGE_PREFIX",
@@ -28,6 +29,9 @@ LINEAGE_PARTITION = LINEAGE_PREFIX + "partition"
 LINEAGE_OFFSET = LINEAGE_PREFIX + "offset"
 _TRACEBACK_LIMIT = 4_000
 _MESSAGE_LIMIT = 1_000
+DLQ_RECORD_LIMIT = 1_048_000
+"""Most bytes of key, value and headers a dead letter carries: with Kafka's framing it fits
+the broker's default ``message.max.bytes`` (1,048,588), which the original also had to."""
 
 
 def dead_letter_topic(pipeline: str, stage: str) -> str:
@@ -82,7 +86,15 @@ def dead_letter(
         error,
     )
     headers = dead_letter_headers(stage, message, error, attempts)
-    return OutRecord(topic, message.key, message.value, headers)
+    value = message.value
+    room = DLQ_RECORD_LIMIT - len(message.key or b"") - sum(len(k) + len(v) for k, v in headers)
+    if value is not None and len(value) > room:
+        # the explanation pushed a record that just fit over the limit: keep the start of
+        # the value and say so, rather than fail to write the dead letter at all
+        mark = (DLQ_PREFIX + "value.truncated.from", str(len(value)).encode())
+        headers = (*headers, mark)
+        value = value[: max(0, room - len(mark[0]) - len(mark[1]))]
+    return OutRecord(topic, message.key, value, headers)
 
 
 def header(headers: Headers, name: str) -> str | None:

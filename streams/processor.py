@@ -9,13 +9,21 @@ is what keeps ``in = out + filtered + dead_lettered`` true.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.codec import AvroCodec
-from schemas.errors import DecodeError, EncodeError
+from schemas.codec import MAGIC_BYTE, AvroCodec
+from schemas.errors import (
+    DecodeError,
+    EncodeError,
+    InvalidSchemaError,
+    RegistryError,
+    RegistryUnavailableError,
+)
 from schemas.records import AvroRecord
 from schemas.typed import RecordCodec
 from streams.dead_letters import LINEAGE_OFFSET, dead_letter, lineage_headers
@@ -23,9 +31,11 @@ from streams.messages import Headers, InMessage, OutRecord
 from streams.reply import route_replies
 from streams.stage import Stage, To
 
-__all__ = ["BatchResult", "Counts", "StageProcessor", "is_retriable"]
+__all__ = ["BatchResult", "Counts", "StageProcessor", "is_retriable", "schemas_ready"]
 
 logger = logging.getLogger(__name__)
+
+_FRAME = struct.Struct(">BI")
 
 
 def _key_bytes(key: str | bytes) -> bytes:
@@ -83,12 +93,43 @@ class BatchResult:
         return [record for records in self.by_message for record in records]
 
 
+async def schemas_ready(codec: AvroCodec, messages: Sequence[InMessage], stage: Stage[Any]) -> int:
+    """Fetch the writer schema of every record in ``messages``, waiting out an unreachable
+    registry with the stage's backoff; return how many fetches were tried again.
+
+    An outage says nothing about the records, so none may be dead-lettered for it: the
+    batch waits (the stage's lag shows it) until the registry answers. Ids the registry
+    does not have are left to the decoder, which dead-letters their records.
+    """
+    ids = {
+        _FRAME.unpack_from(m.value)[1]
+        for m in messages
+        if m.value and len(m.value) >= _FRAME.size and m.value[0] == MAGIC_BYTE
+    }
+    retries = 0
+    for schema_id in ids:
+        for attempt in itertools.count(1):
+            try:
+                codec.writer_schema(schema_id)
+            except RegistryUnavailableError as error:
+                retries += 1
+                wait = stage.retry.backoff(attempt)
+                logger.warning("stage %s: %s; asking again in %.1f s", stage.name, error, wait)
+                await asyncio.sleep(wait)
+                continue
+            except (RegistryError, InvalidSchemaError):
+                pass  # not there, or not Avro: the decoder dead-letters these records
+            break
+    return retries
+
+
 class StageProcessor:
     """Turns input messages of one stage into output records and dead letters."""
 
     def __init__(self, stage: Stage[Any], codec: AvroCodec, dead_letter_topic: str) -> None:
         self.stage = stage
         self.dead_letter_topic = dead_letter_topic
+        self._codec = codec
         self._input: RecordCodec[AvroRecord] = RecordCodec(stage.input_type, codec, register=False)
         self._outputs = {
             topic: RecordCodec(kind, codec, subject=f"{topic}-value")
@@ -107,6 +148,7 @@ class StageProcessor:
         """Process a batch; same-key messages run in order, others up to ``concurrency``."""
         slots: list[list[OutRecord]] = [[] for _ in messages]
         counts = Counts()  # one for the batch: increments never straddle an await
+        counts.retries += await schemas_ready(self._codec, messages, self.stage)
         if self.stage.batch:
             await self._process_batch(messages, slots, counts)
         elif self.stage.concurrency == 1:

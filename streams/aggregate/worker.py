@@ -34,7 +34,7 @@ from streams import clients
 from streams._sending import BatchSender
 from streams.aggregate.processor import AggregationProcessor, TaskOutput
 from streams.pipeline import Pipeline
-from streams.processor import Counts
+from streams.processor import Counts, schemas_ready
 from streams.settings import Settings
 from streams.state.changelog import ChangelogReader, Restored
 from streams.state.store import Store, open_store
@@ -118,7 +118,10 @@ class AggregationWorker(StageWorker):
         if not batches:
             return
         counts = Counts()
-        outputs = self._aggregation.process(to_messages(batches), counts)
+        messages = to_messages(batches)
+        # the fold is synchronous and stateful: the registry must answer before it starts
+        counts.retries += await schemas_ready(self._codec, messages, self.stage)
+        outputs = self._aggregation.process(messages, counts)
         offsets: dict[int, dict[TopicPartition, int]] = defaultdict(dict)
         for tp, records in batches.items():
             offsets[tp.partition][tp] = records[-1].offset + 1

@@ -10,11 +10,13 @@ yet arrive: those must wait for the registry and come out after it is back, neve
 dead-letter topic. Records over the broker's size limit never reach the topic at all: the
 producer that tries gets a clear error.
 
-Platform bugs this scenario found are expected failures until fixed: ``tag`` workers exit
-on the outage (the scenario xfails when those are its only exits); a value nested 100,000
-deep kills the worker, and a bad record just under the size limit cannot be
-dead-lettered (both kept out of the corpus, since either stops the pipeline for good,
-and shown by their own tests); an aggregation dead-letters records during an outage.
+Four platform bugs this scenario found are fixed, and each keeps a test here: ``tag``
+workers exited on the outage (a retriable registry error escaped the stage); a value
+nested 100,000 deep killed the worker with SIGSEGV (fastavro's compiled reader recursed
+on the C stack); a bad record just under the size limit could not be dead-lettered (its
+dead-letter headers pushed it over); an aggregation dead-lettered records during an
+outage. The last three have their own tests, since the first two would stop a partition
+for good and the third is in-process.
 """
 
 from __future__ import annotations
@@ -432,22 +434,11 @@ async def test_poison_and_fuzz(kafka: KafkaEndpoint, registry_url: str) -> None:
     )
     # memory stayed flat, and no worker exited
     assert run.rss_growth_mb < RSS_GROWTH_MB
-    if run.restarts and run.restarts == run.registry_crashes:
-        pytest.xfail(
-            f"platform bug: {run.restarts} tag worker(s) exited on the registry outage "
-            "(a retriable RegistryUnavailableError escapes StageProcessor); see the report"
-        )
     assert run.restarts == 0
     assert run.same_workers
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(
-    strict=True,
-    reason="platform bug: fastavro's compiled reader recurses on the C stack; a value "
-    "nested 100,000 deep (valid Avro of a recursive schema) kills the worker with SIGSEGV, "
-    "and its replacement, reading the same record, dies too",
-)
 def test_very_deep_nesting_is_a_decode_error() -> None:
     """Decoding, as the tag stage does, a 100,000-deep value: a dead letter, not a crash."""
     child = subprocess.run(
@@ -468,13 +459,6 @@ def test_very_deep_nesting_is_a_decode_error() -> None:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(
-    strict=True,
-    raises=MessageSizeTooLargeError,
-    reason="platform bug: the dead letter of a record the broker accepted (just under the "
-    "size limit) adds its headers and no longer fits; the worker exits on the refusal and "
-    "its replacement fails on the same record",
-)
 async def test_a_bad_record_at_the_size_limit_is_dead_lettered(
     kafka: KafkaEndpoint, registry_url: str
 ) -> None:
@@ -520,11 +504,6 @@ class _Down:
         raise RegistryUnavailableError(f"registry down (looking up schema id {schema_id})")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="platform bug: an aggregation dead-letters a good record whose schema it cannot "
-    "fetch during a registry outage (its fold catches every error)",
-)
 def test_an_aggregation_never_dead_letters_for_a_registry_outage() -> None:
     """The ``totals`` stage's processor meets an order in a schema version it has not seen
     while the registry is down: it may stop (its worker's successor reads the order again)
