@@ -103,12 +103,13 @@ async def chaos_copy(
 
 @dataclass
 class Feed:
-    """Sends orders to ``<name>.in`` at a steady rate; ``sent`` holds the acknowledged ones."""
+    """Sends orders to ``<name>.in`` at a steady rate; ``sent`` holds the acknowledged ones,
+    ``acked_at`` when each was acknowledged (``time.monotonic()``)."""
 
     chaos: Chaos
     rate: int
     sent: list[EnrichedOrder] = field(default_factory=list)
-    refused: int = 0
+    acked_at: list[float] = field(default_factory=list)
 
     async def run(self, batch: list[EnrichedOrder], *, tick_s: float = 0.1) -> None:
         codec = RecordCodec(
@@ -132,6 +133,7 @@ class Feed:
                 for o, result in zip(chunk, await asyncio.gather(*futures), strict=True):
                     assert result is not None
                     self.sent.append(o)
+                    self.acked_at.append(time.monotonic())
                 delay = started + (tick + 1) * tick_s - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
