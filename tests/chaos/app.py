@@ -16,10 +16,9 @@ import asyncio
 import os
 
 from schemas.records import CustomerTotals, EnrichedOrder
-from streams.aggregate import Combine, Count, Max, Sum
 from streams.pipeline import Pipeline, TopicSpec
 from streams.settings import Settings
-from tests.unit.streams.aggregation_helpers import totals
+from tests.unit.streams.aggregation_helpers import customer_totals, totals
 
 __all__ = ["SLOW_CENTS", "SLOW_S", "build", "chaos_pipeline"]
 
@@ -55,13 +54,7 @@ def chaos_pipeline(name: str, *, partitions: int = 4, guarantee: str = "exactly-
         inputs=f"{name}.tagged",
         input_type=EnrichedOrder,
         key=lambda o: o.customer_id,
-        aggregator=Combine(
-            {
-                "orders": Count(),
-                "revenue": Sum(of=lambda o: o.amount_cents),
-                "last": Max(of=lambda o: round(o.ordered_at.timestamp() * 1000)),
-            }
-        ),
+        aggregator=customer_totals(),
         output=f"{name}.totals",
         output_type=CustomerTotals,
         emit=totals,

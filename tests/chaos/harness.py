@@ -29,15 +29,18 @@ from streams.settings import Settings
 from streams.testing import KafkaEndpoint, unique_name
 from streams.topics import ensure_topics
 from tests.chaos.app import chaos_pipeline
+from tests.chaos.checker import Figures, check
 from tests.unit.streams.aggregation_helpers import order
 
 __all__ = [
+    "INPUTS",
     "RESULTS",
     "Chaos",
     "Feed",
     "caught_up",
     "chaos_copy",
     "committed",
+    "drained",
     "end_offsets",
     "orders",
     "record",
@@ -61,6 +64,10 @@ def orders(count: int, *, start: int = 0, gap_ms: int = 10) -> list[EnrichedOrde
     ]
 
 
+INPUTS = {"tag": "in", "totals": "tagged"}
+"""Each stage of the chaos pipeline and the suffix of the topic it reads."""
+
+
 @dataclass
 class Chaos:
     """One isolated copy of the chaos pipeline and the environment its workers get."""
@@ -81,6 +88,16 @@ class Chaos:
 
     def supervisor(self, pools: dict[str, int]) -> Supervisor:
         return Supervisor(APP, pools, env=self.env, log_dir=self.logs)
+
+    async def check(self, feed: Feed) -> Figures:
+        """The checker's figures for this copy's outputs against what ``feed`` sent."""
+        return await check(
+            self.settings.bootstrap_servers,
+            self.settings.registry_url,
+            self.name,
+            feed.sent,
+            exactly_once=self.exactly_once,
+        )
 
 
 async def chaos_copy(
@@ -185,6 +202,14 @@ async def recovery_seconds(
             return time.monotonic() - since
         assert time.monotonic() < deadline, f"{stage}: {stalled} stalled {within_s:.0f} s"
         await asyncio.sleep(0.25)
+
+
+async def drained(
+    chaos: Chaos, supervisor: Supervisor, feeding: asyncio.Task[None], within_s: float = 120
+) -> None:
+    """Wait for the feed to finish and both stages to commit all of their input."""
+    await feeding
+    await caught_up(chaos, supervisor, INPUTS, within_s=within_s)
 
 
 async def started(

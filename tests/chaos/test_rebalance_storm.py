@@ -26,12 +26,11 @@ from ops.supervisor import Supervisor
 from streams.clients import key_partitioner
 from streams.testing import KafkaEndpoint
 from tests.chaos.app import SLOW_CENTS, SLOW_S
-from tests.chaos.checker import check
 from tests.chaos.harness import (
     Chaos,
     Feed,
-    caught_up,
     chaos_copy,
+    drained,
     orders,
     record,
     running,
@@ -47,7 +46,6 @@ ZOMBIE_S = 15.0
 """How long the zombie stays frozen: past the 10 s session timeout."""
 SLOW_AT = 0.72
 """Where in the feed the slow order is."""
-INPUT = {"tag": "in", "totals": "tagged"}
 _ASSIGNED = re.compile(r"\.tag assigned \[(.*)\]$")
 _PARTITION = re.compile(r"partition=(\d+)")
 
@@ -154,15 +152,8 @@ async def test_rebalance_storm_with_a_zombie_and_a_slow_record(
         )
         await _at(0.88, feed, feeding, supervisor)
         await _scale(chaos, supervisor, 1, steps)
-        await feeding
-        await caught_up(chaos, supervisor, INPUT, within_s=120)
-    figures = await check(
-        kafka.bootstrap_servers,
-        registry_url,
-        chaos.name,
-        feed.sent,
-        exactly_once=chaos.exactly_once,
-    )
+        await drained(chaos, supervisor, feeding)
+    figures = await chaos.check(feed)
     seconds = round(time.monotonic() - began, 1)
     unexpected_exits = supervisor.restarts - 1  # the one kill -9
     record(

@@ -33,13 +33,13 @@ from schemas.records import EnrichedOrder
 from schemas.registry_client import RegistryClient
 from schemas.typed import RecordCodec
 from streams.testing import KafkaEndpoint
-from tests.chaos.checker import check
 from tests.chaos.harness import (
+    INPUTS,
     Chaos,
     Feed,
-    caught_up,
     chaos_copy,
     committed,
+    drained,
     end_offsets,
     orders,
     record,
@@ -54,7 +54,6 @@ FAULTS = ((60.0, "kill -9 a tag worker"), (120.0, "a third totals worker joins")
 WINDOW_S = 15
 WARM_UP_S = 30
 RECOVERY_LIMIT_S = 30.0
-INPUT = {"tag": "in", "totals": "tagged"}
 
 
 @dataclass
@@ -104,7 +103,7 @@ async def _watch_lag(chaos: Chaos, began: float, samples: Samples) -> None:
     slack = 1 if chaos.exactly_once else 0
     while True:
         behind = 0
-        for stage, suffix in INPUT.items():
+        for stage, suffix in INPUTS.items():
             done = await committed(chaos.settings, chaos.group(stage))
             ends = await end_offsets(chaos.settings, f"{chaos.name}.{suffix}", chaos.partitions)
             behind += sum(max(0, end - done.get(tp, 0) - slack) for tp, end in ends.items())
@@ -207,15 +206,12 @@ async def test_soak_three_minutes_with_a_kill_and_a_rebalance(
             asyncio.create_task(_inject_faults(supervisor, began, faults)),
         ]
         try:
-            await feed.run(orders(SOAK_S * RATE))
-            await caught_up(chaos, supervisor, INPUT, within_s=120)
+            await drained(chaos, supervisor, asyncio.create_task(feed.run(orders(SOAK_S * RATE))))
         finally:
             for task in watchers:
                 task.cancel()
             await asyncio.gather(*watchers, return_exceptions=True)
-    figures = await check(
-        kafka.bootstrap_servers, registry_url, chaos.name, feed.sent, exactly_once=True
-    )
+    figures = await chaos.check(feed)
     lived = [p for p in samples.processes.values() if p and p[-1][0] - p[0][0] >= SOAK_S - 40]
     settled = [[s for s in p if s[0] >= WARM_UP_S] for p in lived]
     rss_slopes = [round(_slope([(t, mb) for t, mb, _ in p]), 2) for p in settled]

@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 
 from streams.testing import KafkaEndpoint
-from tests.chaos.checker import check
 from tests.chaos.harness import (
+    INPUTS,
     Chaos,
     Feed,
-    caught_up,
     chaos_copy,
     committed,
+    drained,
     end_offsets,
     orders,
     record,
@@ -36,7 +36,6 @@ ORDERS = 20_000
 RATE = 500
 """Orders per second: 40 s of feed, so each kill recovers before the next one."""
 KILLS = ((0.2, "tag"), (0.5, "totals"), (0.8, "tag"))
-INPUT = {"tag": "in", "totals": "tagged"}
 OUTPUT = {"tag": "tagged", "totals": "totals"}
 
 
@@ -49,7 +48,7 @@ async def _ahead_of_commits(chaos: Chaos, stage: str) -> int:
     done = await committed(chaos.settings, chaos.group(stage))
     written = await end_offsets(chaos.settings, f"{chaos.name}.{OUTPUT[stage]}", chaos.partitions)
     return sum(
-        max(0, end - done.get(tp._replace(topic=f"{chaos.name}.{INPUT[stage]}"), 0))
+        max(0, end - done.get(tp._replace(topic=f"{chaos.name}.{INPUTS[stage]}"), 0))
         for tp, end in written.items()
     )
 
@@ -79,7 +78,7 @@ async def test_kill_9_at_20_50_and_80_percent(
             recovery = await recovery_seconds(
                 chaos,
                 stage,
-                f"{chaos.name}.{INPUT[stage]}",
+                f"{chaos.name}.{INPUTS[stage]}",
                 since=killed,
                 supervisor=supervisor,
                 within_s=90,
@@ -87,15 +86,8 @@ async def test_kill_9_at_20_50_and_80_percent(
             kills.append(
                 {"at": share, "stage": stage, "ahead_of_commits": ahead, "recovery_s": recovery}
             )
-        await feeding
-        await caught_up(chaos, supervisor, INPUT, within_s=120)
-    figures = await check(
-        kafka.bootstrap_servers,
-        registry_url,
-        chaos.name,
-        feed.sent,
-        exactly_once=chaos.exactly_once,
-    )
+        await drained(chaos, supervisor, feeding)
+    figures = await chaos.check(feed)
     bound = sum(k["ahead_of_commits"] for k in kills if k["stage"] == "tag")
     record(
         f"worker-crashes-{guarantee}",

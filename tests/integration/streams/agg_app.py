@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 
 from schemas.records import CustomerTotals, EnrichedOrder, WindowCount
-from streams.aggregate import Combine, Count, Max, Sum, Tumbling
+from streams.aggregate import Count, Tumbling
 from streams.pipeline import Pipeline, TopicSpec
-from tests.unit.streams.aggregation_helpers import totals, window_count
+from tests.unit.streams.aggregation_helpers import customer_totals, totals, window_count
 
 __all__ = ["WINDOW_S", "totals_pipeline", "windows", "windows_pipeline"]
 
@@ -31,13 +31,7 @@ def totals_pipeline(name: str) -> Pipeline:
         inputs=f"{name}.in",
         input_type=EnrichedOrder,
         key=lambda o: o.customer_id,
-        aggregator=Combine(
-            {
-                "orders": Count(),
-                "revenue": Sum(of=lambda o: o.amount_cents),
-                "last": Max(of=lambda o: round(o.ordered_at.timestamp() * 1000)),
-            }
-        ),
+        aggregator=customer_totals(),
         output=f"{name}.out",
         output_type=CustomerTotals,
         emit=totals,

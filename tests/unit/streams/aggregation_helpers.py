@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas.records import CustomerTotals, EnrichedOrder, Tier, WindowCount
-from streams.aggregate import Window
+from streams.aggregate import Combine, Count, Max, Sum, Window
 
 EPOCH = datetime(2026, 11, 27, tzinfo=UTC)
 EPOCH_MS = round(EPOCH.timestamp() * 1000)
@@ -50,6 +50,17 @@ def window_count(key: str, window: Window | None, count: Any) -> WindowCount:
         window_start=datetime.fromtimestamp(window.start_ms / 1000, UTC),
         window_end=datetime.fromtimestamp(window.end_ms / 1000, UTC),
         count=int(count),
+    )
+
+
+def customer_totals() -> Combine:
+    """Orders, revenue and the last order time per customer: what :func:`totals` emits."""
+    return Combine(
+        {
+            "orders": Count(),
+            "revenue": Sum(of=lambda o: o.amount_cents),
+            "last": Max(of=lambda o: round(o.ordered_at.timestamp() * 1000)),
+        }
     )
 
 
