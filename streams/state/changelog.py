@@ -30,6 +30,14 @@ __all__ = ["ChangelogReader", "RestoreError", "Restored"]
 logger = logging.getLogger(__name__)
 
 _FETCH_RECORDS = 10_000
+_FETCH_WAIT_MS = 20
+"""How long the broker may hold a fetch at the partition's end. A restore reads up to an end
+it already knows, so a long poll only delays its next request on the same connection (the
+broker answers one connection's requests in order): with the default 500 ms, every task
+after an empty or aborted-only one waited half a second."""
+_POLL_MS = 50
+"""How long one poll waits for records; a fetch of only aborted records or markers returns
+none but moves the position, which the loop checks after every poll."""
 
 
 class RestoreError(StreamworksError):
@@ -79,6 +87,7 @@ class ChangelogReader:
             group_id=None,
             isolation_level="read_committed",
             client_id=f"{settings.client_id}-restore",
+            fetch_max_wait_ms=_FETCH_WAIT_MS,
         )
         self._started = False
 
@@ -112,7 +121,10 @@ class ChangelogReader:
             store.wipe()
             checkpoint = None
         start = first if checkpoint is None else checkpoint
-        applied = await self._replay(tp, store, start, end, self._progress)
+        try:
+            applied = await self._replay(tp, store, start, end, self._progress)
+        finally:
+            self._consumer.unsubscribe()  # no background fetches between restores
         restored = Restored(partition, applied, time.monotonic() - began, start, end, wiped)
         logger.info(
             "%s[%d] restored: %d records (offsets %d..%d) in %.2f s",
@@ -140,7 +152,10 @@ class ChangelogReader:
         if checkpoint is None or checkpoint < first or checkpoint > end:
             store.wipe()
             checkpoint = first
-        return await self._replay(tp, store, checkpoint, end)
+        try:
+            return await self._replay(tp, store, checkpoint, end)
+        finally:
+            self._consumer.unsubscribe()
 
     async def _replay(
         self,
@@ -167,7 +182,9 @@ class ChangelogReader:
                     f"{tp.topic}[{tp.partition}] stuck at offset {position} of {end} "
                     f"for {self._timeout_s:.0f} s"
                 )
-            batch = await self._consumer.getmany(tp, timeout_ms=500, max_records=_FETCH_RECORDS)
+            batch = await self._consumer.getmany(
+                tp, timeout_ms=_POLL_MS, max_records=_FETCH_RECORDS
+            )
             records = batch.get(tp, [])
             if records:
                 store.apply([(r.key, r.value) for r in records], records[-1].offset + 1)
