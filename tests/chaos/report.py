@@ -39,7 +39,7 @@ def _cell(value: Any) -> str:
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
-    """A Markdown table, one row per result file, in name order."""
+    """A Markdown table, one row per result file, in scenario order."""
     lines = [
         "| " + " | ".join(title for _, title in COLUMNS) + " |",
         "|"
@@ -48,8 +48,10 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         )
         + "|",
     ]
-    for name, figures in sorted(results.items()):
-        row = {**figures, "scenario": figures.get("scenario", name)}
+    rows = [
+        {**figures, "scenario": figures.get("scenario", name)} for name, figures in results.items()
+    ]
+    for row in sorted(rows, key=lambda r: (str(r["scenario"]), str(r.get("guarantee")))):
         lines.append("| " + " | ".join(_cell(row.get(key)) for key, _ in COLUMNS) + " |")
     return "\n".join(lines)
 
