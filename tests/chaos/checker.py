@@ -24,11 +24,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from schemas.codec import AvroCodec
 from schemas.records import CustomerTotals, EnrichedOrder
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
 from streams.dead_letters import LINEAGE_OFFSET
+from tests.integration.streams.kit import decode_all
 
 __all__ = ["Figures", "check", "drain", "open_transactions"]
 
@@ -122,13 +120,6 @@ async def open_transactions(bootstrap: str, topics: list[str], *, settle_s: floa
         await asyncio.sleep(1)
 
 
-def _decode(
-    registry: str, kind: type[Any], records: list[ConsumerRecord[bytes, bytes]]
-) -> list[Any]:
-    codec = RecordCodec(kind, AvroCodec(RegistryClient(registry)), register=False)
-    return [codec.decode(r.value) for r in records]
-
-
 async def check(
     bootstrap: str, registry: str, name: str, sent: list[EnrichedOrder], *, exactly_once: bool
 ) -> Figures:
@@ -136,8 +127,8 @@ async def check(
     topics = [f"{name}.tagged", f"{name}.totals"]
     hanging = await open_transactions(bootstrap, topics)
     read = await drain(bootstrap, topics)
-    tagged: list[EnrichedOrder] = _decode(registry, EnrichedOrder, read[topics[0]])
-    totals: list[CustomerTotals] = _decode(registry, CustomerTotals, read[topics[1]])
+    tagged: list[EnrichedOrder] = decode_all(registry, EnrichedOrder, read[topics[0]])
+    totals: list[CustomerTotals] = decode_all(registry, CustomerTotals, read[topics[1]])
 
     copies = Counter(str(o.order_id) for o in tagged)
     where: dict[str, list[str]] = defaultdict(list)
