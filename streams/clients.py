@@ -9,6 +9,7 @@ are the default and a test guards them.
 from __future__ import annotations
 
 import functools
+import ssl
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -16,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import DefaultPartitioner
 
 from streams._murmur2 import murmur2
+from streams.errors import ConfigurationError
 from streams.settings import Settings
 
 __all__ = [
@@ -25,6 +27,8 @@ __all__ = [
     "key_partitioner",
     "producer",
     "producer_config",
+    "security_options",
+    "ssl_context",
 ]
 
 
@@ -43,6 +47,44 @@ def key_partitioner(key: bytes | None, all_partitions: list[int], available: lis
     return all_partitions[index % len(all_partitions)]
 
 
+def ssl_context(settings: Settings) -> ssl.SSLContext:
+    """The TLS context of ``settings``: its CA bundle (else the system's), hostname checks
+    unless turned off, and the client certificate when one is given."""
+    cafile = settings.ssl_cafile
+    try:
+        context = ssl.create_default_context(cafile=str(cafile) if cafile else None)
+        context.check_hostname = settings.ssl_check_hostname
+        if settings.ssl_certfile is not None:
+            password = settings.ssl_key_password
+            context.load_cert_chain(
+                str(settings.ssl_certfile),
+                str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
+                password.get_secret_value() if password else None,
+            )
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigurationError(f"cannot set up TLS for Kafka: {error}") from error
+    return context
+
+
+def security_options(settings: Settings) -> dict[str, Any]:
+    """aiokafka's keyword arguments for the settings' TLS and SASL (none for PLAINTEXT).
+
+    SCRAM and PLAIN both take aiokafka's ``sasl_plain_*`` credentials.
+    """
+    protocol = settings.security_protocol
+    if protocol == "PLAINTEXT":
+        return {}
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = ssl_context(settings)
+    if protocol.startswith("SASL"):
+        assert settings.sasl_password is not None  # noqa: S101 - the settings validated it
+        options["sasl_mechanism"] = settings.sasl_mechanism
+        options["sasl_plain_username"] = settings.sasl_username
+        options["sasl_plain_password"] = settings.sasl_password.get_secret_value()
+    return options
+
+
 def producer_config(settings: Settings | None = None, **overrides: Any) -> dict[str, Any]:
     """Keyword arguments for :class:`aiokafka.AIOKafkaProducer`: acks=all, idempotent."""
     s = settings or Settings()
@@ -54,6 +96,7 @@ def producer_config(settings: Settings | None = None, **overrides: Any) -> dict[
         "linger_ms": s.linger_ms,
         "partitioner": key_partitioner,
         "request_timeout_ms": 30_000,
+        **security_options(s),
     }
     config.update(overrides)
     return config
@@ -73,6 +116,7 @@ def consumer_config(settings: Settings | None = None, **overrides: Any) -> dict[
         "isolation_level": (
             "read_committed" if s.guarantee == "exactly-once" else "read_uncommitted"
         ),
+        **security_options(s),
     }
     config.update(overrides)
     return config
@@ -94,6 +138,7 @@ def admin_client(settings: Settings | None = None, **overrides: Any) -> AIOKafka
     config: dict[str, Any] = {
         "bootstrap_servers": s.bootstrap_servers,
         "client_id": f"{s.client_id}-admin",
+        **security_options(s),
     }
     config.update(overrides)
     return AIOKafkaAdminClient(**config)

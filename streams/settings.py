@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Guarantee", "Settings"]
+__all__ = ["Guarantee", "SaslMechanism", "SecurityProtocol", "Settings"]
 
 Guarantee = Literal["at-least-once", "exactly-once"]
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 class Settings(BaseSettings):
@@ -20,7 +22,10 @@ class Settings(BaseSettings):
     and the ``STREAMWORKS_`` prefix, e.g. ``STREAMWORKS_BOOTSTRAP_SERVERS``.
     """
 
-    model_config = SettingsConfigDict(env_prefix="STREAMWORKS_", frozen=True, extra="ignore")
+    # hide_input_in_errors: a refused setting must not print the password next to it
+    model_config = SettingsConfigDict(
+        env_prefix="STREAMWORKS_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     bootstrap_servers: str = Field(
         default="127.0.0.1:9092",
@@ -67,3 +72,63 @@ class Settings(BaseSettings):
         le=65535,
         description="Port of /metrics; 0 picks a free one per process (published with its stats).",
     )
+
+    # -- security: how clients reach a cluster that is not open ------------------------------
+
+    security_protocol: SecurityProtocol = Field(
+        default="PLAINTEXT",
+        description="PLAINTEXT, SSL (TLS), SASL_SSL (TLS plus a SASL login) or SASL_PLAINTEXT.",
+    )
+    ssl_cafile: Path | None = Field(
+        default=None,
+        description="PEM bundle of the CAs that sign the brokers' certificates (default: the "
+        "system's trust store).",
+    )
+    ssl_certfile: Path | None = Field(
+        default=None, description="PEM client certificate, for brokers that require mutual TLS."
+    )
+    ssl_keyfile: Path | None = Field(
+        default=None, description="PEM private key of the client certificate."
+    )
+    ssl_key_password: SecretStr | None = Field(
+        default=None, description="Password of the private key, if it is encrypted."
+    )
+    ssl_check_hostname: bool = Field(
+        default=True,
+        description="Check that the broker's certificate names the host connected to.",
+    )
+    sasl_mechanism: SaslMechanism | None = Field(
+        default=None, description="SASL login: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."
+    )
+    sasl_username: str | None = Field(default=None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(
+        default=None, description="SASL password (never shown in logs or reprs)."
+    )
+    allow_plaintext_sasl: bool = Field(
+        default=False,
+        description="Allow SASL_PLAINTEXT, whose login and data cross the network unencrypted "
+        "(for a local test broker only).",
+    )
+
+    @model_validator(mode="after")
+    def _security_is_coherent(self) -> Self:
+        """Refuse settings that would fail at the first connection, or leak a password."""
+        sasl = self.security_protocol.startswith("SASL")
+        if sasl and not (self.sasl_mechanism and self.sasl_username and self.sasl_password):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs sasl_mechanism, "
+                "sasl_username and sasl_password"
+            )
+        if not sasl and (self.sasl_mechanism or self.sasl_username or self.sasl_password):
+            raise ValueError(
+                f"SASL settings are given but security_protocol is {self.security_protocol}; "
+                "use SASL_SSL"
+            )
+        if self.security_protocol == "SASL_PLAINTEXT" and not self.allow_plaintext_sasl:
+            raise ValueError(
+                "SASL_PLAINTEXT sends the login and every record unencrypted; use SASL_SSL "
+                "(or set allow_plaintext_sasl for a local test broker)"
+            )
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            raise ValueError("ssl_keyfile is given without ssl_certfile")
+        return self
