@@ -6,6 +6,7 @@ import logging
 import sys
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from ops.connect_commands import connect
@@ -56,4 +57,10 @@ def main() -> None:
         app()
     except StreamworksError as error:
         Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {error}", highlight=False)
+        sys.exit(1)
+    except ValidationError as error:  # the settings (STREAMWORKS_* variables) are refused
+        console = Console(stderr=True, soft_wrap=True)
+        for problem in error.errors():
+            where = ".".join(str(part) for part in problem["loc"]) or error.title
+            console.print(f"[red]error:[/] {where}: {problem['msg']}", highlight=False)
         sys.exit(1)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import os
 import ssl
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +145,33 @@ def test_plaintext_sasl_is_allowed_only_when_asked_for() -> None:
     options = clients.security_options(settings)
     assert options["security_protocol"] == "SASL_PLAINTEXT"
     assert "ssl_context" not in options
+
+
+def test_the_cli_refuses_bad_security_settings_in_one_line_without_the_password() -> None:
+    env = {
+        **os.environ,
+        "STREAMWORKS_SECURITY_PROTOCOL": "SSL",
+        "STREAMWORKS_SASL_MECHANISM": "PLAIN",
+        "STREAMWORKS_SASL_PASSWORD": PASSWORD,
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from ops.cli import main; main()",
+            "worker",
+            "orders",
+            "--stage",
+            "validate",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "SASL settings are given but security_protocol is SSL" in lines[0]
+    assert PASSWORD not in result.stderr + result.stdout
