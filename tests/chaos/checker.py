@@ -50,6 +50,17 @@ class Figures:
     def as_report(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    def damage(self, *, exactly: bool) -> dict[str, int]:
+        """The figures that must be 0 and are not (an empty dict when all is well).
+
+        Always: lost, order violations, hanging transactions. With ``exactly`` (exactly-once,
+        or a fault that must repeat nothing) also duplicates and wrong or repeated totals.
+        """
+        names = ["lost", "order_violations", "hanging_transactions"]
+        if exactly:
+            names += ["duplicated", "wrong_aggregates", "duplicated_aggregates"]
+        return {name: getattr(self, name) for name in names if getattr(self, name)}
+
 
 async def drain(
     bootstrap: str, topics: list[str], *, within_s: float = 120.0
