@@ -254,7 +254,10 @@ class StageWorker:
             if not records:
                 continue
             if self._ready(tp):
-                fresh = [r for r in records if r.offset >= self._next.get(tp, 0)]
+                start = self._next.get(tp, 0)
+                fresh = records
+                if records[0].offset < start:  # rare: a fetch that straddled a rebalance
+                    fresh = [r for r in records if r.offset >= start]
                 if fresh:
                     owned[tp] = fresh
                     self._next[tp] = fresh[-1].offset + 1
