@@ -78,7 +78,11 @@ def security_options(settings: Settings) -> dict[str, Any]:
     if protocol in ("SSL", "SASL_SSL"):
         options["ssl_context"] = ssl_context(settings)
     if protocol.startswith("SASL"):
-        assert settings.sasl_password is not None  # noqa: S101 - the settings validated it
+        if settings.sasl_username is None or settings.sasl_password is None:
+            raise ConfigurationError(
+                "no SASL login chosen: set sasl_username and sasl_password (sasl_users_file "
+                "serves stage workers and connectors, which log in as their own principal)"
+            )
         options["sasl_mechanism"] = settings.sasl_mechanism
         options["sasl_plain_username"] = settings.sasl_username
         options["sasl_plain_password"] = settings.sasl_password.get_secret_value()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams.errors import ConfigurationError
 
 __all__ = ["Guarantee", "SaslMechanism", "SecurityProtocol", "Settings"]
 
@@ -104,22 +107,45 @@ class Settings(BaseSettings):
     sasl_password: SecretStr | None = Field(
         default=None, description="SASL password (never shown in logs or reprs)."
     )
+    sasl_users_file: Path | None = Field(
+        default=None,
+        description="JSON object of principal -> password (as `streamworks kafka up --secure` "
+        "writes it): each stage worker and connector then logs in as its own principal "
+        "(see ops/acl) instead of sasl_username.",
+    )
     allow_plaintext_sasl: bool = Field(
         default=False,
         description="Allow SASL_PLAINTEXT, whose login and data cross the network unencrypted "
         "(for a local test broker only).",
     )
 
+    # -- the schema registry's own login ---------------------------------------------------
+
+    registry_username: str | None = Field(
+        default=None, description="User name for the registry's HTTP basic auth."
+    )
+    registry_password: SecretStr | None = Field(
+        default=None, description="Password for the registry's HTTP basic auth."
+    )
+    registry_cafile: Path | None = Field(
+        default=None,
+        description="PEM bundle of the CAs that sign an https registry's certificate "
+        "(default: the system's trust store).",
+    )
+
     @model_validator(mode="after")
     def _security_is_coherent(self) -> Self:
         """Refuse settings that would fail at the first connection, or leak a password."""
         sasl = self.security_protocol.startswith("SASL")
-        if sasl and not (self.sasl_mechanism and self.sasl_username and self.sasl_password):
+        login = bool(self.sasl_username and self.sasl_password) or self.sasl_users_file is not None
+        if sasl and not (self.sasl_mechanism and login):
             raise ValueError(
-                f"security_protocol {self.security_protocol} needs sasl_mechanism, "
-                "sasl_username and sasl_password"
+                f"security_protocol {self.security_protocol} needs sasl_mechanism, and "
+                "sasl_username with sasl_password (or sasl_users_file)"
             )
-        if not sasl and (self.sasl_mechanism or self.sasl_username or self.sasl_password):
+        if not sasl and (
+            self.sasl_mechanism or self.sasl_username or self.sasl_password or self.sasl_users_file
+        ):
             raise ValueError(
                 f"SASL settings are given but security_protocol is {self.security_protocol}; "
                 "use SASL_SSL"
@@ -131,4 +157,30 @@ class Settings(BaseSettings):
             )
         if self.ssl_keyfile is not None and self.ssl_certfile is None:
             raise ValueError("ssl_keyfile is given without ssl_certfile")
+        if (self.registry_username is None) != (self.registry_password is None):
+            raise ValueError("registry_username and registry_password go together")
         return self
+
+    def as_principal(self, principal: str) -> Settings:
+        """These settings logging in as ``principal`` when a users file names it.
+
+        Without ``sasl_users_file`` (or without SASL) the settings are returned unchanged:
+        the process then logs in as ``sasl_username``, e.g. one Kubernetes secret per stage.
+        """
+        if self.sasl_users_file is None or not self.security_protocol.startswith("SASL"):
+            return self
+        try:
+            users = json.loads(self.sasl_users_file.read_text())
+        except (OSError, ValueError) as error:
+            raise ConfigurationError(
+                f"cannot read sasl_users_file {self.sasl_users_file}: {error}"
+            ) from error
+        if not isinstance(users, dict) or not isinstance(users.get(principal), str):
+            raise ConfigurationError(
+                f"sasl_users_file {self.sasl_users_file} has no password for principal "
+                f"{principal}; create the user (streamworks acl users) or run it with "
+                "sasl_username and sasl_password"
+            )
+        return self.model_copy(
+            update={"sasl_username": principal, "sasl_password": SecretStr(users[principal])}
+        )

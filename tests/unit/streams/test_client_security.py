@@ -120,7 +120,7 @@ def test_a_missing_ca_file_is_a_one_line_configuration_error(tmp_path: Path) -> 
     [
         (
             {"security_protocol": "SASL_SSL"},
-            "needs sasl_mechanism, sasl_username and sasl_password",
+            "needs sasl_mechanism, and sasl_username with sasl_password",
         ),
         ({**SCRAM, "security_protocol": "SSL"}, "SASL settings are given but security_protocol"),
         ({**SCRAM, "security_protocol": "SASL_PLAINTEXT"}, "SASL_PLAINTEXT sends the login"),
