@@ -41,6 +41,8 @@ async def run_worker(pipeline: Pipeline, stage: str, settings: Settings) -> Coun
     worker also serves its table's queries (:mod:`streams.query`). Both addresses are
     published with its stats.
     """
+    # with a users file, the worker logs in as its stage's own principal (see ops/acl)
+    settings = settings.as_principal(pipeline.group_id(stage))
     # creating missing topics is idempotent, so any worker may start first
     await ensure_topics(pipeline, settings)
     codec = AvroCodec(RegistryClient(settings.registry_url))

@@ -54,6 +54,11 @@ class ConnectorConfig(BaseModel, ABC):
         """The dead-letter topic of this connector."""
         return self.dead_letter_topic or f"connect.{self.name}.dlq"
 
+    @property
+    def principal(self) -> str:
+        """The Kafka user this connector logs in as when a users file is set (see ops/acl)."""
+        return f"connect-{self.name}"
+
 
 class SourceConfig(ConnectorConfig):
     """A source: where its records go and how safely."""

@@ -80,9 +80,17 @@ class ConnectWorker:
         """Start every connector, run them until drained (or all sources are exhausted)."""
         registry = RegistryClient(self.settings.registry_url)
         self._runtimes = [  # Kafka clients are made inside the running loop
-            SourceRuntime(config, self.settings, registry, self.stopping)
+            SourceRuntime(
+                config, self.settings.as_principal(config.principal), registry, self.stopping
+            )
             if isinstance(config, SourceConfig)
-            else SinkRuntime(config, config.build(), self.settings, registry, self.stopping)
+            else SinkRuntime(
+                config,
+                config.build(),
+                self.settings.as_principal(config.principal),
+                registry,
+                self.stopping,
+            )
             for config in self.configs
             if isinstance(config, SourceConfig | SinkConfig)
         ]
