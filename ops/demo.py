@@ -87,8 +87,8 @@ def demo(
         pipeline = build()
         pipeline.validate()
         asyncio.run(ensure_topics(pipeline, settings))
-        register_all(RegistryClient(registry_url))
-        register_contracts(pipeline, RegistryClient(registry_url))
+        register_all(RegistryClient.from_settings(settings, url=registry_url))
+        register_contracts(pipeline, RegistryClient.from_settings(settings, url=registry_url))
         console.print(f"pipeline [bold]{prefix}[/]: topics {prefix}.raw ... {prefix}.enriched")
         console.print(f"worker and connector logs: {logs}")
 
@@ -152,7 +152,7 @@ async def publish_customers(settings: Settings, prefix: str, seed: int) -> None:
     """The customer directory, on the compacted topic the enrich stage's table follows."""
     codec = RecordCodec(
         Customer,
-        AvroCodec(RegistryClient(settings.registry_url)),
+        AvroCodec(RegistryClient.from_settings(settings)),
         subject=f"{prefix}.customers-value",
     )
     directory = OrderGenerator(seed).customers()
@@ -195,7 +195,7 @@ async def _watch(
     connects: tuple[ConnectProcess, ConnectProcess],
 ) -> tuple[RoutedOrders, Rows]:
     """Progress bars until every order is routed, decided and a PostgreSQL row."""
-    codec = AvroCodec(RegistryClient(settings.registry_url))
+    codec = AvroCodec(RegistryClient.from_settings(settings))
     count = feed.total
     rows = Rows()
     async with RoutedOrders(settings.bootstrap_servers, codec, prefix) as routed:
@@ -248,7 +248,7 @@ def _ensure_kafka(settings: Settings) -> None:
 
 def _ensure_registry(settings: Settings, stack: ExitStack) -> str:
     try:
-        RegistryClient(settings.registry_url, timeout=2).subjects()
+        RegistryClient.from_settings(settings, timeout=2).subjects()
     except RegistryError:
         pass
     else:

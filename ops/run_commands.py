@@ -104,7 +104,7 @@ def run(
     created = asyncio.run(ensure_topics(found, settings))
     if created:
         console.print(f"created topics: {', '.join(created)}")
-    register_contracts(found, RegistryClient(settings.registry_url))
+    register_contracts(found, RegistryClient.from_settings(settings))
     pools = parse_pools(workers, list(found.stages))
     bounds = parse_autoscale(autoscale, list(found.stages))
     for name, bound in bounds.items():

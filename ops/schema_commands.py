@@ -13,6 +13,7 @@ from schemas.catalog import CONTRACTS_DIR
 from schemas.evolution import SubjectCheck, against_registry, against_revision, register_all
 from schemas.registry_client import RegistryClient
 from streams.pipelines import load_pipeline
+from streams.settings import Settings
 from streams.topics import register_contracts
 
 __all__ = ["app"]
@@ -49,7 +50,9 @@ def check(
         console.print("[red]error:[/] give exactly one of --registry URL or --against REVISION")
         raise typer.Exit(2)
     if registry is not None:
-        results = against_registry(RegistryClient(registry), directory)
+        results = against_registry(
+            RegistryClient.from_settings(Settings(), url=registry), directory
+        )
         baseline = registry
     else:
         results = against_revision(str(against), directory, level)
@@ -84,7 +87,7 @@ def register(
     if registry is None:
         console.print("[red]error:[/] --registry URL (or STREAMWORKS_REGISTRY_URL) is required")
         raise typer.Exit(2)
-    client = RegistryClient(registry)
+    client = RegistryClient.from_settings(Settings(), url=registry)
     ids = register_all(client, directory)
     if pipeline is not None:
         ids.update(register_contracts(load_pipeline(pipeline), client))

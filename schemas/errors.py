@@ -12,8 +12,12 @@ __all__ = [
     "IncompatibleSchemaError",
     "InvalidSchemaError",
     "KeyDecodeError",
+    "RegistryAccessError",
+    "RegistryAuthenticationError",
+    "RegistryAuthorizationError",
     "RegistryError",
     "RegistryRequestError",
+    "RegistryTLSError",
     "RegistryUnavailableError",
     "SchemaError",
     "SchemaNotFoundError",
@@ -128,3 +132,37 @@ class RegistryRequestError(RegistryError):
 
 class SchemaNotFoundError(RegistryRequestError):
     """No schema (or subject, or version) exists for the id or name asked for."""
+
+
+class RegistryAccessError(RegistryError):
+    """The registry refused the caller itself, not the request: never retriable.
+
+    Deliberately not a :class:`RegistryRequestError`: the codec reads those as "this schema
+    id does not exist" and dead-letters the record, while a refused login says nothing
+    about the record and must stop the process with the reason instead.
+    """
+
+    status = 0
+
+    def __init__(self, message: str, *, user: str | None, method: str, path: str) -> None:
+        super().__init__(message)
+        self.user = user
+        """The user name sent (None: no credentials were configured)."""
+        self.method = method
+        self.path = path
+
+
+class RegistryAuthenticationError(RegistryAccessError):
+    """401: no credentials, an unknown user or a wrong password."""
+
+    status = 401
+
+
+class RegistryAuthorizationError(RegistryAccessError):
+    """403: the user is known but its role may not do this (a read-only user's write)."""
+
+    status = 403
+
+
+class RegistryTLSError(RegistryError):
+    """The registry's TLS certificate is not trusted (or it does not speak TLS): fix the CA."""

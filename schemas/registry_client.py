@@ -7,18 +7,27 @@ of a new schema is cheaper than threading an event loop through every decode.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import logging
+import ssl
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from schemas.errors import (
+    RegistryAuthenticationError,
+    RegistryAuthorizationError,
     RegistryRequestError,
+    RegistryTLSError,
     RegistryUnavailableError,
     SchemaNotFoundError,
 )
+
+if TYPE_CHECKING:  # schemas is the lowest package: no runtime import of streams
+    from streams.settings import Settings
 
 __all__ = ["RegisteredSchema", "RegistryClient"]
 
@@ -27,6 +36,10 @@ logger = logging.getLogger(__name__)
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 _NOT_FOUND_CODES = {40401, 40402, 40403}
 _SERVER_ERROR = 500
+_UNAUTHORIZED = 401
+_FORBIDDEN = 403
+# TLS failures that say the connection broke, not that the certificate or protocol is wrong
+_TRANSIENT_TLS = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
 
 
 @dataclass(frozen=True)
@@ -44,17 +57,66 @@ class RegisteredSchema:
 
 
 class RegistryClient:
-    """Talks to one registry URL; caches schemas by id and ids by (subject, schema)."""
+    """Talks to one registry URL; caches schemas by id and ids by (subject, schema).
 
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+    With ``username`` and ``password`` every request carries HTTP basic auth; an https URL
+    is verified against ``cafile`` (default: the system's trust store). The password is
+    kept only inside the prepared header and never appears in a repr, log line or error.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 10.0,
+        username: str | None = None,
+        password: str | None = None,
+        cafile: Path | str | None = None,
+    ) -> None:
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ValueError(f"registry URL must look like http://host:port, not {url!r}")
+        if (username is None) != (password is None):
+            raise ValueError("registry username and password go together")
         self.url = url.rstrip("/")
+        self.username = username
         self._parsed = parsed
         self._timeout = timeout
+        self._authorization = (
+            "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+            if username is not None
+            else None
+        )
+        self._tls: ssl.SSLContext | None = None
+        if parsed.scheme == "https":
+            try:
+                self._tls = ssl.create_default_context(
+                    cafile=str(cafile) if cafile is not None else None
+                )
+            except (OSError, ssl.SSLError) as error:
+                raise RegistryTLSError(
+                    f"cannot load the registry CA file {cafile}: {error}"
+                ) from error
         self._by_id: dict[int, str] = {}
         self._ids: dict[tuple[str, str], int] = {}
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, timeout: float = 10.0, url: str | None = None
+    ) -> RegistryClient:
+        """A client of ``settings.registry_url`` (or ``url``) with the registry login and CA."""
+        password = settings.registry_password
+        return cls(
+            url or settings.registry_url,
+            timeout=timeout,
+            username=settings.registry_username,
+            password=password.get_secret_value() if password is not None else None,
+            cafile=settings.registry_cafile,
+        )
+
+    def __repr__(self) -> str:
+        who = f", username={self.username!r}" if self.username is not None else ""
+        return f"RegistryClient({self.url!r}{who})"
 
     # -- the codec's needs ---------------------------------------------------------------
 
@@ -135,21 +197,31 @@ class RegistryClient:
 
     # -- transport -----------------------------------------------------------------------
 
+    def _connection(self) -> http.client.HTTPConnection:
+        host, port = self._parsed.hostname or "", self._parsed.port
+        if self._tls is not None:
+            return http.client.HTTPSConnection(host, port, timeout=self._timeout, context=self._tls)
+        return http.client.HTTPConnection(host, port, timeout=self._timeout)
+
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        connection_type = (
-            http.client.HTTPSConnection
-            if self._parsed.scheme == "https"
-            else http.client.HTTPConnection
-        )
-        connection = connection_type(
-            self._parsed.hostname or "", self._parsed.port, timeout=self._timeout
-        )
+        connection = self._connection()
         payload = json.dumps(body).encode() if body is not None else None
         headers = {"Accept": CONTENT_TYPE, "Content-Type": CONTENT_TYPE}
+        if self._authorization is not None:
+            headers["Authorization"] = self._authorization
         try:
             connection.request(method, self._parsed.path.rstrip("/") + path, payload, headers)
             response = connection.getresponse()
             raw = response.read()
+        except ssl.SSLError as error:
+            if isinstance(error, _TRANSIENT_TLS):
+                raise RegistryUnavailableError(
+                    f"schema registry {self.url} did not answer {method} {path}: {error}"
+                ) from error
+            raise RegistryTLSError(
+                f"TLS with schema registry {self.url} failed ({error.reason or error}); "
+                "set STREAMWORKS_REGISTRY_CAFILE to the CA that signed its certificate"
+            ) from error
         except (OSError, http.client.HTTPException) as error:
             raise RegistryUnavailableError(
                 f"schema registry {self.url} did not answer {method} {path}: {error}"
@@ -165,6 +237,8 @@ class RegistryClient:
             ) from error
         if response.status < 400:  # noqa: PLR2004 - HTTP success and redirect range
             return data
+        if response.status in (_UNAUTHORIZED, _FORBIDDEN):
+            raise self._refused(response.status, method, path)
         code = int(data.get("error_code", response.status)) if isinstance(data, dict) else 0
         message = data.get("message", "") if isinstance(data, dict) else str(data)
         text = f"schema registry {self.url}: {method} {path} failed ({code}): {message}"
@@ -173,6 +247,32 @@ class RegistryClient:
         if code in _NOT_FOUND_CODES:
             raise SchemaNotFoundError(text, status=response.status, error_code=code)
         raise RegistryRequestError(text, status=response.status, error_code=code)
+
+    def _refused(
+        self, status: int, method: str, path: str
+    ) -> RegistryAuthenticationError | RegistryAuthorizationError:
+        who = f"user {self.username}" if self.username is not None else "an anonymous caller"
+        where = path.split("?", 1)[0]
+        if status == _UNAUTHORIZED:
+            hint = (
+                "check STREAMWORKS_REGISTRY_USERNAME and STREAMWORKS_REGISTRY_PASSWORD"
+                if self.username is not None
+                else "set STREAMWORKS_REGISTRY_USERNAME and STREAMWORKS_REGISTRY_PASSWORD"
+            )
+            return RegistryAuthenticationError(
+                f"schema registry {self.url} refused the login of {who} for {method} {where} "
+                f"(401); {hint}",
+                user=self.username,
+                method=method,
+                path=where,
+            )
+        return RegistryAuthorizationError(
+            f"schema registry {self.url}: {who} may not {method} {where} (403); "
+            "it needs the read-write role",
+            user=self.username,
+            method=method,
+            path=where,
+        )
 
 
 def _quote(subject: str) -> str:

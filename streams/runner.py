@@ -45,7 +45,7 @@ async def run_worker(pipeline: Pipeline, stage: str, settings: Settings) -> Coun
     settings = settings.as_principal(pipeline.group_id(stage))
     # creating missing topics is idempotent, so any worker may start first
     await ensure_topics(pipeline, settings)
-    codec = AvroCodec(RegistryClient(settings.registry_url))
+    codec = AvroCodec(RegistryClient.from_settings(settings))
     worker = worker_for(pipeline, stage, settings, codec)
     worker_id = worker.worker_id
     server = None

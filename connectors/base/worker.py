@@ -78,7 +78,7 @@ class ConnectWorker:
 
     async def run(self) -> list[ConnectorCounts]:
         """Start every connector, run them until drained (or all sources are exhausted)."""
-        registry = RegistryClient(self.settings.registry_url)
+        registry = RegistryClient.from_settings(self.settings)
         self._runtimes = [  # Kafka clients are made inside the running loop
             SourceRuntime(
                 config, self.settings.as_principal(config.principal), registry, self.stopping
