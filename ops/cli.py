@@ -9,6 +9,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from ops.acl.commands import app as acl_app
 from ops.connect_commands import connect
 from ops.dashboard import dashboard
 from ops.demo import demo
@@ -32,6 +33,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(acl_app, name="acl")
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(k8s_app, name="k8s")
 app.add_typer(metrics_app, name="metrics")

@@ -58,14 +58,18 @@ class PositionStore:
         """Take ``position`` as stored (call once its record is acknowledged or committed)."""
         self._positions[partition] = dict(position)
 
-    async def load(self) -> None:
-        """Create the topic if needed and read this connector's latest positions."""
+    async def create_topic(self) -> None:
+        """Create the positions topic unless it exists."""
         await ensure_topic(
             self._settings,
             self.topic,
             partitions=_PARTITIONS,
             config={"cleanup.policy": "compact", "min.compaction.lag.ms": "0"},
         )
+
+    async def load(self) -> None:
+        """Create the topic if needed and read this connector's latest positions."""
+        await self.create_topic()
         consumer = clients.consumer(
             settings=self._settings,
             isolation_level="read_committed",
