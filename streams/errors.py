@@ -4,11 +4,35 @@ from __future__ import annotations
 
 from schemas.errors import StreamworksError
 
-__all__ = ["ConfigurationError", "RetriableStageError", "StageError", "StreamworksError"]
+__all__ = [
+    "AuthenticationError",
+    "AuthorizationError",
+    "ConfigurationError",
+    "RetriableStageError",
+    "StageError",
+    "StreamworksError",
+]
 
 
 class ConfigurationError(StreamworksError):
     """A setting is missing, malformed or unsafe; fix the configuration and start again."""
+
+
+class AuthenticationError(ConfigurationError):
+    """The cluster refused the login, or TLS could not be set up (an untrusted or expired
+    certificate, a listener that does not speak TLS). Retrying cannot help."""
+
+
+class AuthorizationError(ConfigurationError):
+    """A principal lacks a permission: ``principal`` may not ``operation`` ``resource``."""
+
+    def __init__(self, principal: str, operation: str, resource: str, hint: str = "") -> None:
+        super().__init__(
+            f"{principal} may not {operation} {resource}" + (f"; {hint}" if hint else "")
+        )
+        self.principal = principal
+        self.operation = operation
+        self.resource = resource
 
 
 class StageError(StreamworksError):
