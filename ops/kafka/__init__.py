@@ -6,6 +6,7 @@ from ops.kafka.errors import (
     JarFetchError,
     KafkaLauncherError,
     PortInUseError,
+    ScramUserError,
     ToolMissingError,
 )
 from ops.kafka.jars import cache_dir, ensure_jars, kafka_version
@@ -19,6 +20,7 @@ __all__ = [
     "LocalCluster",
     "NodeStatus",
     "PortInUseError",
+    "ScramUserError",
     "ToolMissingError",
     "cache_dir",
     "ensure_jars",

@@ -10,6 +10,7 @@ __all__ = [
     "JarFetchError",
     "KafkaLauncherError",
     "PortInUseError",
+    "ScramUserError",
     "ToolMissingError",
 ]
 
@@ -59,3 +60,16 @@ class BrokerNotReadyError(KafkaLauncherError):
     """The brokers started but did not answer a metadata request before the deadline."""
 
     retriable = True
+
+
+class ScramUserError(KafkaLauncherError):
+    """Kafka did not create or update a SCRAM user (or could not be asked to)."""
+
+    def __init__(
+        self, user: str | None, mechanism: str, reason: str, retriable: bool = False
+    ) -> None:
+        whom = f"user {user}" if user else "users"
+        super().__init__(f"could not set {mechanism} credentials of {whom}: {reason}")
+        self.user = user
+        self.mechanism = mechanism
+        self.retriable = retriable

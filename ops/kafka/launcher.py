@@ -4,6 +4,9 @@ Each node is one JVM acting as broker and controller. A cluster lives in one dir
 ``cluster.json`` describes it, and each ``node-N/`` holds that node's configuration, data,
 log and pid file. Stopping signals only pids whose command line names that directory, so
 ``down`` never touches a JVM it did not start.
+
+A secure cluster (``secure=True``) serves SASL_SSL only, checks ACLs, and keeps its CA,
+certificate and logins in ``secure/`` (see :func:`ops.kafka._files.secure_settings`).
 """
 
 from __future__ import annotations
@@ -16,14 +19,29 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka import AIOKafkaClient
 from aiokafka.errors import KafkaError
+from pydantic import SecretStr
 
-from ops.kafka import _process
-from ops.kafka._files import LOG4J2, NodeLayout, server_properties
+from ops.kafka import _process, scram
+from ops.kafka._files import (
+    ADMIN_USER,
+    LOG4J2,
+    NodeLayout,
+    SecureFiles,
+    SecureListener,
+    check_user_name,
+    create_secure_files,
+    new_password,
+    read_users,
+    server_properties,
+    write_private,
+    write_users,
+)
 from ops.kafka.errors import (
     BrokerDiedError,
     BrokerNotReadyError,
@@ -32,6 +50,8 @@ from ops.kafka.errors import (
     ToolMissingError,
 )
 from ops.kafka.jars import ensure_jars
+from streams.clients import security_options
+from streams.settings import Settings
 
 __all__ = ["LocalCluster", "NodeStatus", "brokers_in_metadata"]
 
@@ -70,10 +90,17 @@ class LocalCluster:
     """The nodes, in node-id order."""
     heap: str = "512m"
     """Maximum JVM heap per node (``-Xmx``)."""
+    secure: bool = False
+    """SASL_SSL with SCRAM logins and the standard authorizer instead of open PLAINTEXT."""
 
     @classmethod
     def plan(
-        cls, directory: Path, nodes: int = 1, port: int = 9092, heap: str = "512m"
+        cls,
+        directory: Path,
+        nodes: int = 1,
+        port: int = 9092,
+        heap: str = "512m",
+        secure: bool = False,
     ) -> LocalCluster:
         """Lay out a cluster of ``nodes`` nodes whose first broker listens on ``port``."""
         if not 1 <= nodes <= 9:  # noqa: PLR2004 - a local cluster, not a data centre
@@ -87,7 +114,7 @@ class LocalCluster:
             )
             for i in range(nodes)
         )
-        return cls(directory=directory, nodes=layouts, heap=heap)
+        return cls(directory=directory, nodes=layouts, heap=heap, secure=secure)
 
     @classmethod
     def load(cls, directory: Path) -> LocalCluster | None:
@@ -96,12 +123,76 @@ class LocalCluster:
             state = json.loads((directory / _STATE_FILE).read_text())
         except (OSError, ValueError):
             return None
-        return cls.plan(directory, nodes=state["nodes"], port=state["port"], heap=state["heap"])
+        return cls.plan(
+            directory,
+            nodes=state["nodes"],
+            port=state["port"],
+            heap=state["heap"],
+            secure=state.get("secure", False),
+        )
 
     @property
     def bootstrap_servers(self) -> str:
         """The ``host:port`` list clients connect to."""
         return ",".join(f"127.0.0.1:{n.broker_port}" for n in self.nodes)
+
+    @property
+    def protocol(self) -> str:
+        """The security protocol of the client listener."""
+        return "SASL_SSL" if self.secure else "PLAINTEXT"
+
+    @property
+    def secure_files(self) -> SecureFiles:
+        """Where a secure cluster keeps ca.pem, users.json and admin.env."""
+        return SecureFiles(self.directory / "secure")
+
+    def users(self) -> dict[str, str]:
+        """The SCRAM logins of a secure cluster (principal -> password), from users.json."""
+        if not self.secure:
+            raise KafkaLauncherError(
+                f"the local Kafka cluster in {self.directory} is not secure; it has no users"
+            )
+        return read_users(self.secure_files)
+
+    def settings_for(self, user: str = ADMIN_USER) -> Settings:
+        """Client settings that log in to this secure cluster as ``user`` (SCRAM-SHA-512)."""
+        users = self.users()
+        if user not in users:
+            raise KafkaLauncherError(
+                f"no user {user} in {self.secure_files.users_file}; "
+                f"`streamworks kafka users add {user}` creates it"
+            )
+        return Settings(
+            bootstrap_servers=self.bootstrap_servers,
+            security_protocol="SASL_SSL",
+            ssl_cafile=self.secure_files.cafile,
+            ssl_certfile=None,
+            ssl_keyfile=None,
+            sasl_mechanism="SCRAM-SHA-512",
+            sasl_username=user,
+            sasl_password=SecretStr(users[user]),
+            sasl_users_file=None,
+        )
+
+    def add_users(self, names: Iterable[str]) -> dict[str, str]:
+        """Create SCRAM users (SHA-256 and SHA-512) for ``names`` not yet in users.json.
+
+        Returns the new users with their passwords; users.json then lists them too. The
+        users can log in but may do nothing until ACLs grant it.
+        """
+        users = self.users()
+        fresh: dict[str, str] = {}
+        for name in names:
+            check_user_name(name)
+            if name not in users and name not in fresh:
+                fresh[name] = new_password()
+        if not fresh:
+            return {}
+        admin = self.settings_for(ADMIN_USER)
+        for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+            asyncio.run(scram.upsert_users(admin, fresh, mechanism))
+        write_users(self.secure_files, {**users, **fresh})
+        return fresh
 
     def status(self) -> list[NodeStatus]:
         """Each node with its recorded pid and whether that process is alive."""
@@ -137,8 +228,11 @@ class LocalCluster:
                 if not _process.port_is_free(port):
                     raise PortInUseError(port)
         libs = ensure_jars()
-        self._write_files()
-        self._format(java, libs)
+        listener = (
+            create_secure_files(self.secure_files, self.bootstrap_servers) if self.secure else None
+        )
+        self._write_files(listener)
+        self._format(java, libs, listener)
         launched = time.monotonic()
         procs = [(node, self._launch(java, libs, node)) for node in self.nodes]
         try:
@@ -170,14 +264,20 @@ class LocalCluster:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _write_files(self) -> None:
+    def _write_files(self, listener: SecureListener | None = None) -> None:
         for node in self.nodes:
             shutil.rmtree(node.directory, ignore_errors=True)
             node.data_dir.mkdir(parents=True)
-            node.properties_path.write_text(server_properties(node, list(self.nodes)))
+            # a secure node's properties hold its key and the admin's password
+            write_private(node.properties_path, server_properties(node, list(self.nodes), listener))
             (node.directory / "log4j2.properties").write_text(LOG4J2)
         first = self.nodes[0]
-        state = {"nodes": len(self.nodes), "port": first.broker_port, "heap": self.heap}
+        state = {
+            "nodes": len(self.nodes),
+            "port": first.broker_port,
+            "heap": self.heap,
+            "secure": self.secure,
+        }
         (self.directory / _STATE_FILE).write_text(json.dumps(state) + "\n")
 
     def _jvm(self, java: str, libs: Path, node: NodeLayout, heap: str) -> list[str]:
@@ -193,8 +293,15 @@ class LocalCluster:
             f"{libs}/*",
         ]
 
-    def _format(self, java: str, libs: Path) -> None:
+    def _format(self, java: str, libs: Path, listener: SecureListener | None) -> None:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        scram_users = []
+        if listener is not None:
+            # brokers log in to each other as the admin, so it must exist before they start
+            # (StorageTool has no way to read it from a file; the format JVM lives seconds)
+            for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+                login = f"name={ADMIN_USER},password={listener.admin_password}"
+                scram_users.append(f"--add-scram={mechanism}=[{login}]")
         procs = []
         for node in self.nodes:
             command = [
@@ -205,6 +312,7 @@ class LocalCluster:
                 # "=" form: a random id may start with "-", which argparse takes for a flag
                 f"--cluster-id={cluster_id}",
                 f"--config={node.properties_path}",
+                *scram_users,
             ]
             procs.append(
                 (
@@ -257,7 +365,8 @@ class LocalCluster:
                 if proc.poll() is not None:
                     raise BrokerDiedError(node.node_id, proc.returncode, _log_tail(node))
             if all(_process.port_accepts(n.broker_port) for n in self.nodes):
-                seen = asyncio.run(brokers_in_metadata(self.bootstrap_servers))
+                login = self.settings_for(ADMIN_USER) if self.secure else None
+                seen = asyncio.run(brokers_in_metadata(self.bootstrap_servers, login))
                 if seen >= expected:
                     return
             time.sleep(0.2)
@@ -267,9 +376,13 @@ class LocalCluster:
         )
 
 
-async def brokers_in_metadata(bootstrap_servers: str) -> int:
-    """How many brokers a metadata answer lists, or 0 when no broker answers."""
-    client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=3000)
+async def brokers_in_metadata(bootstrap_servers: str, settings: Settings | None = None) -> int:
+    """How many brokers a metadata answer lists, or 0 when no broker answers.
+
+    ``settings`` give the TLS and login of a secure cluster.
+    """
+    options = security_options(settings) if settings is not None else {}
+    client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=3000, **options)
     try:
         await client.bootstrap()
         return len(client.cluster.brokers())
