@@ -271,6 +271,16 @@ class Pipeline:
                 )
         return found
 
+    def reads(self, stage: str) -> set[str]:
+        """The topics a stage's workers read: inputs, global tables, its changelog."""
+        found = self.stages[stage]
+        changelog = {found.aggregation.changelog} if found.aggregation is not None else set()
+        return set(found.inputs) | {t.topic for t in found.tables} | changelog
+
+    def topics_of(self, stage: str) -> set[str]:
+        """Every topic a stage's workers read or write (its dead-letter topic included)."""
+        return self.reads(stage) | set(self.stages[stage].outputs) | {self.dead_letter_topic(stage)}
+
     def producers(self, topic: str) -> list[tuple[str, type[AvroRecord]]]:
         """(stage, record type) of every stage that writes ``topic``."""
         return [(s.name, s.outputs[topic]) for s in self.stages.values() if topic in s.outputs]

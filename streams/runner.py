@@ -9,6 +9,8 @@ import logging
 import signal
 from typing import Any
 
+from aiokafka.errors import KafkaError
+
 from schemas.codec import AvroCodec
 from schemas.registry_client import RegistryClient
 from streams.aggregate.worker import AggregationWorker
@@ -16,6 +18,7 @@ from streams.metrics import MetricsServer
 from streams.pipeline import Pipeline
 from streams.processor import Counts
 from streams.query import QueryServer
+from streams.security import check_login, explain
 from streams.settings import Settings
 from streams.stats import StatsPublisher
 from streams.topics import ensure_topics
@@ -43,8 +46,20 @@ async def run_worker(pipeline: Pipeline, stage: str, settings: Settings) -> Coun
     """
     # with a users file, the worker logs in as its stage's own principal (see ops/acl)
     settings = settings.as_principal(pipeline.group_id(stage))
-    # creating missing topics is idempotent, so any worker may start first
-    await ensure_topics(pipeline, settings)
+    await check_login(settings)  # a refused login or certificate: one line, no retry loop
+    try:
+        return await _run(pipeline, stage, settings)
+    except KafkaError as error:
+        typed = explain(error, settings, reads=pipeline.reads(stage))
+        if typed is None:
+            raise
+        raise typed from None
+
+
+async def _run(pipeline: Pipeline, stage: str, settings: Settings) -> Counts:
+    # creating missing topics is idempotent, so any worker may start first; it sees only the
+    # topics it uses (on a secured cluster, the only ones its principal may describe)
+    await ensure_topics(pipeline, settings, only=pipeline.topics_of(stage))
     codec = AvroCodec(RegistryClient.from_settings(settings))
     worker = worker_for(pipeline, stage, settings, codec)
     worker_id = worker.worker_id

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
+from collections.abc import Collection
+from typing import Any
 
 from aiokafka.admin import NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    NoError,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+    for_code,
+)
 
 from schemas.catalog import contract
 from schemas.registry_client import RegistryClient
 from streams import clients
+from streams.errors import AuthorizationError, ConfigurationError
 from streams.pipeline import Pipeline, PipelineError
+from streams.security import principal_of
 from streams.settings import Settings
 
 __all__ = ["ensure_topic", "ensure_topics", "register_contracts"]
@@ -21,27 +30,36 @@ _MAX_REPLICATION = 3
 
 
 async def ensure_topics(
-    pipeline: Pipeline, settings: Settings, *, create: bool = True
+    pipeline: Pipeline,
+    settings: Settings,
+    *,
+    create: bool = True,
+    only: Collection[str] | None = None,
 ) -> list[str]:
     """Create the pipeline's missing topics; fail when one exists with other partitions.
 
-    Returns the names created. Replication defaults to the broker count, up to 3.
+    ``only`` limits both to those topics: a stage's worker checks the topics it uses, which
+    on a secured cluster are the only ones its principal can see. Returns the names created.
+    Replication defaults to the broker count, up to 3.
     """
+    declared = {
+        name: spec for name, spec in pipeline.topics().items() if only is None or name in only
+    }
     admin = clients.admin_client(settings)
     await admin.start()
     try:
         brokers = len((await admin.describe_cluster())["brokers"])
-        present = set(await admin.list_topics()) & set(pipeline.topics())
+        present = set(await admin.list_topics()) & set(declared)
         existing = {
             t["topic"]: len(t["partitions"])
             for t in (await admin.describe_topics(sorted(present)) if present else [])
         }
         problems = [
             f"topic {name} has {existing[name]} partitions, the pipeline declares {spec.partitions}"
-            for name, spec in pipeline.topics().items()
+            for name, spec in declared.items()
             if name in existing and existing[name] != spec.partitions
         ]
-        missing = [spec for name, spec in pipeline.topics().items() if name not in existing]
+        missing = [spec for name, spec in declared.items() if name not in existing]
         if missing and not create:
             problems.extend(f"topic {spec.name} does not exist" for spec in missing)
         if problems:
@@ -56,10 +74,7 @@ async def ensure_topics(
             for spec in missing
         ]
         if new:
-            try:
-                await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                logger.info("another process created some of %s first", [t.name for t in new])
+            _created(await admin.create_topics(new), settings)
         return [t.name for t in new]
     finally:
         await admin.close()
@@ -82,10 +97,10 @@ async def ensure_topic(
         if replication is None:
             brokers = len((await admin.describe_cluster())["brokers"])
             replication = min(brokers, _MAX_REPLICATION)
-        with contextlib.suppress(TopicAlreadyExistsError):
-            await admin.create_topics(
-                [NewTopic(name, partitions, replication, topic_configs=config or {})]
-            )
+        response = await admin.create_topics(
+            [NewTopic(name, partitions, replication, topic_configs=config or {})]
+        )
+        _created(response, settings)
     finally:
         await admin.close()
 
@@ -104,3 +119,23 @@ def register_contracts(pipeline: Pipeline, registry: RegistryClient) -> dict[str
         for spec in pipeline.topics().values()
         if spec.record_type is not None
     }
+
+
+def _created(response: Any, settings: Settings) -> None:
+    """Raise for every topic the cluster did not create (aiokafka returns the errors).
+
+    A topic another process created first counts as created: any worker may start first.
+    """
+    for topic, code, *rest in response.topic_errors:
+        error = for_code(code)
+        if error is NoError or error is TopicAlreadyExistsError:
+            continue
+        if error in (TopicAuthorizationFailedError, ClusterAuthorizationFailedError):
+            raise AuthorizationError(
+                principal_of(settings),
+                "CREATE",
+                f"topic {topic}",
+                "create the topics as an admin first (streamworks acl apply, or topics apply)",
+            )
+        detail = rest[0] if rest and rest[0] else error.__name__
+        raise ConfigurationError(f"cannot create topic {topic}: {detail}")
