@@ -15,12 +15,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aiokafka.errors import KafkaError
+
 from connectors.base._sink_runtime import SinkRuntime
 from connectors.base._source_runtime import SourceRuntime
 from connectors.base.config import ConnectorConfig, SinkConfig, SourceConfig
 from connectors.base.errors import ConnectorConfigError
+from connectors.base.positions import POSITIONS_TOPIC
 from schemas.registry_client import RegistryClient
 from streams.metrics import MetricsServer
+from streams.security import check_login, explain
 from streams.settings import Settings
 
 __all__ = ["ConnectWorker", "ConnectorCounts"]
@@ -77,17 +81,34 @@ class ConnectWorker:
         return out
 
     async def run(self) -> list[ConnectorCounts]:
-        """Start every connector, run them until drained (or all sources are exhausted)."""
+        """Start every connector, run them until drained (or all sources are exhausted).
+
+        Each connector logs in as its own principal when a users file is set; a refused
+        login or missing permission stops the worker with one line naming what was refused.
+        """
+        logins = {
+            config.name: self.settings.as_principal(config.principal) for config in self.configs
+        }
+        for login in {s.sasl_username: s for s in logins.values()}.values():
+            await check_login(login)
+        try:
+            return await self._run(logins)
+        except KafkaError as error:
+            config = _owner(error, self.configs)
+            typed = explain(error, logins[config.name], reads=_reads(config))
+            if typed is None:
+                raise
+            raise typed from None
+
+    async def _run(self, logins: dict[str, Settings]) -> list[ConnectorCounts]:
         registry = RegistryClient.from_settings(self.settings)
         self._runtimes = [  # Kafka clients are made inside the running loop
-            SourceRuntime(
-                config, self.settings.as_principal(config.principal), registry, self.stopping
-            )
+            SourceRuntime(config, logins[config.name], registry, self.stopping)
             if isinstance(config, SourceConfig)
             else SinkRuntime(
                 config,
                 config.build(),
-                self.settings.as_principal(config.principal),
+                logins[config.name],
                 registry,
                 self.stopping,
             )
@@ -148,3 +169,22 @@ class ConnectWorker:
                     raise task.exception()  # type: ignore[misc]
         finally:
             stop.cancel()
+
+
+def _reads(config: ConnectorConfig) -> set[str]:
+    return set(config.topics) if isinstance(config, SinkConfig) else {POSITIONS_TOPIC}
+
+
+def _owner(error: KafkaError, configs: Sequence[ConnectorConfig]) -> ConnectorConfig:
+    """The connector whose topic, group or transactional id ``error`` names (else the first)."""
+    named = error.args[0] if error.args else None
+    names = set(named) if isinstance(named, set | frozenset | list | tuple) else {str(named)}
+    for config in configs:
+        mine = _reads(config) | {config.dlq_topic, config.principal}
+        if isinstance(config, SourceConfig):
+            mine.add(config.topic)
+        if isinstance(config, SinkConfig):
+            mine.add(config.group_id)
+        if names & mine:
+            return config
+    return configs[0]
