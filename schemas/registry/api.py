@@ -3,6 +3,10 @@
 Reads are answered from the instance's own state; writes go through
 :meth:`RegistryService.write`, which runs them on the primary. Every error is Confluent's
 ``{"error_code": N, "message": "..."}`` with its HTTP status, never a stack trace.
+
+With a users file (:mod:`schemas.registry.auth`) every handler sees only the subjects the
+caller's patterns match: any other subject, and any schema id only such subjects use,
+answers exactly as if it did not exist. Writes need the read-write role (403 otherwise).
 """
 
 from __future__ import annotations
@@ -13,18 +17,23 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from schemas.registry import commands
+from schemas.registry.auth import REALM, authentication, caller
 from schemas.registry.errors import (
     BadRequestError,
+    ForbiddenError,
     RegistryApiError,
     SchemaIdNotFoundError,
     SubjectConfigNotFoundError,
     SubjectNotFoundError,
+    UnauthorizedError,
     UnsupportedMediaTypeError,
 )
 from schemas.registry.forwarding import FORWARDED_HEADER, OFFSET_HEADER, WriteRequest
 from schemas.registry.metrics import count_requests
+from schemas.registry.records import SchemaRecord
 from schemas.registry.state import RegistryState, parse_version
 from streams.metrics import metrics_response
 
@@ -48,7 +57,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def build_app(service: RegistryService) -> web.Application:
     """The aiohttp application answering for ``service`` (and its ``/metrics``)."""
-    app = web.Application(middlewares=[count_requests, _errors])
+    middlewares: list[Middleware] = [count_requests, _errors]
+    if service.authenticator is not None:
+        middlewares.append(authentication(service.authenticator))
+    app = web.Application(middlewares=middlewares)
     app[_SERVICE] = service
     r = app.router
     r.add_get("/", _root)
@@ -91,14 +103,19 @@ def _reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) 
     )
 
 
-def _error(status: int, code: int, message: str) -> web.Response:
-    return _reply({"error_code": code, "message": message}, status=status)
+def _error(
+    status: int, code: int, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    return _reply({"error_code": code, "message": message}, status=status, headers=headers)
 
 
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except UnauthorizedError as error:
+        headers = {"WWW-Authenticate": REALM}
+        return _error(error.status, error.error_code, str(error), headers)
     except RegistryApiError as error:
         return _error(error.status, error.error_code, str(error))
     except web.HTTPException as error:
@@ -147,8 +164,37 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
+def _sees(request: web.Request, subject: str) -> bool:
+    user = caller(request)
+    return user is None or user.sees(subject)
+
+
 def _subject(request: web.Request) -> str:
-    return request.match_info["subject"]
+    """The subject of the path; one the caller may not see answers as a missing one."""
+    subject = request.match_info["subject"]
+    if not _sees(request, subject):
+        raise SubjectNotFoundError(f"subject '{subject}' not found")
+    return subject
+
+
+def _check_write(request: web.Request, subject: str | None) -> None:
+    """ForbiddenError unless the caller may write ``subject`` (None: the global config).
+
+    Decided from the caller's role and patterns alone, never from what exists, so a 403
+    tells nothing about other users' subjects.
+    """
+    user = caller(request)
+    if user is None:
+        return
+    action = f"{request.method} {request.path}"
+    if not user.may_write:
+        raise ForbiddenError(f"user {user.name} has the read-only role and may not {action}")
+    if subject is None and not user.sees_everything:
+        raise ForbiddenError(
+            f"user {user.name} may not {action}: the global config needs the subjects pattern *"
+        )
+    if subject is not None and not user.sees(subject):
+        raise ForbiddenError(f"user {user.name} may not write subject '{subject}' ({action})")
 
 
 def _schema_id(request: web.Request) -> int:
@@ -157,6 +203,19 @@ def _schema_id(request: web.Request) -> int:
         return int(text)
     except ValueError:
         raise SchemaIdNotFoundError(f"schema id {text!r} not found") from None
+
+
+def _visible_id(request: web.Request) -> int:
+    """The path's schema id if a subject the caller sees uses it; else as a missing id."""
+    schema_id = _schema_id(request)
+    if not any(_sees(request, r.subject) for r in _state(request).usages(schema_id, deleted=True)):
+        raise SchemaIdNotFoundError(f"schema id {schema_id} not found")
+    return schema_id
+
+
+def _visible_usages(request: web.Request) -> list[SchemaRecord]:
+    usages = _state(request).usages(_visible_id(request), deleted=_flag(request, "deleted"))
+    return [record for record in usages if _sees(request, record.subject)]
 
 
 async def _write(
@@ -168,6 +227,8 @@ async def _write(
         request.path_qs,
         await request.read(),
         request.headers.get("Content-Type", CONTENT_TYPE),
+        # the primary checks the same login again (every instance reads the same users file)
+        request.headers.get("Authorization"),
     )
     outcome = await service.write(command, write, forwarded=FORWARDED_HEADER in request.headers)
     headers = {OFFSET_HEADER: str(outcome.offset)} if outcome.offset is not None else None
@@ -212,7 +273,8 @@ async def _subjects(request: web.Request) -> web.Response:
         names = [s for s in state.subjects(deleted=True) if s not in live]
     else:
         names = state.subjects(deleted=_flag(request, "deleted"))
-    return _reply(_page(request, [name for name in names if name.startswith(prefix)]))
+    visible = [name for name in names if name.startswith(prefix) and _sees(request, name)]
+    return _reply(_page(request, visible))
 
 
 async def _versions(request: web.Request) -> web.Response:
@@ -253,20 +315,20 @@ async def _lookup(request: web.Request) -> web.Response:
 
 
 async def _by_id(request: web.Request) -> web.Response:
-    return _reply({"schema": _state(request).schema(_schema_id(request))})
+    return _reply({"schema": _state(request).schema(_visible_id(request))})
 
 
 async def _by_id_schema(request: web.Request) -> web.Response:
-    return _raw_schema(_state(request).schema(_schema_id(request)))
+    return _raw_schema(_state(request).schema(_visible_id(request)))
 
 
 async def _id_subjects(request: web.Request) -> web.Response:
-    usages = _state(request).usages(_schema_id(request), deleted=_flag(request, "deleted"))
+    usages = _visible_usages(request)
     return _reply(_page(request, sorted({record.subject for record in usages})))
 
 
 async def _id_versions(request: web.Request) -> web.Response:
-    usages = _state(request).usages(_schema_id(request), deleted=_flag(request, "deleted"))
+    usages = _visible_usages(request)
     pairs = [{"subject": record.subject, "version": record.version} for record in usages]
     return _reply(_page(request, pairs))
 
@@ -276,7 +338,7 @@ async def _get_config(request: web.Request) -> web.Response:
     subject = request.match_info.get("subject")
     if subject is None:
         return _reply({"compatibilityLevel": state.effective_level(None)})
-    level = state.level(subject)
+    level = state.level(subject) if _sees(request, subject) else None
     if level is None:
         if not _flag(request, "defaultToGlobal"):
             raise SubjectConfigNotFoundError(
@@ -289,20 +351,22 @@ async def _get_config(request: web.Request) -> web.Response:
 
 async def _compatibility(request: web.Request) -> web.Response:
     state = _state(request)
-    subject = _subject(request)
+    subject = request.match_info["subject"]
     body = await _body(request)
     canonical = commands.validate_schema(
         body.get("schema"), body.get("schemaType"), body.get("references")
     )
     text = request.match_info.get("version")
+    # a subject the caller may not see is checked as an empty one, as if it did not exist
+    visible = state.versions(subject) if _sees(request, subject) else []
     if text is None:
-        against = state.versions(subject)
+        against = visible
     else:
         spec = parse_version(text)
-        if spec == "latest" and not state.versions(subject):
+        if spec == "latest" and not visible:
             against = []
         else:
-            against = [state.version(subject, spec)]
+            against = [state.version(_subject(request), spec)]
     problems = commands.compatibility_problems(state, subject, canonical, against)
     answer: dict[str, Any] = {"is_compatible": not problems}
     if _flag(request, "verbose"):
@@ -314,7 +378,8 @@ async def _compatibility(request: web.Request) -> web.Response:
 
 
 async def _register(request: web.Request) -> web.Response:
-    subject = _subject(request)
+    subject = request.match_info["subject"]
+    _check_write(request, subject)
     body = await _body(request)
     canonical = commands.validate_schema(
         body.get("schema"), body.get("schemaType"), body.get("references")
@@ -324,12 +389,16 @@ async def _register(request: web.Request) -> web.Response:
 
 
 async def _delete_subject(request: web.Request) -> web.Response:
-    subject, permanent = _subject(request), _flag(request, "permanent")
+    subject = request.match_info["subject"]
+    _check_write(request, subject)
+    permanent = _flag(request, "permanent")
     return await _write(request, lambda s: commands.delete_subject(s, subject, permanent=permanent))
 
 
 async def _delete_version(request: web.Request) -> web.Response:
-    subject, permanent = _subject(request), _flag(request, "permanent")
+    subject = request.match_info["subject"]
+    _check_write(request, subject)
+    permanent = _flag(request, "permanent")
     spec = parse_version(request.match_info["version"])
     return await _write(
         request, lambda s: commands.delete_version(s, subject, spec, permanent=permanent)
@@ -338,6 +407,7 @@ async def _delete_version(request: web.Request) -> web.Response:
 
 async def _put_config(request: web.Request) -> web.Response:
     subject = request.match_info.get("subject")
+    _check_write(request, subject)
     body = await _body(request)
     level = body.get("compatibility", body.get("compatibilityLevel"))
     commands.set_config(RegistryState(), subject, level)  # validate before forwarding
@@ -346,4 +416,5 @@ async def _put_config(request: web.Request) -> web.Response:
 
 async def _delete_config(request: web.Request) -> web.Response:
     subject = request.match_info.get("subject")
+    _check_write(request, subject)
     return await _write(request, lambda s: commands.delete_config(s, subject))

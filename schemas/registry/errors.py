@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from schemas.errors import RegistryRequestError
+from schemas.errors import RegistryRequestError, StreamworksError
 
 __all__ = [
     "BackendError",
     "BackendTimeoutError",
     "BadRequestError",
+    "ForbiddenError",
     "ForwardingError",
     "IncompatibleError",
     "InvalidLevelError",
@@ -21,12 +22,15 @@ __all__ = [
     "InvalidVersionError",
     "NotPrimaryError",
     "RegistryApiError",
+    "RegistrySetupError",
     "SchemaIdNotFoundError",
     "SubjectConfigNotFoundError",
     "SubjectNotFoundError",
     "SubjectNotSoftDeletedError",
     "SubjectSoftDeletedError",
+    "UnauthorizedError",
     "UnsupportedMediaTypeError",
+    "UsersFileError",
     "VersionNotFoundError",
     "VersionNotSoftDeletedError",
     "VersionSoftDeletedError",
@@ -53,6 +57,18 @@ class UnsupportedMediaTypeError(RegistryApiError):
     """The request's Content-Type is not one of the registry's JSON types."""
 
     http_status, code = 415, 415
+
+
+class UnauthorizedError(RegistryApiError):
+    """No credentials, an unknown user or a wrong password (answered with WWW-Authenticate)."""
+
+    http_status, code = 401, 40101
+
+
+class ForbiddenError(RegistryApiError):
+    """The user may not do this: a read-only user's write, or a write outside its subjects."""
+
+    http_status, code = 403, 40301
 
 
 class SubjectNotFoundError(RegistryApiError):
@@ -150,3 +166,11 @@ class ForwardingError(RegistryApiError):
 
 class NotPrimaryError(ForwardingError):
     """This instance is not (or no longer) the primary, so it cannot write."""
+
+
+class RegistrySetupError(StreamworksError):
+    """The registry cannot start as configured (its users file, its TLS certificate)."""
+
+
+class UsersFileError(RegistrySetupError):
+    """The registry's users file cannot be read, or is not the shape the registry expects."""

@@ -5,13 +5,18 @@ again (it answers 50003 if it is not the primary, and the sender retries). The p
 answer carries :data:`OFFSET_HEADER`, the log offset after its records, so the sender can
 wait until its own reader has applied them before answering: a client that writes through
 any instance then reads its write back from that instance.
+
+A forwarded write carries the caller's own ``Authorization`` header, and the primary checks
+it again: the header that stops re-forwarding grants nothing, so an instance reachable by
+anyone cannot be used to write as someone else.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, field
 
 import aiohttp
 
@@ -37,6 +42,8 @@ class WriteRequest:
     """The raw body."""
     content_type: str
     """The request's Content-Type."""
+    authorization: str | None = field(default=None, repr=False)
+    """The caller's ``Authorization`` header, sent on as it came (kept out of reprs)."""
 
 
 @dataclass(frozen=True)
@@ -54,9 +61,10 @@ class WriteOutcome:
 class Forwarder:
     """Sends writes to the primary with one shared HTTP session."""
 
-    def __init__(self, instance: str, timeout: float) -> None:
+    def __init__(self, instance: str, timeout: float, tls: ssl.SSLContext | None = None) -> None:
         self._instance = instance
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._tls: ssl.SSLContext | bool = tls if tls is not None else True
         self._session: aiohttp.ClientSession | None = None
 
     async def send(self, primary_url: str, request: WriteRequest) -> WriteOutcome:
@@ -65,9 +73,11 @@ class Forwarder:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         url = primary_url.rstrip("/") + request.path_qs
         headers = {"Content-Type": request.content_type, FORWARDED_HEADER: self._instance}
+        if request.authorization is not None:
+            headers["Authorization"] = request.authorization
         try:
             async with self._session.request(
-                request.method, url, data=request.body, headers=headers
+                request.method, url, data=request.body, headers=headers, ssl=self._tls
             ) as response:
                 body = await response.read()
                 status = response.status

@@ -12,27 +12,38 @@ import contextlib
 import json
 import logging
 import socket
+import ssl
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from schemas.registry.api import build_app
+from schemas.registry.auth import Authenticator
 from schemas.registry.commands import Plan
 from schemas.registry.election import Election
-from schemas.registry.errors import BackendError, ForwardingError, NotPrimaryError
+from schemas.registry.errors import (
+    BackendError,
+    ForwardingError,
+    NotPrimaryError,
+    RegistrySetupError,
+)
 from schemas.registry.forwarding import Forwarder, WriteOutcome, WriteRequest
 from schemas.registry.log import LogReader, LogWriter, ensure_topic
 from schemas.registry.records import PrimaryRecord
 from schemas.registry.state import RegistryState
 from streams.settings import Settings
 
-__all__ = ["RegistryConfig", "RegistryService"]
+__all__ = ["PRINCIPAL", "RegistryConfig", "RegistryService"]
 
 logger = logging.getLogger(__name__)
+
+PRINCIPAL = "schema-registry"
+"""The Kafka principal the registry logs in as when a SASL users file is set."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +59,13 @@ class RegistryConfig:
     port: int = 8081
     """HTTP port; 0 picks a free one (see :attr:`RegistryService.url`)."""
     advertised_url: str | None = None
-    """URL other instances forward writes to; by default ``http://<host>:<port>``."""
+    """URL other instances forward writes to; by default ``http(s)://<host>:<port>``."""
+    users_file: Path | None = None
+    """JSON users file (:mod:`schemas.registry.users`); None serves everyone (an open registry)."""
+    tls_certfile: Path | None = None
+    """PEM certificate (chain) to serve https with; None serves plain http."""
+    tls_keyfile: Path | None = None
+    """PEM private key of :attr:`tls_certfile`."""
     startup_timeout: float = 60.0
     """Seconds to read the topic to its end before serving."""
     write_timeout: float = 30.0
@@ -63,8 +80,14 @@ class RegistryService:
     """One registry instance. ``await start()``, serve, ``await stop()``."""
 
     def __init__(self, config: RegistryConfig, settings: Settings | None = None) -> None:
+        """``settings`` default to the environment's (TLS, SASL) with ``config``'s brokers,
+        logged in as :data:`PRINCIPAL`."""
         self.config = config
-        self.settings = settings or Settings(bootstrap_servers=config.bootstrap_servers)
+        self.settings = settings or _environment_settings(config.bootstrap_servers)
+        self.authenticator = (
+            Authenticator(config.users_file) if config.users_file is not None else None
+        )
+        self._tls = _server_tls(config)
         self.state = RegistryState()
         self.instance = uuid.uuid4().hex[:12]
         self.reader = LogReader(self.settings, config.topic, self.state)
@@ -75,7 +98,9 @@ class RegistryService:
             deposed=self._deposed,
             session_timeout_ms=config.session_timeout_ms,
         )
-        self._forwarder = Forwarder(self.instance, timeout=config.forward_timeout)
+        self._forwarder = Forwarder(
+            self.instance, timeout=config.forward_timeout, tls=_peer_tls(self.settings)
+        )
         self._writer: LogWriter | None = None
         self._primary = False
         self._promotion: asyncio.Task[None] | None = None
@@ -95,14 +120,23 @@ class RegistryService:
         await self.reader.start(self.config.startup_timeout)
         self._runner = web.AppRunner(build_app(self), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        site = web.TCPSite(self._runner, self.config.host, self.config.port, ssl_context=self._tls)
         await site.start()
         port = int(self._runner.addresses[0][1])
-        self.url = self.config.advertised_url or f"http://{_public_host(self.config.host)}:{port}"
+        scheme = "https" if self._tls is not None else "http"
+        self.url = (
+            self.config.advertised_url or f"{scheme}://{_public_host(self.config.host)}:{port}"
+        )
         await self.election.start()
         logger.info(
             "schema registry %s serving %s at %s", self.instance, self.config.topic, self.url
         )
+        if self.authenticator is None:
+            logger.warning(
+                "schema registry at %s is open: without a users file anyone who reaches it "
+                "may read and write every subject (see streamworks registry --users-file)",
+                self.url,
+            )
 
     async def stop(self) -> None:
         """Leave the election first (so another instance takes over), then stop serving."""
@@ -208,6 +242,37 @@ class RegistryService:
         writer, self._writer = self._writer, None
         if writer is not None:
             await writer.stop()
+
+
+def _environment_settings(bootstrap_servers: str) -> Settings:
+    """The environment's settings (TLS and SASL included) for ``bootstrap_servers``."""
+    settings = Settings().model_copy(update={"bootstrap_servers": bootstrap_servers})
+    return settings.as_principal(PRINCIPAL)
+
+
+def _server_tls(config: RegistryConfig) -> ssl.SSLContext | None:
+    """The https context of the certificate and key, or None to serve http."""
+    if config.tls_certfile is None and config.tls_keyfile is None:
+        return None
+    if config.tls_certfile is None:
+        raise RegistrySetupError("a registry TLS key is given without its certificate (--tls-cert)")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(config.tls_certfile, config.tls_keyfile)
+    except (OSError, ssl.SSLError) as error:
+        raise RegistrySetupError(
+            f"cannot load the registry TLS certificate {config.tls_certfile} "
+            f"and key {config.tls_keyfile}: {error}"
+        ) from error
+    return context
+
+
+def _peer_tls(settings: Settings) -> ssl.SSLContext | None:
+    """How to verify the primary's certificate when forwarding: the registry CA, if set."""
+    if settings.registry_cafile is None:
+        return None
+    return ssl.create_default_context(cafile=str(settings.registry_cafile))
 
 
 def _public_host(host: str) -> str:

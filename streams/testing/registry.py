@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from schemas.registry import RegistryConfig, RegistryService
+from streams.settings import Settings
 from streams.testing.helpers import unique_name
 
 __all__ = ["RegistryThread", "running_registry"]
@@ -36,10 +37,18 @@ def _config(bootstrap_servers: str, topic: str | None, overrides: dict[str, Any]
 
 @asynccontextmanager
 async def running_registry(
-    bootstrap_servers: str, *, topic: str | None = None, **overrides: Any
+    bootstrap_servers: str,
+    *,
+    topic: str | None = None,
+    settings: Settings | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[RegistryService]:
-    """A started registry on this loop (unique topic unless given); stopped on exit."""
-    service = RegistryService(_config(bootstrap_servers, topic, overrides))
+    """A started registry on this loop (unique topic unless given); stopped on exit.
+
+    ``overrides`` are :class:`RegistryConfig` fields (``users_file``, ``tls_certfile``...);
+    ``settings`` replace the environment's for its Kafka clients (a secured broker's).
+    """
+    service = RegistryService(_config(bootstrap_servers, topic, overrides), settings)
     await service.start()
     try:
         yield service
@@ -50,8 +59,16 @@ async def running_registry(
 class RegistryThread:
     """A registry on its own event loop in a daemon thread; ``start()``, then ``stop()``."""
 
-    def __init__(self, bootstrap_servers: str, *, topic: str | None = None, **overrides: Any):
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        topic: str | None = None,
+        settings: Settings | None = None,
+        **overrides: Any,
+    ):
         self.config = _config(bootstrap_servers, topic, overrides)
+        self.settings = settings
         self.service: RegistryService | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -60,7 +77,7 @@ class RegistryThread:
 
     @property
     def url(self) -> str:
-        """The registry's base URL, e.g. ``http://127.0.0.1:40123``."""
+        """The registry's base URL, e.g. ``http://127.0.0.1:40123`` (https with a cert)."""
         if self.service is None:
             raise RuntimeError("the registry is not started")
         return self.service.url
@@ -79,7 +96,7 @@ class RegistryThread:
 
     async def _start(self) -> RegistryService:
         # aiokafka clients must be made on the loop that runs them.
-        service = RegistryService(self.config)
+        service = RegistryService(self.config, self.settings)
         await service.start()
         return service
 
