@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams import clients
@@ -55,12 +55,14 @@ async def produce(
     records: Iterable[tuple[bytes | None, bytes | None]],
     *,
     partition: int | None = None,
+    settings: Settings | None = None,
 ) -> int:
     """Send ``(key, value)`` records with the platform's safe producer; return how many.
 
-    Returns only after every record is acknowledged by all in-sync replicas.
+    Returns only after every record is acknowledged by all in-sync replicas. ``settings``
+    (a secured cluster's login) replace the plain connection to ``bootstrap_servers``.
     """
-    producer = clients.producer(Settings(bootstrap_servers=bootstrap_servers))
+    producer = clients.producer(settings or Settings(bootstrap_servers=bootstrap_servers))
     await producer.start()
     try:
         futures = [
@@ -81,11 +83,13 @@ async def consume_until(
     until: Callable[[Sequence[ConsumerRecord[bytes, bytes]]], bool] | None = None,
     timeout: float = 30.0,
     isolation_level: str = "read_committed",
+    settings: Settings | None = None,
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Read ``topic`` (or several) from the start until ``count`` arrived or ``until`` holds.
 
     Reads without a consumer group (nothing is committed) and, by default, only committed
     transactional records. Fails with an AssertionError naming what was seen at the deadline.
+    ``settings`` (a secured cluster's login) replace the plain connection.
     """
     if count is None and until is None:
         raise ValueError("consume_until needs count= or until=")
@@ -96,12 +100,10 @@ async def consume_until(
         return until is None or until(seen)
 
     topics = [topic] if isinstance(topic, str) else list(topic)
-    consumer = AIOKafkaConsumer(
+    consumer = clients.consumer(
         *topics,
-        bootstrap_servers=bootstrap_servers,
+        settings=settings or Settings(bootstrap_servers=bootstrap_servers),
         group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
         isolation_level=isolation_level,
     )
     seen: list[ConsumerRecord[bytes, bytes]] = []
