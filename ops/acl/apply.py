@@ -9,6 +9,7 @@ from connectors.base.config import ConnectorConfig, SourceConfig
 from connectors.base.positions import PositionStore
 from ops.acl.kafka import create_acls, delete_acls, describe_acls
 from ops.acl.model import Binding
+from schemas.registry.log import ensure_topic as ensure_registry_topic
 from streams import clients
 from streams.pipeline import Pipeline
 from streams.settings import Settings
@@ -51,7 +52,11 @@ async def apply_plan(settings: Settings, bindings: Sequence[Binding], *, prune: 
 
 
 async def create_topics(
-    settings: Settings, pipeline: Pipeline, connectors: Sequence[ConnectorConfig] = ()
+    settings: Settings,
+    pipeline: Pipeline,
+    connectors: Sequence[ConnectorConfig] = (),
+    *,
+    registry_topic: str | None = None,
 ) -> list[str]:
     """Create every topic the plan's principals use but may not create themselves.
 
@@ -59,6 +64,8 @@ async def create_topics(
     """
     created = await ensure_topics(pipeline, settings)
     await ensure_stats_topic(settings)
+    if registry_topic is not None:
+        await ensure_registry_topic(settings, registry_topic)
     for config in connectors:  # a connector's data topics are the pipeline's to create
         await ensure_topic(settings, config.dlq_topic)
         if isinstance(config, SourceConfig):

@@ -100,7 +100,9 @@ def apply(
     found, configs = _load(pipeline, connectors)
     bindings = plan(found, configs, registry_topic=registry_topic)
     settings = Settings()
-    created_topics = asyncio.run(create_topics(settings, found, configs))
+    created_topics = asyncio.run(
+        create_topics(settings, found, configs, registry_topic=registry_topic)
+    )
     if created_topics:
         console.print(f"created topics: {', '.join(created_topics)}")
     changes = asyncio.run(apply_plan(settings, bindings, prune=prune))

@@ -21,7 +21,12 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import NewTopic
-from aiokafka.errors import KafkaError, ProducerFenced, TopicAlreadyExistsError
+from aiokafka.errors import (
+    KafkaError,
+    ProducerFenced,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+)
 
 from schemas.registry.errors import BackendError, BackendTimeoutError, NotPrimaryError
 from schemas.registry.records import LogRecord, decode, encode
@@ -44,6 +49,10 @@ async def ensure_topic(settings: Settings, topic: str) -> None:
     admin = clients.admin_client(settings)
     try:
         await admin.start()
+        # on a secured cluster the registry's principal may not create topics (and asking
+        # to create an existing one is refused too): look first
+        if topic in await admin.list_topics():
+            return
         cluster = await admin.describe_cluster()
         replication = min(3, max(1, len(cluster.get("brokers", []))))
         new = NewTopic(
@@ -54,6 +63,11 @@ async def ensure_topic(settings: Settings, topic: str) -> None:
         )
         response = await admin.create_topics([new])
         for name, code, *_ in getattr(response, "topic_errors", []):
+            if code == TopicAuthorizationFailedError.errno:
+                raise BackendError(
+                    f"the registry may not create its topic {name}; create it as an admin "
+                    f"(streamworks acl apply PIPELINE --registry-topic {name})"
+                )
             if code not in (0, TopicAlreadyExistsError.errno):
                 raise BackendError(f"cannot create topic {name}: Kafka error code {code}")
     except TopicAlreadyExistsError:
