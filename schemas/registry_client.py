@@ -219,7 +219,7 @@ class RegistryClient:
                     f"schema registry {self.url} did not answer {method} {path}: {error}"
                 ) from error
             raise RegistryTLSError(
-                f"TLS with schema registry {self.url} failed ({error.reason or error}); "
+                f"TLS with schema registry {self.url} failed: {_tls_reason(error)}; "
                 "set STREAMWORKS_REGISTRY_CAFILE to the CA that signed its certificate"
             ) from error
         except (OSError, http.client.HTTPException) as error:
@@ -237,10 +237,10 @@ class RegistryClient:
             ) from error
         if response.status < 400:  # noqa: PLR2004 - HTTP success and redirect range
             return data
-        if response.status in (_UNAUTHORIZED, _FORBIDDEN):
-            raise self._refused(response.status, method, path)
         code = int(data.get("error_code", response.status)) if isinstance(data, dict) else 0
         message = data.get("message", "") if isinstance(data, dict) else str(data)
+        if response.status in (_UNAUTHORIZED, _FORBIDDEN):
+            raise self._refused(response.status, method, path, str(message))
         text = f"schema registry {self.url}: {method} {path} failed ({code}): {message}"
         if response.status >= _SERVER_ERROR:
             raise RegistryUnavailableError(text)
@@ -249,7 +249,7 @@ class RegistryClient:
         raise RegistryRequestError(text, status=response.status, error_code=code)
 
     def _refused(
-        self, status: int, method: str, path: str
+        self, status: int, method: str, path: str, reason: str
     ) -> RegistryAuthenticationError | RegistryAuthorizationError:
         who = f"user {self.username}" if self.username is not None else "an anonymous caller"
         where = path.split("?", 1)[0]
@@ -266,13 +266,20 @@ class RegistryClient:
                 method=method,
                 path=where,
             )
+        # the registry's own message says why (read-only role, subject outside the patterns)
+        why = reason.splitlines()[0] if reason else "forbidden"
         return RegistryAuthorizationError(
-            f"schema registry {self.url}: {who} may not {method} {where} (403); "
-            "it needs the read-write role",
+            f"schema registry {self.url} refused {method} {where} to {who} (403): {why}",
             user=self.username,
             method=method,
             path=where,
         )
+
+
+def _tls_reason(error: ssl.SSLError) -> str:
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"certificate verify failed ({error.verify_message})"
+    return str(error.reason or error).lower().replace("_", " ")
 
 
 def _quote(subject: str) -> str:

@@ -186,15 +186,15 @@ def _check_write(request: web.Request, subject: str | None) -> None:
     user = caller(request)
     if user is None:
         return
-    action = f"{request.method} {request.path}"
     if not user.may_write:
-        raise ForbiddenError(f"user {user.name} has the read-only role and may not {action}")
-    if subject is None and not user.sees_everything:
-        raise ForbiddenError(
-            f"user {user.name} may not {action}: the global config needs the subjects pattern *"
-        )
-    if subject is not None and not user.sees(subject):
-        raise ForbiddenError(f"user {user.name} may not write subject '{subject}' ({action})")
+        reason = "its role is read-only (writes need read-write)"
+    elif subject is None and not user.sees_everything:
+        reason = "the global config needs the subjects pattern *"
+    elif subject is not None and not user.sees(subject):
+        reason = f"subject '{subject}' is outside its subjects patterns"
+    else:
+        return
+    raise ForbiddenError(f"user {user.name} may not {request.method} {request.path}: {reason}")
 
 
 def _schema_id(request: web.Request) -> int:

@@ -20,9 +20,9 @@ from typing import Any
 
 from schemas.registry import RegistryConfig, RegistryService
 from streams.settings import Settings
-from streams.testing.helpers import unique_name
+from streams.testing.helpers import unique_name, wait_for
 
-__all__ = ["RegistryThread", "running_registry"]
+__all__ = ["RegistryThread", "running_registry", "settled_primary"]
 
 
 def _config(bootstrap_servers: str, topic: str | None, overrides: dict[str, Any]) -> RegistryConfig:
@@ -115,3 +115,27 @@ class RegistryThread:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def settled_primary(*instances: RegistryThread, timeout: float = 60.0) -> RegistryThread:
+    """The primary among ``instances`` once exactly one is and all the others know its URL.
+
+    From then on a write through any other instance is forwarded to it. For synchronous
+    tests (it runs its own short event loop); the instances must share one topic.
+    """
+
+    def primaries() -> list[RegistryService]:
+        return [i.service for i in instances if i.service is not None and i.service.is_primary]
+
+    def settled() -> bool:
+        found = primaries()
+        return len(found) == 1 and all(
+            i.service is not None
+            and i.service.state.primary is not None
+            and i.service.state.primary.url == found[0].url
+            for i in instances
+        )
+
+    asyncio.run(wait_for(settled, timeout=timeout, what="one primary that all instances know"))
+    primary = primaries()[0]
+    return next(i for i in instances if i.service is primary)
