@@ -135,21 +135,28 @@ class SchemaNotFoundError(RegistryRequestError):
 
 
 class RegistryAccessError(RegistryError):
-    """The registry refused the caller itself, not the request: never retriable.
+    """The registry cannot be used as configured: the login, the role or the TLS trust.
 
-    Deliberately not a :class:`RegistryRequestError`: the codec reads those as "this schema
-    id does not exist" and dead-letters the record, while a refused login says nothing
-    about the record and must stop the process with the reason instead.
+    Never retriable, and deliberately not a :class:`RegistryRequestError`: the codec reads
+    those as "this schema id does not exist" and dead-letters the record, while this says
+    nothing about any record and must stop the process with its one-line reason.
     """
 
-    status = 0
-
-    def __init__(self, message: str, *, user: str | None, method: str, path: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        user: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.user = user
         """The user name sent (None: no credentials were configured)."""
         self.method = method
+        """The HTTP method refused, e.g. ``POST``."""
         self.path = path
+        """The path refused, e.g. ``/subjects/orders.raw-value/versions``."""
 
 
 class RegistryAuthenticationError(RegistryAccessError):
@@ -159,10 +166,10 @@ class RegistryAuthenticationError(RegistryAccessError):
 
 
 class RegistryAuthorizationError(RegistryAccessError):
-    """403: the user is known but its role may not do this (a read-only user's write)."""
+    """403: the user is known but may not do this (a read-only user's write, say)."""
 
     status = 403
 
 
-class RegistryTLSError(RegistryError):
+class RegistryTLSError(RegistryAccessError):
     """The registry's TLS certificate is not trusted (or it does not speak TLS): fix the CA."""
