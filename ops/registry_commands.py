@@ -162,7 +162,7 @@ def add(
         list[str] | None,
         typer.Option(
             "--subjects",
-            help="fnmatch pattern of subjects the user may see; repeat for more [default: *].",
+            help="fnmatch pattern of subjects the user may see; repeat for more (default: *).",
         ),
     ] = None,
     users_file: UsersFile = None,

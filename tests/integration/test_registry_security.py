@@ -8,16 +8,22 @@ or Authorization header reaches a log line, in any test (checked after each one)
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
+import os
+import signal
 import ssl
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from ops.kafka._process import free_port_block
 from ops.kafka.tls import CertificateAuthority
 from schemas.errors import (
     RegistryAuthenticationError,
@@ -28,7 +34,7 @@ from schemas.errors import (
 from schemas.registry.users import add_user
 from schemas.registry_client import RegistryClient
 from streams.settings import Settings
-from streams.testing import KafkaEndpoint, unique_name
+from streams.testing import KafkaEndpoint, unique_name, wait_for
 from streams.testing.registry import RegistryThread, settled_primary
 
 PASSWORDS = {
@@ -286,3 +292,64 @@ def test_an_open_registry_says_so_once(
     warnings = [r for r in caplog.records if "is open" in r.getMessage()]
     assert len(warnings) == 1
     assert warnings[0].levelno == logging.WARNING
+
+
+_SERVE = (
+    "import logging\n"
+    "logging.basicConfig(level=logging.INFO)\n"
+    "logging.getLogger('schemas').setLevel(logging.DEBUG)\n"
+    "from ops.registry_commands import app\n"
+    "app()\n"
+)
+
+
+def test_the_command_serves_https_with_users_from_the_environment(
+    kafka: KafkaEndpoint, users_file: Path, tmp_path: Path
+) -> None:
+    ca = CertificateAuthority.create(tmp_path)
+    issued = ca.issue(tmp_path, "registry")
+    port = free_port_block(1)
+    env = {
+        **os.environ,
+        "STREAMWORKS_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "STREAMWORKS_REGISTRY_PORT": str(port),
+        "STREAMWORKS_REGISTRY_TOPIC": unique_name("_schemas"),
+        "STREAMWORKS_REGISTRY_USERS_FILE": str(users_file),
+        "STREAMWORKS_REGISTRY_TLS_CERT": str(issued.certfile),
+        "STREAMWORKS_REGISTRY_TLS_KEY": str(issued.keyfile),
+    }
+    log = tmp_path / "registry.log"  # a file, not a pipe: a full pipe would block the server
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _SERVE], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    url = f"https://127.0.0.1:{port}"
+    try:
+        asyncio.run(wait_for(lambda: _answers(url, ca.certfile), timeout=60, what=f"{url}"))
+        with http(url, cafile=ca.certfile) as anonymous:
+            assert anonymous.get("/subjects").status_code == 401
+        with pytest.raises(RegistryAuthenticationError):
+            RegistryClient(url, username="admin", password=WRONG, cafile=ca.certfile).subjects()
+        subject = f"orders.{unique_name('raw')}-value"
+        client(url, "admin", ca.certfile).register(subject, schema("Order"))
+        client(url, "admin", ca.certfile).register(f"payments.{subject}", schema("Payment"))
+        assert client(url, "orders", ca.certfile).subjects() == [subject]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    logged = log.read_text()
+    assert "registry login refused for user 'admin'" in logged  # the log was captured
+    assert "is open" not in logged
+    for secret in SECRETS:
+        assert secret not in logged
+
+
+def _answers(url: str, cafile: Path) -> bool:
+    try:
+        with http(url, cafile=cafile) as anonymous:
+            return anonymous.get("/subjects").status_code == 401
+    except httpx.HTTPError:
+        return False
