@@ -1,8 +1,10 @@
-"""Certificates of the local CA: verifiable by hostname with Python's own TLS stack."""
+"""Certificates of the local CA (verifiable by hostname with Python's own TLS stack), and the
+secure node configuration they go into."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import stat
 from pathlib import Path
@@ -11,6 +13,8 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from ops.kafka import LocalCluster
+from ops.kafka._files import create_secure_files
 from ops.kafka.tls import CertificateAuthority
 
 
@@ -73,3 +77,25 @@ async def test_a_client_trusting_the_ca_verifies_the_server_by_ip_and_name(
     stranger = CertificateAuthority.create(tmp_path / "other", name="someone else")
     with pytest.raises(ssl.SSLCertVerificationError):
         await _handshake(server, ssl.create_default_context(cafile=stranger.certfile), "localhost")
+
+
+def test_a_secure_node_serves_tls_only_and_checks_acls(tmp_path: Path) -> None:
+    cluster = LocalCluster.plan(tmp_path, nodes=3, port=30000, secure=True)
+    listener = create_secure_files(cluster.secure_files, cluster.bootstrap_servers)
+    cluster._write_files(listener)
+    node = cluster.nodes[1]
+    text = node.properties_path.read_text()
+    assert _mode(node.properties_path) == 0o600  # it holds the key and the admin's password
+    props = dict(line.split("=", 1) for line in text.splitlines())
+    assert props["listeners"] == "SASL_SSL://127.0.0.1:30001,CONTROLLER://127.0.0.1:30004"
+    assert props["listener.security.protocol.map"] == "SASL_SSL:SASL_SSL,CONTROLLER:SSL"
+    assert props["listener.name.controller.ssl.client.auth"] == "required"
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+    assert "PLAINTEXT" not in props["listener.security.protocol.map"].replace("SASL_SSL", "")
+    assert props["ssl.keystore.key"].startswith("-----BEGIN PRIVATE KEY-----\\n")
+    assert LocalCluster.load(tmp_path) == cluster
+    users = json.loads(cluster.secure_files.users_file.read_text())
+    assert set(users) == {"admin"}
+    password = cluster.settings_for("admin").sasl_password
+    assert password is not None
+    assert password.get_secret_value() == users["admin"]
