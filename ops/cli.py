@@ -17,7 +17,7 @@ from ops.dlq import app as dlq_app
 from ops.k8s import app as k8s_app
 from ops.kafka.commands import app as kafka_app
 from ops.metrics_commands import app as metrics_app
-from ops.registry_commands import registry
+from ops.registry_commands import app as registry_app
 from ops.run_commands import run, worker
 from ops.schema_commands import app as schemas_app
 from ops.status import status
@@ -41,7 +41,7 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(table_app, name="table")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(topics_app, name="topics")
-app.command("registry")(registry)
+app.add_typer(registry_app, name="registry")
 app.command()(worker)
 app.command()(run)
 app.command()(demo)

@@ -21,6 +21,7 @@ from schemas.errors import (
     DecodeError,
     EncodeError,
     InvalidSchemaError,
+    RegistryAccessError,
     RegistryError,
     RegistryUnavailableError,
 )
@@ -194,6 +195,8 @@ class StageProcessor:
                 else:
                     result = await self._call_one(record)
                 self._emit(message, record, result, out, counts)
+            except RegistryAccessError:
+                raise  # a refused login or an untrusted registry: no record's fault, stop
             except Exception as error:  # noqa: BLE001 - any failure is retried or dead-lettered
                 if is_retriable(error) and attempt < self.stage.retry.attempts:
                     counts.retries += 1
@@ -228,6 +231,8 @@ class StageProcessor:
             counts.records_in += 1
             try:
                 self._emit(messages[index], record, result, slots[index], counts)
+            except RegistryAccessError:
+                raise  # a refused login or an untrusted registry: no record's fault, stop
             except Exception as error:  # noqa: BLE001 - a bad output dead-letters its input
                 self._dead_letter(messages[index], error, 1, slots[index], counts)
 

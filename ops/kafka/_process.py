@@ -10,7 +10,7 @@ import socket
 import time
 from pathlib import Path
 
-_PORT_RANGE = (20_000, 45_000)
+_PORT_RANGE = (20_000, 32_000)  # below Linux's ephemeral ports (32768+), which clients take
 
 
 def port_is_free(port: int) -> bool:

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from schemas.codec import AvroCodec
-from schemas.errors import DecodeError, RegistryUnavailableError
+from schemas.errors import DecodeError, RegistryAccessError, RegistryUnavailableError
 from schemas.records import AvroRecord
 from schemas.typed import RecordCodec
 from streams.aggregate.spec import Aggregation
@@ -208,8 +208,8 @@ class AggregationProcessor:
         except DecodeError as error:
             self._dead_letter(message, error, 0, out, counts)
             return
-        except RegistryUnavailableError:
-            raise  # the record may be fine: an outage is never a reason to dead-letter it
+        except (RegistryUnavailableError, RegistryAccessError):
+            raise  # an outage or a refused login is never a reason to dead-letter a record
         except Exception as error:  # noqa: BLE001 - a record the key or value functions reject
             self._dead_letter(message, error, 1, out, counts)
             return
