@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 
 from streams import clients
 from streams.processor import Counts
+from streams.security import explain
 from streams.settings import Settings
 from streams.topics import ensure_topic
 
@@ -181,7 +182,11 @@ class StatsFollower:
                             self.latest[record.key] = json.loads(record.value)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the broker may be away for a while; the next round retries
+            except Exception as error:  # the broker may be away for a while; the next round retries
+                refused = explain(error, self._settings, reads=(STATS_TOPIC,))
+                if refused is not None:  # no retry can help: say so once, without a traceback
+                    logger.error("table queries cannot find other workers: %s", refused)  # noqa: TRY400 - the line says it all
+                    return
                 logger.warning("could not follow %s", STATS_TOPIC, exc_info=True)
                 await asyncio.sleep(1.0)
 

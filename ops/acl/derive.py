@@ -5,7 +5,8 @@ name) and every connector as ``User:connect-<name>``; the schema registry as
 ``User:schema-registry``. Each gets exactly what its code does, and nothing else:
 
 - a stage reads its inputs (and its global tables), writes its outputs and its dead-letter
-  topic, reads and writes its changelog, joins its own group, publishes its stats, answers
+  topic, reads and writes its changelog, joins its own group, publishes its stats (an
+  aggregation also reads them, to route table queries to the owning worker), answers
   request/reply callers on ``_replies.*`` and, under exactly-once, uses the transactional
   ids ``<pipeline>.<stage>.*`` (one per partition or task);
 - a source writes its topic and dead-letter topic and keeps its position in the shared
@@ -92,6 +93,7 @@ def pipeline_bindings(pipeline: Pipeline) -> list[Binding]:
         if stage.aggregation is not None:
             grants.reads(stage.aggregation.changelog, "state changelog (restore)")
             grants.writes(stage.aggregation.changelog, "state changelog")
+            grants.reads(STATS_TOPIC, "finds the worker that owns a key (table queries)")
         grants.allow("GROUP", group, ("READ",), "its worker pool's consumer group")
         if pipeline.guarantee == "exactly-once":
             grants.allow(

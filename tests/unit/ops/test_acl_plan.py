@@ -25,7 +25,8 @@ def test_each_stage_reads_its_inputs_and_writes_its_outputs_and_dead_letters_onl
         mine = _of(bindings, pipeline.group_id(stage.name))
         changelog = {stage.aggregation.changelog} if stage.aggregation else set()
         tables = {t.topic for t in stage.tables}
-        assert _topics(mine, "READ") == set(stage.inputs) | tables | changelog, stage.name
+        stats = {"_streamworks_stats"} if stage.aggregation else set()  # table query routing
+        assert _topics(mine, "READ") == set(stage.inputs) | tables | changelog | stats, stage.name
         assert _topics(mine, "WRITE") == (
             set(stage.outputs)
             | {pipeline.dead_letter_topic(stage.name), "_streamworks_stats", "_replies."}
