@@ -36,22 +36,24 @@ class AclRequestError(StreamworksError):
     """The cluster refused to list, create or delete ACLs (the message says why)."""
 
 
+def _row(b: Binding) -> tuple[int, str, int, str, str, int, int]:
+    """A binding as CreateAcls v1 creates it and DeleteAcls v1 filters for it."""
+    return (
+        RESOURCES[b.resource],
+        b.name,
+        PATTERNS[b.pattern],
+        b.principal,
+        "*",
+        OPERATIONS[b.operation],
+        ALLOW,
+    )
+
+
 class _CreateAcls(Request[CreateAclsRequest_v1]):  # type: ignore[misc]  # aiokafka is untyped here
     API_KEY = 30
 
     def __init__(self, bindings: Sequence[Binding]) -> None:
-        self._rows = [
-            (
-                RESOURCES[b.resource],
-                b.name,
-                PATTERNS[b.pattern],
-                b.principal,
-                "*",
-                OPERATIONS[b.operation],
-                ALLOW,
-            )
-            for b in bindings
-        ]
+        self._rows = [_row(b) for b in bindings]
 
     def build(self, request_struct_class: type[CreateAclsRequest_v1]) -> CreateAclsRequest_v1:
         return request_struct_class(self._rows)
@@ -71,18 +73,7 @@ class _DeleteAcls(Request[DeleteAclsRequest_v1]):  # type: ignore[misc]  # aioka
     API_KEY = 31
 
     def __init__(self, bindings: Sequence[Binding]) -> None:
-        self._filters = [
-            (
-                RESOURCES[b.resource],
-                b.name,
-                PATTERNS[b.pattern],
-                b.principal,
-                "*",
-                OPERATIONS[b.operation],
-                ALLOW,
-            )
-            for b in bindings
-        ]
+        self._filters = [_row(b) for b in bindings]  # an exact filter matches one binding
 
     def build(self, request_struct_class: type[DeleteAclsRequest_v1]) -> DeleteAclsRequest_v1:
         return request_struct_class(self._filters)

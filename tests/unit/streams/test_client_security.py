@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import os
 import ssl
 import subprocess
@@ -11,12 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from pydantic import ValidationError
 
+from ops.kafka.tls import CertificateAuthority
 from streams import clients
 from streams.errors import ConfigurationError
 from streams.settings import Settings
@@ -32,30 +28,11 @@ SCRAM: dict[str, Any] = {
 
 @pytest.fixture
 def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    """A self-signed client certificate and its key, as PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "stage-validate")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
+    """A client certificate and its key, as PEM files, from a throwaway CA."""
+    issued = CertificateAuthority.create(tmp_path).issue(
+        tmp_path, "stage-validate", hosts=(), client=True
     )
-    cert_path, key_path = tmp_path / "client.pem", tmp_path / "client.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+    return issued.certfile, issued.keyfile
 
 
 def test_plaintext_adds_nothing() -> None:
@@ -175,3 +152,24 @@ def test_the_cli_refuses_bad_security_settings_in_one_line_without_the_password(
     assert len(lines) == 1, result.stderr
     assert "SASL settings are given but security_protocol is SSL" in lines[0]
     assert PASSWORD not in result.stderr + result.stdout
+
+
+def test_a_worker_logs_in_as_its_own_principal_from_the_users_file(tmp_path: Path) -> None:
+    users = tmp_path / "users.json"
+    users.write_text('{"admin": "a-secret", "orders.validate": "v-secret"}')
+    settings = Settings(**SCRAM, sasl_users_file=users)
+    mine = settings.as_principal("orders.validate")
+    assert mine.sasl_username == "orders.validate"
+    assert mine.sasl_password is not None
+    assert mine.sasl_password.get_secret_value() == "v-secret"
+    assert "v-secret" not in repr(mine)
+    assert Settings(**SCRAM).as_principal("orders.validate").sasl_username == "stage-validate"
+
+
+def test_a_principal_missing_from_the_users_file_is_one_line_naming_it(tmp_path: Path) -> None:
+    users = tmp_path / "users.json"
+    users.write_text('{"admin": "a-secret"}')
+    with pytest.raises(ConfigurationError, match=r"no password for principal orders\.clean"):
+        Settings(**SCRAM, sasl_users_file=users).as_principal("orders.clean")
+    with pytest.raises(ConfigurationError, match="cannot read sasl_users_file"):
+        Settings(**SCRAM, sasl_users_file=tmp_path / "missing.json").as_principal("x")
