@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ops.acl.derive import REGISTRY_PRINCIPAL
 from ops.k8s.connectors import MOUNT, read_connectors
 from ops.k8s.keda import KafkaLag, scaled_object
 from ops.k8s.objects import Manifest, Workload, config_map, deployment, dns_name, labels, service
@@ -56,12 +57,22 @@ class Names:
         """The registry as the pods reach it."""
         return f"http://{self.registry}:{self.registry_port}"
 
-    def env_from(self, *, secret: bool = False) -> list[dict[str, Any]]:
-        """The settings ConfigMap, and the Secret for workers that need it."""
+    def env_from(self, *, secret: bool = False, login: str | None = None) -> list[dict[str, Any]]:
+        """The settings ConfigMap, the Secret for workers that need it, and the optional
+        Secret of a principal's Kafka login (see :meth:`login_secret`)."""
         sources: list[dict[str, Any]] = [{"configMapRef": {"name": self.settings}}]
         if secret:
             sources.append({"secretRef": {"name": self.secret}})
+        if login is not None:
+            sources.append({"secretRef": {"name": self.login_secret(login), "optional": True}})
         return sources
+
+    def login_secret(self, principal: str) -> str:
+        """The Secret a secured cluster's login of ``principal`` goes in (created by the
+        operator, not rendered: STREAMWORKS_SASL_USERNAME and STREAMWORKS_SASL_PASSWORD).
+        Optional, so an open cluster needs none; one per principal, so a stage's pods hold
+        only their own password (``streamworks acl plan`` lists the principals)."""
+        return dns_name(principal, "kafka-login")
 
 
 def _max_partitions(pipeline: Pipeline, topics: list[str]) -> int:
@@ -83,7 +94,7 @@ def stage_objects(
         ports={"metrics": names.metrics_port},
         readiness=_METRICS_PROBE,
         liveness=_METRICS_PROBE,
-        env_from=names.env_from(),
+        env_from=names.env_from(login=pipeline.group_id(stage)),
         resources=RESOURCES,
     )
     group = pipeline.group_id(stage)
@@ -112,7 +123,7 @@ def registry_objects(names: Names, image: str) -> list[Manifest]:
         ports=port,
         readiness={"httpGet": {"path": "/subjects", "port": "registry"}},
         liveness={"tcpSocket": {"port": "registry"}},
-        env_from=names.env_from(),
+        env_from=names.env_from(login=REGISTRY_PRINCIPAL),
         resources=RESOURCES,
         replicas=1,
     )

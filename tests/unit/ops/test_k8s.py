@@ -232,7 +232,7 @@ def test_settings_secret_and_mounts_resolve(files: Objects) -> None:
         for source in container(deployment)["envFrom"]:
             ref = source.get("configMapRef") or source["secretRef"]
             kind = "ConfigMap" if "configMapRef" in source else "Secret"
-            assert (kind, ref["name"]) in names
+            assert (kind, ref["name"]) in names or ref.get("optional") is True
         for volume in pod["volumes"]:
             if "configMap" in volume:
                 assert ("ConfigMap", volume["configMap"]["name"]) in names
@@ -281,3 +281,17 @@ def test_the_command_writes_a_folder_kubectl_can_apply(clean_env: None, tmp_path
     assert {container(d)["image"] for d in deployments} == {"local/sw:dev"}
     triggers = [t for o in objects if o["kind"] == "ScaledObject" for t in o["spec"]["triggers"]]
     assert {t["metadata"]["bootstrapServers"] for t in triggers} == {"kafka.data:9092"}
+
+
+def test_each_stage_and_the_registry_may_get_their_own_kafka_login(files: Objects) -> None:
+    logins = {
+        deployment["metadata"]["name"]: [
+            source["secretRef"]["name"]
+            for source in container(deployment)["envFrom"]
+            if source.get("secretRef", {}).get("optional")
+        ]
+        for deployment in (o for o in every(files) if o["kind"] == "Deployment")
+    }
+    assert logins["orders-validate"] == ["orders-validate-kafka-login"]
+    assert logins["orders-revenue-repartition"] == ["orders-revenue-repartition-kafka-login"]
+    assert logins["streamworks-registry"] == ["schema-registry-kafka-login"]
