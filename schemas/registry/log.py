@@ -20,18 +20,16 @@ import time
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import NewTopic
 from aiokafka.errors import (
     KafkaError,
     ProducerFenced,
-    TopicAlreadyExistsError,
-    TopicAuthorizationFailedError,
 )
 
 from schemas.registry.errors import BackendError, BackendTimeoutError, NotPrimaryError
 from schemas.registry.records import LogRecord, decode, encode
 from schemas.registry.state import RegistryState
-from streams import clients
+from streams import clients, topics
+from streams.errors import AuthorizationError, ConfigurationError
 from streams.settings import Settings
 
 __all__ = ["LogReader", "LogWriter", "ensure_topic", "transactional_id"]
@@ -46,38 +44,17 @@ def transactional_id(topic: str) -> str:
 
 async def ensure_topic(settings: Settings, topic: str) -> None:
     """Create ``topic`` (1 partition, compacted, replication min(3, brokers)) if missing."""
-    admin = clients.admin_client(settings)
     try:
-        await admin.start()
-        # on a secured cluster the registry's principal may not create topics (and asking
-        # to create an existing one is refused too): look first
-        if topic in await admin.list_topics():
-            return
-        cluster = await admin.describe_cluster()
-        replication = min(3, max(1, len(cluster.get("brokers", []))))
-        new = NewTopic(
-            topic,
-            num_partitions=1,
-            replication_factor=replication,
-            topic_configs={"cleanup.policy": "compact"},
-        )
-        response = await admin.create_topics([new])
-        for name, code, *_ in getattr(response, "topic_errors", []):
-            if code == TopicAuthorizationFailedError.errno:
-                raise BackendError(
-                    f"the registry may not create its topic {name}; create it as an admin "
-                    f"(streamworks acl apply PIPELINE --registry-topic {name})"
-                )
-            if code not in (0, TopicAlreadyExistsError.errno):
-                raise BackendError(f"cannot create topic {name}: Kafka error code {code}")
-    except TopicAlreadyExistsError:
-        pass
-    except KafkaError as error:
+        await topics.ensure_topic(settings, topic, config={"cleanup.policy": "compact"})
+    except AuthorizationError as error:
+        raise BackendError(
+            f"{error.principal} (the registry) may not create its topic {topic}; create it as "
+            f"an admin (streamworks acl apply PIPELINE --registry-topic {topic})"
+        ) from None
+    except (ConfigurationError, KafkaError) as error:
         raise BackendError(
             f"cannot create topic {topic} on {settings.bootstrap_servers}: {error}"
         ) from error
-    finally:
-        await admin.close()
 
 
 class LogReader:
