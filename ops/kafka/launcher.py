@@ -298,14 +298,12 @@ class LocalCluster:
         scram_users = []
         if listener is not None:
             # brokers log in to each other as the admin, so it must exist before they start
-            # (StorageTool has no way to read it from a file; the format JVM lives seconds)
             for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
                 login = f"name={ADMIN_USER},password={listener.admin_password}"
                 scram_users.append(f"--add-scram={mechanism}=[{login}]")
         procs = []
         for node in self.nodes:
-            command = [
-                *self._jvm(java, libs, node, "256m"),
+            arguments = [
                 "kafka.tools.StorageTool",
                 "format",
                 "--ignore-formatted",
@@ -314,16 +312,25 @@ class LocalCluster:
                 f"--config={node.properties_path}",
                 *scram_users,
             ]
+            # The main class and its arguments go in a private argument file that the java
+            # launcher expands, so the admin's password never shows in the process list.
+            argfile = node.directory / "format.args"
+            write_private(argfile, _java_argfile(arguments))
+            command = [*self._jvm(java, libs, node, "256m"), f"@{argfile}"]
             procs.append(
                 (
                     node,
+                    argfile,
                     subprocess.Popen(
                         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
                     ),
                 )
             )
-        for node, proc in procs:
-            output, _ = proc.communicate(timeout=120)
+        for node, argfile, proc in procs:
+            try:
+                output, _ = proc.communicate(timeout=120)
+            finally:
+                argfile.unlink(missing_ok=True)
             if proc.returncode != 0:
                 tail = "\n".join(output.strip().splitlines()[-10:])
                 raise KafkaLauncherError(
@@ -405,3 +412,12 @@ def _log_tail(node: NodeLayout) -> str:
     if "ERROR" in server_log or "does not exist" in console or "is empty" in console:
         return server_log
     return f"{server_log}\n--- console ---\n{console}"
+
+
+def _java_argfile(arguments: Iterable[str]) -> str:
+    """``arguments`` as a java launcher argument file: one per line, each in double quotes
+    with backslashes and quotes escaped, so spaces and symbols in a password survive."""
+    quoted = (
+        '"' + argument.replace("\\", "\\\\").replace('"', '\\"') + '"' for argument in arguments
+    )
+    return "\n".join(quoted) + "\n"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 from ops.kafka import LocalCluster, kafka_version
 from ops.kafka._files import server_properties
+from ops.kafka.launcher import _java_argfile
 
 
 def _props(text: str) -> dict[str, str]:
@@ -46,3 +49,25 @@ def test_state_survives_a_reload(tmp_path: Path) -> None:
 
 def test_the_pinned_version_is_kafka_4() -> None:
     assert kafka_version().startswith("4.")
+
+
+ECHO_ARGUMENTS = """
+public class Echo {
+    public static void main(String[] arguments) {
+        for (String argument : arguments) System.out.println(argument);
+    }
+}
+"""
+
+
+def test_the_format_argument_file_gives_java_each_argument_unchanged(tmp_path: Path) -> None:
+    # the admin's password reaches StorageTool only through this file, never the process list
+    java = shutil.which("java")
+    assert java is not None, "the Kafka launcher needs java on PATH"
+    source = tmp_path / "Echo.java"
+    source.write_text(ECHO_ARGUMENTS)
+    arguments = ["format", "--add-scram=SCRAM-SHA-256=[name=admin,password=p w\"\\'$x]", "@not"]
+    argfile = tmp_path / "echo.args"
+    argfile.write_text(_java_argfile([str(source), *arguments]))
+    printed = subprocess.run([java, f"@{argfile}"], capture_output=True, text=True, check=True)
+    assert printed.stdout.splitlines() == arguments
