@@ -46,21 +46,26 @@ class CertificateAuthority:
 
     @classmethod
     def create(
-        cls, directory: Path, name: str = "streamworks local CA", days: int = 30
+        cls,
+        directory: Path,
+        name: str = "streamworks local CA",
+        days: int = 30,
+        valid_from: datetime.datetime | None = None,
     ) -> CertificateAuthority:
-        """A new CA named ``name``, valid ``days`` days, in ``directory``/ca.pem and ca.key."""
+        """A new CA named ``name``, valid ``days`` days from ``valid_from`` (a few minutes
+        ago by default), in ``directory``/ca.pem and ca.key."""
         directory.mkdir(parents=True, exist_ok=True)
         key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        now = datetime.datetime.now(datetime.UTC)
+        start = valid_from or datetime.datetime.now(datetime.UTC) - _CLOCK_SKEW
         certificate = (
             x509.CertificateBuilder()
             .subject_name(subject)
             .issuer_name(subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - _CLOCK_SKEW)
-            .not_valid_after(now + datetime.timedelta(days=days))
+            .not_valid_before(start)
+            .not_valid_after(start + datetime.timedelta(days=days))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(_key_usage(ca=True), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
@@ -78,12 +83,15 @@ class CertificateAuthority:
         hosts: Sequence[str] = ("127.0.0.1", "localhost"),
         days: int = 30,
         client: bool = False,
+        *,
+        valid_from: datetime.datetime | None = None,
     ) -> Issued:
         """A certificate for ``name`` (its common name and file stem) valid for ``hosts``.
 
         IP addresses become IPAddress SANs and other names DNSName SANs. The certificate is
         good for both ends of TLS (server and client auth: a broker is both); ``client=True``
         makes a client-only certificate (client auth, no SANs needed: pass ``hosts=()``).
+        It is valid ``days`` days from ``valid_from`` (a few minutes ago by default).
         Files are ``directory``/``name``.pem and ``name``.key.
         """
         directory.mkdir(parents=True, exist_ok=True)
@@ -92,15 +100,15 @@ class CertificateAuthority:
             raise TypeError(f"{self.keyfile} is not an EC private key")
         ca_cert = x509.load_pem_x509_certificate(self.certfile.read_bytes())
         key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.UTC)
+        start = valid_from or datetime.datetime.now(datetime.UTC) - _CLOCK_SKEW
         builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
             .issuer_name(ca_cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - _CLOCK_SKEW)
-            .not_valid_after(now + datetime.timedelta(days=days))
+            .not_valid_before(start)
+            .not_valid_after(start + datetime.timedelta(days=days))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(_key_usage(ca=False), critical=True)
             .add_extension(

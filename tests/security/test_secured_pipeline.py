@@ -10,6 +10,7 @@ line naming what was refused, and no password shows in any log.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import os
 import subprocess
@@ -292,6 +293,33 @@ async def test_an_untrusted_certificate_stops_the_worker_with_one_line(
     )
     assert done.returncode == 1, done.stderr
     assert "certificate is not trusted" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+async def test_an_expired_client_certificate_stops_the_worker_with_one_line(
+    secured: Secured, tmp_path: Path
+) -> None:
+    from ops.kafka.tls import CertificateAuthority  # noqa: PLC0415
+
+    cluster_ca = CertificateAuthority(
+        certfile=secured.kafka.cafile, keyfile=secured.kafka.cafile.with_name("ca.key")
+    )
+    ended = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=2)
+    expired = cluster_ca.issue(
+        tmp_path, "clean", hosts=(), client=True, valid_from=ended - datetime.timedelta(days=30)
+    )
+    done = await asyncio.to_thread(
+        _worker_command,
+        secured,
+        "orders",
+        STREAMWORKS_SSL_CERTFILE=str(expired.certfile),
+        STREAMWORKS_SSL_KEYFILE=str(expired.keyfile),
+        STREAMWORKS_ORDERS_PREFIX=secured.prefix,
+    )
+    assert done.returncode == 1, done.stderr
+    assert f"the client certificate in {expired.certfile} expired on {ended:%Y-%m-%d}" in (
+        done.stderr
+    )
     assert "Traceback" not in done.stderr
 
 
