@@ -57,7 +57,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def build_app(service: RegistryService) -> web.Application:
     """The aiohttp application answering for ``service`` (and its ``/metrics``)."""
-    middlewares: list[Middleware] = [count_requests, _errors]
+    middlewares: list[Middleware] = [_remember_connection, count_requests, _errors]
     if service.authenticator is not None:
         middlewares.append(authentication(service.authenticator))
     app = web.Application(middlewares=middlewares)
@@ -107,6 +107,13 @@ def _error(
     status: int, code: int, message: str, headers: dict[str, str] | None = None
 ) -> web.Response:
     return _reply({"error_code": code, "message": message}, status=status, headers=headers)
+
+
+@web.middleware
+async def _remember_connection(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.transport is not None:
+        request.app[_SERVICE].connections.add(request.transport)
+    return await handler(request)
 
 
 @web.middleware

@@ -15,6 +15,7 @@ import socket
 import ssl
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,8 @@ class RegistryService:
         self._promotion: asyncio.Task[None] | None = None
         self._write_lock = asyncio.Lock()
         self._runner: web.AppRunner | None = None
+        self.connections: weakref.WeakSet[asyncio.Transport] = weakref.WeakSet()
+        """The transports of the requests served (the API adds each), closed by stop()."""
         self.url = ""
         """Where this instance answers, known once started."""
 
@@ -144,6 +147,11 @@ class RegistryService:
         await self._deposed()
         if self._runner is not None:
             await self._runner.cleanup()
+            # Over TLS a closed connection first waits (up to 30 s) for the client's
+            # close_notify, which a client holding an idle connection never sends; a loop
+            # closed meanwhile would leave the socket open. Drop every one at once.
+            for transport in list(self.connections):
+                transport.abort()
         await self._forwarder.close()
         await self.reader.stop()
 
