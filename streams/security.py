@@ -142,10 +142,13 @@ def check_certificates(settings: Settings, *, now: datetime.datetime | None = No
 
 def _certificates(path: Path, setting: str) -> list[x509.Certificate]:
     try:
-        found = x509.load_pem_x509_certificates(path.read_bytes())
-    except (OSError, ValueError) as error:
+        text = path.read_bytes()
+    except OSError as error:
+        raise AuthenticationError(f"cannot read {setting} {path}: {error.strerror}") from None
+    try:
+        return x509.load_pem_x509_certificates(text)
+    except ValueError as error:
         raise AuthenticationError(f"{setting} {path} holds no PEM certificate: {error}") from None
-    return found
 
 
 def _check_dates(

@@ -92,6 +92,9 @@ def test_a_file_without_a_certificate_is_refused_by_setting(tmp_path: Path) -> N
     junk.write_text("not a certificate\n")
     with pytest.raises(AuthenticationError, match=r"^ssl_cafile .*ca\.pem holds no PEM"):
         check_certificates(tls(ssl_cafile=junk))
+    missing = tmp_path / "nowhere.pem"
+    with pytest.raises(AuthenticationError, match=r"^cannot read ssl_certfile .*nowhere\.pem: No"):
+        check_certificates(tls(ssl_certfile=missing))
 
 
 @pytest.fixture
