@@ -188,13 +188,18 @@ def _windows(latency: list[tuple[float, float]]) -> list[dict[str, float]]:
 def _recovery(lag: list[tuple[float, int]], fault_at: float) -> float | None:
     """Seconds after ``fault_at`` until the backlog the fault caused is gone: the lag is back
     within one second of input of its level before the fault, after its peak (which comes
-    later than the fault: a killed worker's partitions stall until its session expires)."""
+    later than the fault: a killed worker's partitions stall until its session expires).
+
+    A fault whose lag never rises above that level left no backlog: 0. (Its "peak" would
+    be the largest jitter of the steady feed, at any moment of the window.)"""
     before = [n for t, n in lag if fault_at - 20 <= t < fault_at]
     level = (statistics.median(before) if before else 0) + RATE
     after = [(t, n) for t, n in lag if t > fault_at]
     if not after:
         return None
     peak = max(range(len(after)), key=lambda i: after[i][1] if after[i][0] < fault_at + 30 else -1)
+    if after[peak][1] <= level:
+        return 0.0
     back = [t for t, n in after[peak:] if n <= level]
     return round(back[0] - fault_at, 1) if back else None
 
@@ -260,6 +265,7 @@ async def test_soak_three_minutes_with_a_kill_and_a_rebalance(
             "rss_mb_per_min": rss_slopes,
             "open_files_per_min": fd_slopes,
             "faults": faults,
+            "lag": [[round(t, 1), n] for t, n in samples.lag],  # both stages, every second
             "restarts": supervisor.restarts,
             "detail": f"p50 {statistics.median(s for _, s in samples.latency) * 1000:.0f} ms, "
             f"p99 per 15 s {min(p99s):.0f}-{max(p99s):.0f} ms; RSS "
