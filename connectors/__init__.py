@@ -1,9 +1,1 @@
-"""Connectors: sources that bring outside data into topics, sinks that take it out.
-
-``connectors.base`` holds the contracts and the runtime; each other package is one kind.
-"""
-
-from connectors.base.worker import ConnectorCounts, ConnectWorker
-from connectors.kinds import KINDS, load_file
-
-__all__ = ["KINDS", "ConnectWorker", "ConnectorCounts", "load_file"]
+"""The reference project's own connector code; its connector files are beside it (YAML)."""

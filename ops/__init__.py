@@ -1,3 +1,1 @@
-"""Running streamworks: the CLI and the local Kafka launcher."""
-
-__all__: list[str] = []
+"""The reference project's operations: its demo (``ops.demo``) beside its deployment files."""

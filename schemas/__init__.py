@@ -1,5 +1,16 @@
-"""Avro contracts, the codec and the schema registry; also home of the error root."""
+"""The reference project's Avro contracts (``contracts/*.avsc``) and record classes.
 
-from schemas.errors import StreamworksError
+Importing this package makes the contracts known to streamworks, so the record classes in
+``schemas.records`` encode and decode wherever they are used.
+"""
 
-__all__ = ["StreamworksError"]
+from pathlib import Path
+
+from streamworks import use_contracts
+
+CONTRACTS = Path(__file__).with_name("contracts")
+"""The folder of the project's ``.avsc`` contracts."""
+
+use_contracts(CONTRACTS)
+
+__all__ = ["CONTRACTS"]

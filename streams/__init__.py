@@ -1,6 +1,1 @@
-"""The stream-processing runtime: settings, safe Kafka clients and the test kit."""
-
-from streams.errors import ConfigurationError, StreamworksError
-from streams.settings import Guarantee, Settings
-
-__all__ = ["ConfigurationError", "Guarantee", "Settings", "StreamworksError"]
+"""The reference project's stream processors: the orders pipeline (``streams.orders``)."""

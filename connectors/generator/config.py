@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from connectors.base.config import SourceConfig
 from connectors.generator.source import GeneratorSource
+from streamworks.connectors.base.config import SourceConfig
 
 __all__ = ["GeneratorConfig"]
 

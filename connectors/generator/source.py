@@ -11,9 +11,9 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
-from connectors.base.records import SourceRecord
-from connectors.base.source import Source, SourceContext
-from streams.pipelines.orders.generator import OrderGenerator
+from streams.orders.generator import OrderGenerator
+from streamworks.connectors.base.records import SourceRecord
+from streamworks.connectors.base.source import Source, SourceContext
 
 if TYPE_CHECKING:
     from connectors.generator.config import GeneratorConfig

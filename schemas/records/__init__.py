@@ -1,6 +1,5 @@
 """Typed records that stages use; each mirrors one contract in ``schemas/contracts``."""
 
-from schemas.records._base import AvroRecord
 from schemas.records.customers import Customer, Tier
 from schemas.records.metrics import CustomerTotals, RegionRevenue, WindowCount
 from schemas.records.orders import (
@@ -13,10 +12,10 @@ from schemas.records.orders import (
     RawOrder,
     ValidOrder,
 )
+from streamworks import AvroRecord
 
 __all__ = [
     "ALL_RECORDS",
-    "AvroRecord",
     "CheckResult",
     "CleanOrder",
     "Customer",

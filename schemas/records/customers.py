@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from schemas.records._base import AvroRecord
+from streamworks import AvroRecord
 
 __all__ = ["Customer", "Tier"]
 

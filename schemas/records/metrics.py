@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from schemas.records._base import AvroRecord
+from streamworks import AvroRecord
 
 __all__ = ["CustomerTotals", "RegionRevenue", "WindowCount"]
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from schemas.records._base import AvroRecord
 from schemas.records.customers import Tier
+from streamworks import AvroRecord
 
 __all__ = [
     "CheckResult",

@@ -20,11 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from schemas.codec import AvroCodec
 from schemas.records import CleanOrder, RawOrder
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
-from streams.pipelines.orders.rules import clean_order
+from streams.orders.rules import clean_order
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
 
 if TYPE_CHECKING:
     import faust
@@ -217,9 +217,9 @@ def quix(args: argparse.Namespace, meter: Meter) -> None:
 
 async def streamworks_stage(args: argparse.Namespace, meter: Meter) -> None:
     """A streamworks stage: the same function, run by our worker."""
-    from streams.pipeline import Pipeline, TopicSpec  # noqa: PLC0415
-    from streams.settings import Settings  # noqa: PLC0415
-    from streams.worker import StageWorker  # noqa: PLC0415
+    from streamworks.core.settings import Settings  # noqa: PLC0415
+    from streamworks.pipeline.graph import Pipeline, TopicSpec  # noqa: PLC0415
+    from streamworks.runtime.worker import StageWorker  # noqa: PLC0415
 
     pipeline = Pipeline(args.group, topics=[TopicSpec(args.input, RawOrder, 2, external=True)])
 

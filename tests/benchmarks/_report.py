@@ -88,9 +88,9 @@ def broker_and_registry() -> Iterator[tuple[str, str]]:
     if existing:
         yield existing, os.environ["STREAMWORKS_BENCH_REGISTRY"]
         return
-    from ops.kafka import LocalCluster  # noqa: PLC0415
-    from ops.kafka._process import free_port_block  # noqa: PLC0415
-    from streams.testing.registry import RegistryThread  # noqa: PLC0415
+    from streamworks.ops.kafka import LocalCluster  # noqa: PLC0415
+    from streamworks.ops.kafka._process import free_port_block  # noqa: PLC0415
+    from streamworks.testing.registry import RegistryThread  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory() as scratch:
         cluster = LocalCluster.plan(Path(scratch), nodes=1, port=free_port_block(2), heap="1g")

@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from schemas.codec import AvroCodec
 from schemas.records import EnrichedOrder, WindowCount
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
 from tests.benchmarks._contenders import Meter, contender_main, faust_app, quix_app
 
 WINDOW_MS = 10_000
@@ -216,17 +216,17 @@ def quix(args: argparse.Namespace, meter: Meter) -> None:
 async def streamworks_aggregation(args: argparse.Namespace, meter: Meter) -> None:
     """The streamworks aggregation: ``Count()`` in ``Tumbling`` windows, ``mode="final"``.
 
-    Run by :class:`~streams.aggregate.worker.AggregationWorker` on RocksDB state with its
+    Run by :class:`~streamworks.aggregate.worker.AggregationWorker` on RocksDB state with its
     changelog, at-least-once like the peers; the input is keyed by customer already, so
     there is no repartition. The worker decodes with the shared Avro codec (the stage's
     input type) and closes windows on each partition's event time (an external input
     without lineage headers is its own origin), so :func:`closes` holds.
     """
-    from streams.aggregate import Count, Tumbling, Window  # noqa: PLC0415
-    from streams.aggregate.worker import AggregationWorker  # noqa: PLC0415
-    from streams.pipeline import Pipeline, TopicSpec  # noqa: PLC0415
-    from streams.settings import Settings  # noqa: PLC0415
-    from streams.topics import ensure_topics  # noqa: PLC0415
+    from streamworks.aggregate.worker import AggregationWorker  # noqa: PLC0415
+    from streamworks.core.settings import Settings  # noqa: PLC0415
+    from streamworks.pipeline import Count, Tumbling, Window  # noqa: PLC0415
+    from streamworks.pipeline.graph import Pipeline, TopicSpec  # noqa: PLC0415
+    from streamworks.runtime.topics import ensure_topics  # noqa: PLC0415
 
     pipeline = Pipeline(args.group, topics=[TopicSpec(args.input, EnrichedOrder, 2, external=True)])
     finished = asyncio.Event()

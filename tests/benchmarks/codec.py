@@ -20,11 +20,11 @@ import avro.schema
 import fastavro
 import orjson
 
-from schemas.catalog import contract
-from schemas.codec import AvroCodec
-from schemas.memory_registry import InMemoryRegistry
 from schemas.records import EnrichedOrder, Tier
-from schemas.typed import RecordCodec
+from streamworks.schemas.catalog import contract
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.memory_registry import InMemoryRegistry
+from streamworks.schemas.typed import RecordCodec
 from tests.benchmarks._report import machine, write
 
 ROUNDS = 5

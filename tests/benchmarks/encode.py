@@ -13,9 +13,9 @@ from typing import Any
 
 import fastavro
 
-from connectors.base._coerce import compile_schema
-from connectors.base._encode import compile_encoder
-from schemas.catalog import contract
+from streamworks.connectors.base._coerce import compile_schema
+from streamworks.connectors.base._encode import compile_encoder
+from streamworks.schemas.catalog import contract
 
 NUMBER = 50_000
 REPEAT = 7

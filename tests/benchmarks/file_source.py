@@ -55,8 +55,8 @@ _STEP = 1_000
 # -- the files ----------------------------------------------------------------------------------
 def write_files(directory: Path, count: int) -> dict[str, Path]:
     """``count`` realistic raw orders as ``orders.csv`` and ``orders.jsonl``."""
-    from connectors.base.documents import to_json  # noqa: PLC0415
-    from streams.pipelines.orders import OrderGenerator, orders_as_csv  # noqa: PLC0415
+    from streams.orders import OrderGenerator, orders_as_csv  # noqa: PLC0415
+    from streamworks.connectors.base.documents import to_json  # noqa: PLC0415
 
     orders = list(OrderGenerator(seed=21).orders(count))
     paths = {"csv": directory / "csv" / "orders.csv", "jsonl": directory / "jsonl" / "orders.jsonl"}
@@ -72,9 +72,9 @@ def write_files(directory: Path, count: int) -> dict[str, Path]:
 def _run_streamworks(args: argparse.Namespace) -> None:
     import uvloop  # noqa: PLC0415
 
-    from connectors.base.worker import ConnectWorker  # noqa: PLC0415
-    from connectors.files import FileSourceConfig  # noqa: PLC0415
-    from streams.settings import Settings  # noqa: PLC0415
+    from streamworks.connectors.base.worker import ConnectWorker  # noqa: PLC0415
+    from streamworks.connectors.files import FileSourceConfig  # noqa: PLC0415
+    from streamworks.core.settings import Settings  # noqa: PLC0415
 
     config = FileSourceConfig(
         name=f"bench-{args.topic}",
@@ -98,7 +98,7 @@ def _run_hand_rolled(args: argparse.Namespace) -> None:
     import uvloop  # noqa: PLC0415
     from aiokafka import AIOKafkaProducer  # noqa: PLC0415
 
-    from schemas.registry_client import RegistryClient  # noqa: PLC0415
+    from streamworks.schemas.registry_client import RegistryClient  # noqa: PLC0415
 
     latest = RegistryClient(args.registry).latest(f"{args.topic}-value")
     schema = fastavro.parse_schema(json.loads(latest.schema))
@@ -154,9 +154,9 @@ def _order_id(row: dict[str, Any]) -> str:
 
 # -- the harness --------------------------------------------------------------------------------
 async def _prepare(bootstrap: str, registry: str, prefix: str) -> str:
-    from schemas.catalog import contract  # noqa: PLC0415
-    from schemas.registry_client import RegistryClient  # noqa: PLC0415
-    from streams.testing.helpers import TopicFactory  # noqa: PLC0415
+    from streamworks.schemas.catalog import contract  # noqa: PLC0415
+    from streamworks.schemas.registry_client import RegistryClient  # noqa: PLC0415
+    from streamworks.testing.helpers import TopicFactory  # noqa: PLC0415
 
     topic = await TopicFactory(bootstrap)(prefix, partitions=3)
     RegistryClient(registry).register(f"{topic}-value", json.dumps(contract("orders.raw").schema))

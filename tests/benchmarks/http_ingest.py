@@ -111,9 +111,9 @@ async def _load(url: str, shape: dict[str, int], run: str) -> dict[str, Any]:
 def _serve_streamworks(args: argparse.Namespace) -> None:
     import uvloop  # noqa: PLC0415
 
-    from connectors.base.worker import ConnectWorker  # noqa: PLC0415
-    from connectors.http import HttpSourceConfig  # noqa: PLC0415
-    from streams.settings import Settings  # noqa: PLC0415
+    from streamworks.connectors.base.worker import ConnectWorker  # noqa: PLC0415
+    from streamworks.connectors.http import HttpSourceConfig  # noqa: PLC0415
+    from streamworks.core.settings import Settings  # noqa: PLC0415
 
     config = HttpSourceConfig(
         name=f"bench-{args.topic}", topic=args.topic, port=int(args.port), key_field="order_id"
@@ -139,7 +139,7 @@ def _serve_hand_rolled(args: argparse.Namespace) -> None:
     from aiokafka import AIOKafkaProducer  # noqa: PLC0415
     from fastavro.validation import validate  # noqa: PLC0415
 
-    from schemas.registry_client import RegistryClient  # noqa: PLC0415
+    from streamworks.schemas.registry_client import RegistryClient  # noqa: PLC0415
 
     latest = RegistryClient(args.registry).latest(f"{args.topic}-value")
     schema = fastavro.parse_schema(json.loads(latest.schema))
@@ -212,9 +212,9 @@ def _rss_mb(pid: int) -> float:
 
 
 async def _prepare(bootstrap: str, registry: str, prefix: str) -> str:
-    from schemas.catalog import contract  # noqa: PLC0415
-    from schemas.registry_client import RegistryClient  # noqa: PLC0415
-    from streams.testing.helpers import TopicFactory  # noqa: PLC0415
+    from streamworks.schemas.catalog import contract  # noqa: PLC0415
+    from streamworks.schemas.registry_client import RegistryClient  # noqa: PLC0415
+    from streamworks.testing.helpers import TopicFactory  # noqa: PLC0415
 
     topic = await TopicFactory(bootstrap)(prefix, partitions=3)
     RegistryClient(registry).register(f"{topic}-value", json.dumps(contract("orders.raw").schema))

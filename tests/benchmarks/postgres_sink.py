@@ -6,7 +6,7 @@ contender writes the same stream into a fresh table of its own, one committed tr
 per batch, upserting by ``order_id``: 45,000 new orders with 5,000 updates of earlier
 ones mixed in. Contenders, interleaved over rounds, medians reported:
 
-- ``streamworks``: :class:`~connectors.postgres.sink.PostgresSink` fed decoded records,
+- ``streamworks``: :class:`~streamworks.connectors.postgres.sink.PostgresSink` fed decoded records,
   as the connect runtime feeds it (binary COPY into a stage, then INSERT ... ON CONFLICT);
 - ``psycopg executemany``: the hand-rolled service — ``INSERT ... ON CONFLICT DO UPDATE``
   with psycopg 3's ``executemany`` (which pipelines the statements) per batch;
@@ -35,11 +35,11 @@ import fastavro
 import psycopg
 from psycopg import sql
 
-from connectors.base import SinkRecord
-from connectors.postgres import LocalPostgres, PostgresSinkConfig
-from connectors.postgres.sink import PostgresSink
-from schemas.catalog import contract
 from schemas.records import EnrichedOrder, Tier
+from streamworks.connectors.base import SinkRecord
+from streamworks.connectors.postgres import LocalPostgres, PostgresSinkConfig
+from streamworks.connectors.postgres.sink import PostgresSink
+from streamworks.schemas.catalog import contract
 from tests.benchmarks._report import interleaved, machine, write
 
 ORDERS = 45_000

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ops.kafka import LocalCluster
-from ops.kafka._process import free_port_block
-from schemas.registry_client import RegistryClient
-from streams.testing.registry import RegistryThread
+from streamworks.ops.kafka import LocalCluster
+from streamworks.ops.kafka._process import free_port_block
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.testing.registry import RegistryThread
 from tests.benchmarks._report import machine, write
 
 REGISTRATIONS = 200

@@ -18,16 +18,16 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from ops.supervisor import Supervisor
-from schemas.codec import AvroCodec
 from schemas.records import EnrichedOrder, RawOrder
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
-from streams.pipelines.orders import OrderGenerator
-from streams.pipelines.orders.app import build
-from streams.settings import Settings
-from streams.testing.helpers import produce, unique_name
-from streams.topics import ensure_topics
+from streams.orders import OrderGenerator
+from streams.orders.app import build
+from streamworks.core.settings import Settings
+from streamworks.ops.supervisor import Supervisor
+from streamworks.runtime.topics import ensure_topics
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
+from streamworks.testing.helpers import produce, unique_name
 from tests.benchmarks._report import (
     broker_and_registry,
     interleaved,

@@ -22,11 +22,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from schemas.codec import AvroCodec
 from schemas.records import EnrichedOrder, Tier, WindowCount
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
-from streams.testing.helpers import produce, unique_name
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
+from streamworks.testing.helpers import produce, unique_name
 from tests.benchmarks._report import (
     broker_and_registry,
     interleaved,

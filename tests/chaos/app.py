@@ -16,8 +16,8 @@ import asyncio
 import os
 
 from schemas.records import CustomerTotals, EnrichedOrder
-from streams.pipeline import Pipeline, TopicSpec
-from streams.settings import Settings
+from streamworks.core.settings import Settings
+from streamworks.pipeline.graph import Pipeline, TopicSpec
 from tests.unit.streams.aggregation_helpers import customer_totals, totals
 
 __all__ = ["SLOW_CENTS", "SLOW_S", "build", "chaos_pipeline"]

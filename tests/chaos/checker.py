@@ -25,7 +25,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from schemas.records import CustomerTotals, EnrichedOrder
-from streams.dead_letters import LINEAGE_OFFSET
+from streamworks.runtime.dead_letters import LINEAGE_OFFSET
 from tests.integration.streams.kit import decode_all
 
 __all__ = ["Figures", "check", "drain", "open_transactions"]

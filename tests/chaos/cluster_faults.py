@@ -1,6 +1,6 @@
 """Broker faults on a local three-node cluster, for chaos scenario 5.
 
-- :class:`Brokers`: per-node process control of a :class:`~ops.kafka.LocalCluster`
+- :class:`Brokers`: per-node process control of a :class:`~streamworks.ops.kafka.LocalCluster`
   (kill -9, SIGSTOP/SIGCONT, restart on the node's existing data) and what the cluster
   says about itself (partition leaders, transaction coordinators, replicas in sync);
 - :class:`RefusingFeed`: a steady feed whose sends may fail: unlike ``harness.Feed``
@@ -28,15 +28,15 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.client import CoordinationType
 from aiokafka.errors import KafkaError
 
-from ops.kafka import LocalCluster, ensure_jars
-from ops.kafka._files import NodeLayout
-from ops.kafka.launcher import _CHILDREN
-from ops.supervisor import Supervisor
-from schemas.codec import AvroCodec
 from schemas.records import EnrichedOrder
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
-from streams import clients
+from streamworks.kafka import clients
+from streamworks.ops.kafka import LocalCluster, ensure_jars
+from streamworks.ops.kafka._files import NodeLayout
+from streamworks.ops.kafka.launcher import _CHILDREN
+from streamworks.ops.supervisor import Supervisor
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
 from tests.chaos.harness import Chaos, orders
 
 __all__ = ["Ack", "Brokers", "RefusingFeed", "babysat", "output_resumed", "stable_offsets"]

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams.testing import KafkaEndpoint
-from streams.testing.registry import RegistryThread
+from streamworks.testing import KafkaEndpoint
+from streamworks.testing.registry import RegistryThread
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -19,15 +19,15 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from ops.supervisor import Supervisor
-from schemas.codec import AvroCodec
 from schemas.records import EnrichedOrder
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
-from streams import clients
-from streams.settings import Settings
-from streams.testing import KafkaEndpoint, unique_name
-from streams.topics import ensure_topics
+from streamworks.core.settings import Settings
+from streamworks.kafka import clients
+from streamworks.ops.supervisor import Supervisor
+from streamworks.runtime.topics import ensure_topics
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
+from streamworks.testing import KafkaEndpoint, unique_name
 from tests.chaos.app import chaos_pipeline
 from tests.chaos.checker import Figures, check
 from tests.unit.streams.aggregation_helpers import order

@@ -27,12 +27,12 @@ from typing import Any, Literal
 
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-from schemas.catalog import contract
-from schemas.codec import AvroCodec, AvroEncoder, SchemaSource
-from schemas.errors import DecodeError
-from schemas.memory_registry import InMemoryRegistry
 from schemas.records import CustomerTotals, EnrichedOrder, Tier
-from schemas.typed import RecordCodec
+from streamworks.schemas.catalog import contract
+from streamworks.schemas.codec import AvroCodec, AvroEncoder, SchemaSource
+from streamworks.schemas.errors import DecodeError
+from streamworks.schemas.memory_registry import InMemoryRegistry
+from streamworks.schemas.typed import RecordCodec
 from tests.chaos.harness import orders
 
 __all__ = [

@@ -22,16 +22,16 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from ops.supervisor import Supervisor
-from schemas.codec import AvroCodec
 from schemas.records import CustomerTotals, EnrichedOrder
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
-from streams import clients
-from streams.aggregate.processor import META
-from streams.settings import Settings
-from streams.state.store import Store
-from streams.testing import unique_name
+from streamworks.aggregate.processor import META
+from streamworks.core.settings import Settings
+from streamworks.kafka import clients
+from streamworks.ops.supervisor import Supervisor
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
+from streamworks.state.store import Store
+from streamworks.testing import unique_name
 from tests.chaos.checker import drain
 
 __all__ = [

@@ -30,15 +30,15 @@ from typing import Any
 
 import pytest
 
-from ops.kafka import LocalCluster
-from ops.kafka._process import free_port_block
-from ops.supervisor import Supervisor
-from schemas.codec import AvroCodec
 from schemas.records import EnrichedOrder
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
-from streams.testing import KafkaEndpoint
-from streams.testing.registry import RegistryThread
+from streamworks.ops.kafka import LocalCluster
+from streamworks.ops.kafka._process import free_port_block
+from streamworks.ops.supervisor import Supervisor
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
+from streamworks.testing import KafkaEndpoint
+from streamworks.testing.registry import RegistryThread
 from tests.chaos.checker import check, drain
 from tests.chaos.cluster_faults import (
     Brokers,

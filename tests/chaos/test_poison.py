@@ -34,22 +34,22 @@ import pytest
 from aiokafka import ConsumerRecord
 from aiokafka.errors import MessageSizeTooLargeError
 
-from ops.supervisor import Supervisor
-from schemas.codec import AvroCodec
-from schemas.errors import RegistryUnavailableError
-from schemas.memory_registry import InMemoryRegistry
 from schemas.records import EnrichedOrder
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
-from streams import clients
-from streams._sending import BatchSender
-from streams.aggregate.processor import AggregationProcessor
-from streams.dead_letters import DLQ_PREFIX, header
-from streams.messages import InMessage
-from streams.processor import Counts, StageProcessor
-from streams.state.store import Store
-from streams.testing import KafkaEndpoint
-from streams.worker import acknowledged
+from streamworks.aggregate.processor import AggregationProcessor
+from streamworks.core.messages import InMessage
+from streamworks.kafka import clients
+from streamworks.kafka.sending import BatchSender
+from streamworks.ops.supervisor import Supervisor
+from streamworks.runtime.dead_letters import DLQ_PREFIX, header
+from streamworks.runtime.processor import Counts, StageProcessor
+from streamworks.runtime.worker import acknowledged
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.errors import RegistryUnavailableError
+from streamworks.schemas.memory_registry import InMemoryRegistry
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
+from streamworks.state.store import Store
+from streamworks.testing import KafkaEndpoint
 from tests.chaos.app import chaos_pipeline
 from tests.chaos.checker import Figures, check, drain
 from tests.chaos.harness import (
@@ -319,7 +319,7 @@ def _unexplained(poison: Poison, letter: Consumed, name: str) -> list[str]:
     message = header(headers, DLQ_PREFIX + "error.message") or ""
     problems = [
         "the value differs from the original" if letter.value != poison.value else "",
-        f"error.class is {error}" if error != "schemas.errors.ValueDecodeError" else "",
+        f"error.class is {error}" if error != "streamworks.schemas.errors.ValueDecodeError" else "",
         f"error.message {message!r} lacks {poison.reason!r}"
         if poison.reason not in message
         else "",

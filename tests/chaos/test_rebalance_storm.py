@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from ops.supervisor import Supervisor
-from streams.clients import key_partitioner
-from streams.testing import KafkaEndpoint
+from streamworks.kafka.clients import key_partitioner
+from streamworks.ops.supervisor import Supervisor
+from streamworks.testing import KafkaEndpoint
 from tests.chaos.app import SLOW_CENTS, SLOW_S
 from tests.chaos.harness import (
     Chaos,

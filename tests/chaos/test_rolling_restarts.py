@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from streams.testing import KafkaEndpoint
+from streamworks.testing import KafkaEndpoint
 from tests.chaos.harness import (
     Feed,
     chaos_copy,

@@ -29,12 +29,12 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from ops.supervisor import Supervisor
-from schemas.codec import AvroCodec
 from schemas.records import EnrichedOrder
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
-from streams.testing import KafkaEndpoint
+from streamworks.ops.supervisor import Supervisor
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
+from streamworks.testing import KafkaEndpoint
 from tests.chaos.harness import (
     INPUTS,
     Chaos,

@@ -38,11 +38,11 @@ from typing import Any
 
 import pytest
 
-from ops.supervisor import Supervisor
 from schemas.records import EnrichedOrder
-from streams.aggregate.processor import META
-from streams.aggregate.spec import changelog_topic
-from streams.testing import KafkaEndpoint
+from streamworks.aggregate.processor import META
+from streamworks.ops.supervisor import Supervisor
+from streamworks.pipeline.aggregation import changelog_topic
+from streamworks.testing import KafkaEndpoint
 from tests.chaos.checker import check, open_transactions
 from tests.chaos.harness import (
     APP,

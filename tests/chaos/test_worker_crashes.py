@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from streams.testing import KafkaEndpoint
+from streamworks.testing import KafkaEndpoint
 from tests.chaos.harness import (
     INPUTS,
     Chaos,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.testing import docker_answers
+from streamworks.testing import docker_answers
 
 REPO = Path(__file__).resolve().parents[2]
 REQUIRED_ENV = "STREAMWORKS_TEST_CONTAINERS"
@@ -53,7 +53,7 @@ def _unavailable(reason: str) -> None:
 
 def _default_images() -> Images:
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
-    pom = (REPO / "ops/kafka/pom.xml").read_text()
+    pom = (REPO / "streamworks/ops/kafka/pom.xml").read_text()
     kafka_version = pom.split("<kafka.version>", 1)[1].split("<", 1)[0]
     return Images(
         kafka=os.environ.get("STREAMWORKS_KAFKA_IMAGE", f"apache/kafka:{kafka_version}"),

@@ -23,16 +23,16 @@ from typing import Any
 
 import psycopg
 
-from connectors.base.documents import to_json
-from ops.demo import publish_customers
-from ops.demo_services import PostgresTables, Rows
-from ops.kafka._process import free_port_block, port_accepts
-from schemas.codec import AvroCodec
+from ops.demo.command import publish_customers
+from ops.demo.services import PostgresTables, Rows
 from schemas.records import RawOrder
-from schemas.registry_client import RegistryClient
-from streams.pipelines.orders import OrderGenerator
-from streams.pipelines.orders.observe import RoutedOrders
-from streams.settings import Settings
+from streams.orders import OrderGenerator
+from streams.orders.observe import RoutedOrders
+from streamworks.connectors.base.documents import to_json
+from streamworks.core.settings import Settings
+from streamworks.ops.kafka._process import free_port_block, port_accepts
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
 from tests.containers.conftest import REPO, Images
 
 ORDERS = 600

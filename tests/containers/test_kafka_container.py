@@ -11,8 +11,8 @@ from contextlib import closing
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from ops.kafka._files import NodeLayout, broker_settings
-from streams.testing import consume_until, container_broker, produce
+from streamworks.ops.kafka._files import NodeLayout, broker_settings
+from streamworks.testing import consume_until, container_broker, produce
 from tests.containers.conftest import REPO, Images
 
 SMOKE_TESTS = "tests/integration/test_kafka_smoke.py"

@@ -10,12 +10,12 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from schemas.catalog import contract
-from schemas.codec import AvroCodec
 from schemas.records import EnrichedOrder, Tier
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
-from streams.testing import (
+from streamworks.schemas.catalog import contract
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
+from streamworks.testing import (
     KafkaEndpoint,
     TopicFactory,
     consume_until,

@@ -11,9 +11,9 @@ from typing import Any
 
 import faust
 
-from streams.faust_app import new_app
-from streams.settings import Settings
-from streams.testing import TopicFactory, consume_until, produce, unique_name
+from streamworks.core.settings import Settings
+from streamworks.faust.app import new_app
+from streamworks.testing import TopicFactory, consume_until, produce, unique_name
 
 PARTITIONS = 3
 

@@ -6,9 +6,9 @@ from collections import defaultdict
 
 from aiokafka import TopicPartition
 
-from streams import clients
-from streams.settings import Settings
-from streams.testing import KafkaEndpoint, TopicFactory, consume_until, produce
+from streamworks.core.settings import Settings
+from streamworks.kafka import clients
+from streamworks.testing import KafkaEndpoint, TopicFactory, consume_until, produce
 
 
 async def test_round_trip_keeps_every_record_and_per_key_order(

@@ -23,19 +23,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ops.kafka._process import free_port_block
-from ops.kafka.tls import CertificateAuthority
-from schemas.errors import (
+from streamworks.core.settings import Settings
+from streamworks.ops.kafka._process import free_port_block
+from streamworks.ops.kafka.tls import CertificateAuthority
+from streamworks.registry.users import add_user
+from streamworks.schemas.errors import (
     RegistryAuthenticationError,
     RegistryAuthorizationError,
     RegistryTLSError,
     SchemaNotFoundError,
 )
-from schemas.registry.users import add_user
-from schemas.registry_client import RegistryClient
-from streams.settings import Settings
-from streams.testing import KafkaEndpoint, unique_name, wait_for
-from streams.testing.registry import RegistryThread, settled_primary
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.testing import KafkaEndpoint, unique_name, wait_for
+from streamworks.testing.registry import RegistryThread, settled_primary
 
 PASSWORDS = {
     "admin": "adm1n-Secret-pw",
@@ -298,7 +298,7 @@ _SERVE = (
     "import logging\n"
     "logging.basicConfig(level=logging.INFO)\n"
     "logging.getLogger('schemas').setLevel(logging.DEBUG)\n"
-    "from ops.registry_commands import app\n"
+    "from streamworks.ops.registry_commands import app\n"
     "app()\n"
 )
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from ops.kafka import BrokerDiedError, LocalCluster
-from ops.kafka._process import free_port_block
-from streams.settings import Settings
+from streamworks.core.settings import Settings
+from streamworks.ops.kafka import BrokerDiedError, LocalCluster
+from streamworks.ops.kafka._process import free_port_block
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from schemas.records import EnrichedOrder, RawOrder
-from streams.pipeline import Pipeline, TopicSpec
+from streamworks.pipeline.graph import Pipeline, TopicSpec
 
 
 def build() -> Pipeline:

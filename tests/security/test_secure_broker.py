@@ -27,11 +27,11 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
-from ops.kafka._process import free_port_block
-from ops.kafka.tls import CertificateAuthority
-from streams import clients
-from streams.settings import Settings
-from streams.testing.helpers import unique_name
+from streamworks.core.settings import Settings
+from streamworks.kafka import clients
+from streamworks.ops.kafka._process import free_port_block
+from streamworks.ops.kafka.tls import CertificateAuthority
+from streamworks.testing.helpers import unique_name
 from tests.security.conftest import SecureKafka
 
 _FAST = 10.0  # seconds within which a refused client must give up

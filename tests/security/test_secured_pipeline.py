@@ -26,26 +26,26 @@ import pytest_asyncio
 from aiokafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
 from pydantic import SecretStr
 
-from connectors import ConnectWorker
 from connectors.generator.config import GeneratorConfig
-from connectors.postgres.config import PostgresSinkConfig
-from ops.acl import apply_plan, create_topics, plan, principals
-from schemas.codec import AvroCodec
-from schemas.errors import RegistryAuthenticationError, RegistryAuthorizationError
 from schemas.records import InvalidOrder, ValidOrder
-from schemas.registry.users import add_user
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
-from streams import clients
-from streams.errors import AuthorizationError
-from streams.pipeline import Pipeline
-from streams.pipelines.orders.pipeline import orders_pipeline
-from streams.runner import worker_for
-from streams.security import explain
-from streams.settings import Settings
-from streams.testing import consume_until, produce, unique_name, wait_for
-from streams.testing.registry import RegistryThread
-from streams.topics import register_contracts
+from streams.orders.pipeline import orders_pipeline
+from streamworks.connectors import ConnectWorker
+from streamworks.connectors.postgres.config import PostgresSinkConfig
+from streamworks.core.errors import AuthorizationError
+from streamworks.core.settings import Settings
+from streamworks.kafka import clients
+from streamworks.kafka.security import explain
+from streamworks.ops.acl import apply_plan, create_topics, plan, principals
+from streamworks.ops.runner import worker_for
+from streamworks.pipeline.graph import Pipeline
+from streamworks.registry.users import add_user
+from streamworks.runtime.topics import register_contracts
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.errors import RegistryAuthenticationError, RegistryAuthorizationError
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
+from streamworks.testing import consume_until, produce, unique_name, wait_for
+from streamworks.testing.registry import RegistryThread
 from tests.integration.connectors.pg import PostgresServer, fetch_rows, postgres  # noqa: F401
 from tests.security.conftest import SecureKafka
 
@@ -281,7 +281,7 @@ async def test_a_wrong_password_stops_the_worker_with_one_line(
 async def test_an_untrusted_certificate_stops_the_worker_with_one_line(
     secured: Secured, tmp_path: Path
 ) -> None:
-    from ops.kafka.tls import CertificateAuthority  # noqa: PLC0415
+    from streamworks.ops.kafka.tls import CertificateAuthority  # noqa: PLC0415
 
     other = CertificateAuthority.create(tmp_path, "not the cluster's CA")
     done = await asyncio.to_thread(
@@ -299,7 +299,7 @@ async def test_an_untrusted_certificate_stops_the_worker_with_one_line(
 async def test_an_expired_client_certificate_stops_the_worker_with_one_line(
     secured: Secured, tmp_path: Path
 ) -> None:
-    from ops.kafka.tls import CertificateAuthority  # noqa: PLC0415
+    from streamworks.ops.kafka.tls import CertificateAuthority  # noqa: PLC0415
 
     cluster_ca = CertificateAuthority(
         certfile=secured.kafka.cafile, keyfile=secured.kafka.cafile.with_name("ca.key")

@@ -21,18 +21,18 @@ from typing import Any, ClassVar
 
 import pytest
 
-from connectors.base import SinkConfig, SourceConfig
-from connectors.testing import running
-from schemas.catalog import contract
-from schemas.codec import AvroCodec
 from schemas.records import EnrichedOrder, RawOrder, Tier
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
-from streams.dead_letters import DLQ_PREFIX, header
-from streams.messages import Headers
-from streams.pipelines.orders import OrderGenerator
-from streams.settings import Settings
-from streams.testing.helpers import TopicFactory, consume_until, produce, unique_name, wait_for
+from streams.orders import OrderGenerator
+from streamworks.connectors.base import SinkConfig, SourceConfig
+from streamworks.core.messages import Headers
+from streamworks.core.settings import Settings
+from streamworks.runtime.dead_letters import DLQ_PREFIX, header
+from streamworks.schemas.catalog import contract
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
+from streamworks.testing.connectors import running
+from streamworks.testing.helpers import TopicFactory, consume_until, produce, unique_name, wait_for
 
 __all__ = [
     "SinkContract",

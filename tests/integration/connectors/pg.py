@@ -17,8 +17,8 @@ import pytest
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from connectors.postgres.local import LocalPostgres
-from streams.testing.helpers import unique_name
+from streamworks.connectors.postgres.local import LocalPostgres
+from streamworks.testing.helpers import unique_name
 
 __all__ = ["PostgresServer", "fetch_rows", "pg_table", "postgres"]
 

@@ -19,16 +19,16 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from connectors.base.documents import to_json
-from connectors.files import FileSourceConfig
-from connectors.testing import running
-from schemas.codec import AvroCodec
 from schemas.records import RawOrder
-from schemas.registry_client import RegistryClient
-from streams.dead_letters import DLQ_PREFIX, header
-from streams.pipelines.orders import OrderGenerator, orders_as_csv
-from streams.settings import Guarantee, Settings
-from streams.testing.helpers import consume_until, unique_name, wait_for
+from streams.orders import OrderGenerator, orders_as_csv
+from streamworks.connectors.base.documents import to_json
+from streamworks.connectors.files import FileSourceConfig
+from streamworks.core.settings import Guarantee, Settings
+from streamworks.runtime.dead_letters import DLQ_PREFIX, header
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.testing.connectors import running
+from streamworks.testing.helpers import consume_until, unique_name, wait_for
 from tests.integration.connectors.contract import SourceContract, Topics
 
 logger = logging.getLogger(__name__)

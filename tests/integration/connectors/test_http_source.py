@@ -19,13 +19,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import SecretStr
 
-from connectors.http import HttpSourceConfig
-from connectors.testing import running
-from schemas.codec import AvroCodec
 from schemas.records import RawOrder
-from schemas.registry_client import RegistryClient
-from streams.settings import Settings
-from streams.testing.helpers import consume_until, unique_name, wait_for
+from streamworks.connectors.http import HttpSourceConfig
+from streamworks.core.settings import Settings
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.testing.connectors import running
+from streamworks.testing.helpers import consume_until, unique_name, wait_for
 from tests.integration.connectors.contract import SourceContract, Topics
 from tests.unit.connectors.test_http_corpus import BAD_REQUESTS, LIMIT, TOKEN, send_corpus
 

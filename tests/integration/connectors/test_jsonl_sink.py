@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from connectors.base import SinkConfig
-from connectors.files import JsonlSinkConfig
-from connectors.testing import running
-from streams.settings import Settings
-from streams.testing.helpers import unique_name
+from streamworks.connectors.base import SinkConfig
+from streamworks.connectors.files import JsonlSinkConfig
+from streamworks.core.settings import Settings
+from streamworks.testing.connectors import running
+from streamworks.testing.helpers import unique_name
 from tests.integration.connectors.contract import SinkContract, enriched_orders
 
 _ROTATE_BYTES = 16 * 1024

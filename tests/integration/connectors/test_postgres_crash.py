@@ -21,9 +21,9 @@ import pytest
 from aiokafka import TopicPartition
 
 from schemas.records import EnrichedOrder
-from streams import clients
-from streams.settings import Settings
-from streams.testing.helpers import TopicFactory, unique_name, wait_for
+from streamworks.core.settings import Settings
+from streamworks.kafka import clients
+from streamworks.testing.helpers import TopicFactory, unique_name, wait_for
 from tests.integration.connectors.contract import Topics, enriched_orders, publish_enriched
 from tests.integration.connectors.pg import PostgresServer, fetch_rows
 

@@ -18,19 +18,19 @@ import fastavro
 import psycopg
 import pytest
 
-from connectors.base import RejectedError, SinkConfig, SinkRecord, TransientError
-from connectors.postgres import LocalPostgres, PostgresSinkConfig
-from connectors.postgres._table import TableMismatchError
-from connectors.postgres.sink import PostgresSink
-from connectors.testing import running
-from schemas.catalog import contract
-from schemas.codec import AvroCodec
 from schemas.records import EnrichedOrder, RegionRevenue
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
-from streams.dead_letters import DLQ_PREFIX
-from streams.settings import Settings
-from streams.testing.helpers import TopicFactory, consume_until, produce, unique_name, wait_for
+from streamworks.connectors.base import RejectedError, SinkConfig, SinkRecord, TransientError
+from streamworks.connectors.postgres import LocalPostgres, PostgresSinkConfig
+from streamworks.connectors.postgres._table import TableMismatchError
+from streamworks.connectors.postgres.sink import PostgresSink
+from streamworks.core.settings import Settings
+from streamworks.runtime.dead_letters import DLQ_PREFIX
+from streamworks.schemas.catalog import contract
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
+from streamworks.testing.connectors import running
+from streamworks.testing.helpers import TopicFactory, consume_until, produce, unique_name, wait_for
 from tests.integration.connectors.contract import (
     SinkContract,
     Topics,

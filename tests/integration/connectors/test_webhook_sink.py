@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from connectors.base import SinkConfig
-from connectors.testing import running
-from connectors.webhook import WebhookSinkConfig
-from streams.dead_letters import DLQ_PREFIX, header
-from streams.settings import Settings
-from streams.testing.helpers import consume_until, unique_name
+from streamworks.connectors.base import SinkConfig
+from streamworks.connectors.webhook import WebhookSinkConfig
+from streamworks.core.settings import Settings
+from streamworks.runtime.dead_letters import DLQ_PREFIX, header
+from streamworks.testing.connectors import running
+from streamworks.testing.helpers import consume_until, unique_name
 from tests.integration.connectors.contract import SinkContract, enriched_orders
 
 

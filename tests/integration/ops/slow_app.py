@@ -11,8 +11,8 @@ import asyncio
 import os
 
 from schemas.records import CleanOrder, RawOrder
-from streams.pipeline import Pipeline, TopicSpec
-from streams.pipelines.orders import clean_order
+from streams.orders import clean_order
+from streamworks.pipeline.graph import Pipeline, TopicSpec
 
 __all__ = ["PARTITIONS", "SECONDS_PER_RECORD", "build"]
 

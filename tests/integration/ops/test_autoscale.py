@@ -21,16 +21,16 @@ from typing import Any
 
 import pytest
 
-from ops.status import StageStatus, collect_status
-from schemas.codec import AvroCodec
 from schemas.records import RawOrder
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
-from streams import clients
-from streams.pipelines.orders import OrderGenerator
-from streams.settings import Settings
-from streams.testing import unique_name, wait_for
-from streams.topics import ensure_topics
+from streams.orders import OrderGenerator
+from streamworks.core.settings import Settings
+from streamworks.kafka import clients
+from streamworks.ops.status import StageStatus, collect_status
+from streamworks.runtime.topics import ensure_topics
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
+from streamworks.testing import unique_name, wait_for
 from tests.integration.ops import slow_app
 
 REPORT = Path(".cache/reports/autoscale.json")

@@ -22,9 +22,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from streams.settings import Settings
-from streams.testing import KafkaEndpoint, unique_name, wait_for
-from streams.testing.registry import RegistryThread
+from streamworks.core.settings import Settings
+from streamworks.testing import KafkaEndpoint, unique_name, wait_for
+from streamworks.testing.registry import RegistryThread
 from tests.integration.streams.kit import flagship_with_orders, publishing_workers
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

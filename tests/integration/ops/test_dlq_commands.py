@@ -16,13 +16,13 @@ import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import NewTopic
 
-from ops.dlq import marker_topic, replay
-from streams import clients
-from streams.dead_letters import dead_letter
-from streams.errors import StageError
-from streams.messages import InMessage
-from streams.settings import Settings
-from streams.testing.helpers import unique_name, wait_for
+from streamworks.core.errors import StageError
+from streamworks.core.messages import InMessage
+from streamworks.core.settings import Settings
+from streamworks.kafka import clients
+from streamworks.ops.dlq import marker_topic, replay
+from streamworks.runtime.dead_letters import dead_letter
+from streamworks.testing.helpers import unique_name, wait_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -151,7 +151,7 @@ async def test_inspect_groups_a_stage_s_dead_letters_by_error(
     assert found["topic"] == dlq
     assert found["total"] == 7
     assert [(g["error_class"], g["pattern"], g["count"]) for g in found["groups"]] == [
-        ("streams.errors.StageError", "price <n> of c-<n> is negative", 5),
+        ("streamworks.core.errors.StageError", "price <n> of c-<n> is negative", 5),
         ("builtins.ValueError", "no field 'sku'", 2),
     ]
     first = found["groups"][0]

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from aiokafka.admin import NewTopic
 
-from ops.kafka._process import free_port_block
-from streams import clients
-from streams.settings import Settings
-from streams.testing import KafkaEndpoint, consume_until, produce, unique_name
+from streamworks.core.settings import Settings
+from streamworks.kafka import clients
+from streamworks.ops.kafka._process import free_port_block
+from streamworks.testing import KafkaEndpoint, consume_until, produce, unique_name
 
-CLI = [sys.executable, "-c", "from ops.cli import main; main()"]
+CLI = [sys.executable, "-c", "from streamworks.ops.cli import main; main()"]
 
 
 def _kafka_pids(marker: str) -> list[int]:

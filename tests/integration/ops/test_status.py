@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from ops.status import PipelineStatus, StatusCollector, collect_status
-from streams.settings import Settings
-from streams.testing import KafkaEndpoint, unique_name, wait_for
-from streams.testing.registry import RegistryThread
+from streamworks.core.settings import Settings
+from streamworks.ops.status import PipelineStatus, StatusCollector, collect_status
+from streamworks.testing import KafkaEndpoint, unique_name, wait_for
+from streamworks.testing.registry import RegistryThread
 from tests.integration.streams.kit import flagship_with_orders, publishing_workers
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

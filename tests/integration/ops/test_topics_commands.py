@@ -13,11 +13,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from typer.testing import CliRunner, Result
 
-from ops.cli import app
-from ops.topics import EXIT_CHANGES, EXIT_IN_SYNC, EXIT_PROBLEM
-from streams.pipeline import Pipeline, TopicSpec
-from streams.settings import Settings
-from streams.testing.helpers import unique_name
+from streamworks.core.settings import Settings
+from streamworks.ops.cli import app
+from streamworks.ops.topics import EXIT_CHANGES, EXIT_IN_SYNC, EXIT_PROBLEM
+from streamworks.pipeline.graph import Pipeline, TopicSpec
+from streamworks.testing.helpers import unique_name
 
 _NAME = "STREAMWORKS_TOPICS_TEST_PIPELINE"
 PIPELINE = f"{__name__}:small_pipeline"

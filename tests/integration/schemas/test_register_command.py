@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from ops.cli import app
-from schemas.registry_client import RegistryClient
-from streams.testing.helpers import unique_name
-from streams.testing.registry import RegistryThread
+from streamworks.ops.cli import app
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.testing.helpers import unique_name
+from streamworks.testing.registry import RegistryThread
 
 
 def test_contracts_and_a_pipelines_topics_are_registered_once(

@@ -9,11 +9,11 @@ import sys
 
 import httpx
 
-from ops.kafka._process import free_port_block
-from streams.testing import KafkaEndpoint, unique_name, wait_for
-from streams.testing.registry import RegistryThread
+from streamworks.ops.kafka._process import free_port_block
+from streamworks.testing import KafkaEndpoint, unique_name, wait_for
+from streamworks.testing.registry import RegistryThread
 
-_RUN = "import typer\nfrom ops.registry_commands import registry\ntyper.run(registry)\n"
+_RUN = "import typer\nfrom streamworks.ops.registry_commands import registry\ntyper.run(registry)\n"
 
 
 async def test_the_command_serves_until_sigterm(kafka: KafkaEndpoint) -> None:

@@ -15,7 +15,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from schema_registry.client import AsyncSchemaRegistryClient
 from schema_registry.client import SchemaRegistryClient as PySchemaRegistryClient
 
-from streams.testing.registry import RegistryThread
+from streamworks.testing.registry import RegistryThread
 
 ORDER_V1: dict[str, Any] = {
     "type": "record",

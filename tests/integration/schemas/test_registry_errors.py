@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from streams.testing.registry import RegistryThread
+from streamworks.testing.registry import RegistryThread
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 

@@ -9,13 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
-from schemas.registry.errors import NotPrimaryError
-from schemas.registry.log import LogReader, LogWriter
-from schemas.registry.records import ConfigRecord
-from schemas.registry.state import RegistryState
-from streams.settings import Settings
-from streams.testing import KafkaEndpoint, unique_name, wait_for
-from streams.testing.registry import running_registry
+from streamworks.core.settings import Settings
+from streamworks.registry.errors import NotPrimaryError
+from streamworks.registry.log import LogReader, LogWriter
+from streamworks.registry.records import ConfigRecord
+from streamworks.registry.state import RegistryState
+from streamworks.testing import KafkaEndpoint, unique_name, wait_for
+from streamworks.testing.registry import running_registry
 
 
 def schema(name: str, *fields: str) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 
 from schemas.records import CustomerTotals, EnrichedOrder, WindowCount
-from streams.aggregate import Count, Tumbling
-from streams.pipeline import Pipeline, TopicSpec
+from streamworks.pipeline import Count, Tumbling
+from streamworks.pipeline.graph import Pipeline, TopicSpec
 from tests.unit.streams.aggregation_helpers import customer_totals, totals, window_count
 
 __all__ = ["WINDOW_S", "totals_pipeline", "windows", "windows_pipeline"]

@@ -10,19 +10,19 @@ from typing import Any
 
 from aiokafka import ConsumerRecord
 
-from schemas.codec import AvroCodec
 from schemas.records import Customer, CustomerTotals, EnrichedOrder, RawOrder, RegionRevenue
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
-from streams.pipeline import Pipeline
-from streams.pipelines.orders import OrderGenerator
-from streams.pipelines.orders.pipeline import REVENUE_WINDOW_S, orders_pipeline
-from streams.runner import worker_for
-from streams.settings import Settings
-from streams.stats import StatsPublisher
-from streams.testing import produce
-from streams.topics import ensure_topics
-from streams.worker import StageWorker
+from streams.orders import OrderGenerator
+from streams.orders.pipeline import REVENUE_WINDOW_S, orders_pipeline
+from streamworks.core.settings import Settings
+from streamworks.ops.runner import worker_for
+from streamworks.pipeline.graph import Pipeline
+from streamworks.runtime.stats import StatsPublisher
+from streamworks.runtime.topics import ensure_topics
+from streamworks.runtime.worker import StageWorker
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
+from streamworks.testing import produce
 
 __all__ = [
     "decode_all",

@@ -22,14 +22,14 @@ from typing import Any
 
 import pytest
 
-from ops.supervisor import Supervisor
-from schemas.codec import AvroCodec
 from schemas.records import EnrichedOrder, WindowCount
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
-from streams.settings import Settings
-from streams.testing import KafkaEndpoint, consume_until, produce, unique_name
-from streams.topics import ensure_topics
+from streamworks.core.settings import Settings
+from streamworks.ops.supervisor import Supervisor
+from streamworks.runtime.topics import ensure_topics
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
+from streamworks.testing import KafkaEndpoint, consume_until, produce, unique_name
 from tests.integration.streams.agg_app import WINDOW_S, windows_pipeline
 from tests.integration.streams.kit import decode_all
 from tests.unit.streams.aggregation_helpers import EPOCH_MS, order

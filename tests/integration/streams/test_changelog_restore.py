@@ -7,12 +7,12 @@ from pathlib import Path
 from aiokafka import TopicPartition
 from aiokafka.admin import RecordsToDelete
 
-from streams import clients
-from streams.settings import Settings
-from streams.state.changelog import ChangelogReader
-from streams.state.store import Store
-from streams.testing import KafkaEndpoint, unique_name
-from streams.topics import ensure_topic
+from streamworks.core.settings import Settings
+from streamworks.kafka import clients
+from streamworks.runtime.topics import ensure_topic
+from streamworks.state.changelog import ChangelogReader
+from streamworks.state.store import Store
+from streamworks.testing import KafkaEndpoint, unique_name
 
 
 async def _write(

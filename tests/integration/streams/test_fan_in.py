@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 from aiokafka import ConsumerRecord
 
-from ops.supervisor import Supervisor
-from schemas.codec import AvroCodec
 from schemas.records import (
     CustomerTotals,
     EnrichedOrder,
@@ -19,13 +17,15 @@ from schemas.records import (
     RegionRevenue,
     Tier,
 )
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
-from streams.aggregate.worker import AggregationWorker
-from streams.pipelines.orders import OrderGenerator, orders_pipeline
-from streams.settings import Settings
-from streams.testing import KafkaEndpoint, consume_until, produce, unique_name
-from streams.topics import ensure_topics
+from streams.orders import OrderGenerator, orders_pipeline
+from streamworks.aggregate.worker import AggregationWorker
+from streamworks.core.settings import Settings
+from streamworks.ops.supervisor import Supervisor
+from streamworks.runtime.topics import ensure_topics
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
+from streamworks.testing import KafkaEndpoint, consume_until, produce, unique_name
 from tests.integration.streams.agg_app import totals_pipeline
 from tests.integration.streams.kit import (
     decode_all,

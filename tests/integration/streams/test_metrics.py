@@ -8,20 +8,20 @@ from pathlib import Path
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from connectors.files import JsonlSinkConfig
 from connectors.generator import GeneratorConfig
-from connectors.testing import running
-from schemas.codec import AvroCodec
 from schemas.records import RawOrder
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
-from streams.metrics import MetricsServer
-from streams.pipelines.orders import OrderGenerator, orders_pipeline
-from streams.settings import Settings
-from streams.testing import KafkaEndpoint, produce, unique_name, wait_for
-from streams.testing.helpers import TopicFactory
-from streams.testing.registry import RegistryThread
-from streams.topics import ensure_topics
+from streams.orders import OrderGenerator, orders_pipeline
+from streamworks.connectors.files import JsonlSinkConfig
+from streamworks.core.settings import Settings
+from streamworks.runtime.metrics import MetricsServer
+from streamworks.runtime.topics import ensure_topics
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
+from streamworks.testing import KafkaEndpoint, produce, unique_name, wait_for
+from streamworks.testing.connectors import running
+from streamworks.testing.helpers import TopicFactory
+from streamworks.testing.registry import RegistryThread
 from tests.integration.connectors.contract import Topics
 from tests.integration.streams.kit import workers
 

@@ -7,15 +7,15 @@ from dataclasses import replace
 
 import pytest
 
-from schemas.codec import AvroCodec
 from schemas.records import InvalidOrder, ValidOrder
-from schemas.registry_client import RegistryClient
-from streams.pipelines.orders import OrderGenerator, clean_order, format_order, orders_pipeline
-from streams.reply import Requester, RequestTimeoutError
-from streams.settings import Settings
-from streams.testing import KafkaEndpoint, unique_name
-from streams.topics import ensure_topics
-from streams.worker import StageWorker
+from streams.orders import OrderGenerator, clean_order, format_order, orders_pipeline
+from streamworks.core.settings import Settings
+from streamworks.runtime.reply import Requester, RequestTimeoutError
+from streamworks.runtime.topics import ensure_topics
+from streamworks.runtime.worker import StageWorker
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.testing import KafkaEndpoint, unique_name
 
 
 async def test_a_caller_awaits_the_validate_stage_answer(

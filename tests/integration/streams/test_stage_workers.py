@@ -7,15 +7,15 @@ from typing import Any
 
 from aiokafka import ConsumerRecord
 
-from schemas.codec import AvroCodec
 from schemas.records import InvalidOrder, RawOrder, ValidOrder
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
-from streams.dead_letters import DLQ_PREFIX, header
-from streams.pipelines.orders import OrderGenerator, orders_pipeline
-from streams.settings import Settings
-from streams.testing import KafkaEndpoint, consume_until, produce, unique_name
-from streams.topics import ensure_topics
+from streams.orders import OrderGenerator, orders_pipeline
+from streamworks.core.settings import Settings
+from streamworks.runtime.dead_letters import DLQ_PREFIX, header
+from streamworks.runtime.topics import ensure_topics
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
+from streamworks.testing import KafkaEndpoint, consume_until, produce, unique_name
 from tests.integration.streams.kit import workers
 
 
@@ -69,7 +69,10 @@ async def test_two_workers_per_stage_route_every_order_and_dead_letter_a_poison(
         [letter] = await consume_until(kafka.bootstrap_servers, f"{prefix}.clean.dlq", count=1)
         assert letter.value == b"\x00\x00\x00\x00\x09not avro at all"
         headers = tuple((k, v) for k, v in letter.headers)
-        assert header(headers, DLQ_PREFIX + "error.class") == "schemas.errors.ValueDecodeError"
+        assert (
+            header(headers, DLQ_PREFIX + "error.class")
+            == "streamworks.schemas.errors.ValueDecodeError"
+        )
         assert header(headers, DLQ_PREFIX + "origin.topic") == f"{prefix}.raw"
 
     clean = [w for w in pool if w.stage.name == "clean"]

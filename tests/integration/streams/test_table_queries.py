@@ -13,19 +13,19 @@ from typing import Any
 import aiohttp
 from typer.testing import CliRunner
 
-from ops.cli import app
-from schemas.codec import AvroCodec
 from schemas.records import EnrichedOrder
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
-from streams.aggregate.worker import AggregationWorker
-from streams.pipeline import Pipeline
-from streams.query import QueryServer, key_partition
-from streams.settings import Settings
-from streams.stats import StatsPublisher
-from streams.testing import KafkaEndpoint, consume_until, produce, unique_name, wait_for
-from streams.topics import ensure_topics
-from streams.worker import StageWorker
+from streamworks.aggregate.worker import AggregationWorker
+from streamworks.core.settings import Settings
+from streamworks.ops.cli import app
+from streamworks.pipeline.graph import Pipeline
+from streamworks.runtime.query import QueryServer, key_partition
+from streamworks.runtime.stats import StatsPublisher
+from streamworks.runtime.topics import ensure_topics
+from streamworks.runtime.worker import StageWorker
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
+from streamworks.testing import KafkaEndpoint, consume_until, produce, unique_name, wait_for
 from tests.integration.streams.agg_app import totals_pipeline
 from tests.integration.streams.kit import totals_truth, workers
 from tests.unit.streams.aggregation_helpers import order

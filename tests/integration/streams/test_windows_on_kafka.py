@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from schemas.codec import AvroCodec
 from schemas.records import EnrichedOrder, WindowCount
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
-from streams.aggregate import Count, Tumbling
-from streams.pipeline import Pipeline, TopicSpec
-from streams.settings import Settings
-from streams.testing import KafkaEndpoint, consume_until, produce, unique_name, wait_for
-from streams.topics import ensure_topics
+from streamworks.core.settings import Settings
+from streamworks.pipeline import Count, Tumbling
+from streamworks.pipeline.graph import Pipeline, TopicSpec
+from streamworks.runtime.topics import ensure_topics
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
+from streamworks.testing import KafkaEndpoint, consume_until, produce, unique_name, wait_for
 from tests.integration.streams.kit import decode_all, workers
 from tests.unit.streams.aggregation_helpers import EPOCH_MS, order, ordered_at, window_count
 from tests.unit.streams.test_aggregation_properties import fixed_truth

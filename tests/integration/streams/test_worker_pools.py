@@ -15,17 +15,17 @@ from typing import Any
 
 import pytest
 
-from ops.supervisor import Supervisor
-from schemas.codec import AvroCodec
 from schemas.records import RawOrder
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
-from streams.pipelines.orders import OrderGenerator
-from streams.pipelines.orders.app import build
-from streams.pipelines.orders.observe import RoutedOrders
-from streams.settings import Settings
-from streams.testing import KafkaEndpoint, produce, unique_name
-from streams.topics import ensure_topics
+from streams.orders import OrderGenerator
+from streams.orders.app import build
+from streams.orders.observe import RoutedOrders
+from streamworks.core.settings import Settings
+from streamworks.ops.supervisor import Supervisor
+from streamworks.runtime.topics import ensure_topics
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
+from streamworks.testing import KafkaEndpoint, produce, unique_name
 
 REPORT = Path(".cache/reports/worker-pools.json")
 ROUTING = ("clean", "format", "validate")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from connectors.base import Position, Sent, SourceRecord
-from connectors.base.convert import TopicConverter
-from streams.messages import OutRecord
+from streamworks.connectors.base import Position, Sent, SourceRecord
+from streamworks.connectors.base.convert import TopicConverter
+from streamworks.core.messages import OutRecord
 
 __all__ = ["MemoryContext"]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from connectors.base._coerce import Invalid, compile_schema
-from schemas.catalog import contract
+from streamworks.connectors.base._coerce import Invalid, compile_schema
+from streamworks.schemas.catalog import contract
 
 ENRICHED = contract("orders.enriched").schema
 RAW = contract("orders.raw").schema

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.base._coerce import Invalid, compile_schema
-from connectors.base._encode import Unencodable, compile_encoder
-from schemas.catalog import contracts
+from streamworks.connectors.base._coerce import Invalid, compile_schema
+from streamworks.connectors.base._encode import Unencodable, compile_encoder
+from streamworks.schemas.catalog import contracts
 
 EVERY_TYPE: dict[str, Any] = {
     "type": "record",

@@ -9,9 +9,9 @@ import uuid
 
 import pytest
 
-from connectors.base import SinkRecord
-from connectors.base.documents import record_document, to_json
-from connectors.files._formats import MalformedLine, format_of, parser_for
+from streamworks.connectors.base import SinkRecord
+from streamworks.connectors.base.documents import record_document, to_json
+from streamworks.connectors.files._formats import MalformedLine, format_of, parser_for
 
 
 def test_formats_follow_the_suffix() -> None:

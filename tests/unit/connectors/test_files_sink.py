@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from connectors.base import SinkRecord
-from connectors.files import JsonlSink, JsonlSinkConfig
-from streams.testing.helpers import wait_for
+from streamworks.connectors.base import SinkRecord
+from streamworks.connectors.files import JsonlSink, JsonlSinkConfig
+from streamworks.testing.helpers import wait_for
 
 
 class FakeSinkContext:

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from connectors.base import ConversionError, Position
-from connectors.files import FileSourceConfig
-from streams.testing.helpers import wait_for
+from streamworks.connectors.base import ConversionError, Position
+from streamworks.connectors.files import FileSourceConfig
+from streamworks.testing.helpers import wait_for
 from tests.unit.connectors.fakes import MemoryContext
 
 

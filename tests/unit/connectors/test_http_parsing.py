@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from connectors.http import HttpSource, HttpSourceConfig
-from connectors.http._parsing import Problem, parse_json, parse_ndjson
-from connectors.kinds import load_file
+from streamworks.connectors.http import HttpSource, HttpSourceConfig
+from streamworks.connectors.http._parsing import Problem, parse_json, parse_ndjson
+from streamworks.connectors.kinds import load_file
 
 
 def test_a_json_object_or_array_gives_records_by_index() -> None:

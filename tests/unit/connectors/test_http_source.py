@@ -21,18 +21,18 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDictProxy
 
-from connectors.base.convert import TopicConverter
-from connectors.base.errors import ConnectorError, ProduceError
-from connectors.base.records import Position, SourceRecord
-from connectors.http import HttpSourceConfig
-from connectors.http._answers import Refusal
-from connectors.http._flow import Flow
-from connectors.http._handlers import Ingest
-from schemas.catalog import contract
-from schemas.errors import SchemaNotFoundError
-from schemas.registry_client import RegisteredSchema, RegistryClient
-from streams.messages import OutRecord
-from streams.testing.helpers import wait_for
+from streamworks.connectors.base.convert import TopicConverter
+from streamworks.connectors.base.errors import ConnectorError, ProduceError
+from streamworks.connectors.base.records import Position, SourceRecord
+from streamworks.connectors.http import HttpSourceConfig
+from streamworks.connectors.http._answers import Refusal
+from streamworks.connectors.http._flow import Flow
+from streamworks.connectors.http._handlers import Ingest
+from streamworks.core.messages import OutRecord
+from streamworks.schemas.catalog import contract
+from streamworks.schemas.errors import SchemaNotFoundError
+from streamworks.schemas.registry_client import RegisteredSchema, RegistryClient
+from streamworks.testing.helpers import wait_for
 from tests.unit.connectors.fakes import MemoryContext
 
 TOPIC = "orders"
@@ -331,7 +331,7 @@ async def test_no_length_is_411_and_cut_or_misframed_bodies_are_no_500(
     assert not [
         r
         for r in caplog.records
-        if r.name.startswith("connectors.http") and r.levelno >= logging.ERROR
+        if r.name.startswith("streamworks.connectors.http") and r.levelno >= logging.ERROR
     ]
 
 

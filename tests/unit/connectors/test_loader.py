@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import ConnectorConfigError
 from connectors.generator import GeneratorConfig
-from connectors.kinds import load_file
+from streamworks.connectors.base import ConnectorConfigError
+from streamworks.connectors.kinds import load_file
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -25,7 +25,7 @@ def test_a_valid_file_gives_typed_configs_with_environment_values(
         tmp_path,
         "connectors:\n"
         "  - name: load\n"
-        "    kind: generator\n"
+        "    kind: connectors.generator:GeneratorConfig\n"
         "    topic: ${ORDERS_TOPIC}\n"
         "    count: ${ORDER_COUNT:-500}\n",
     )
@@ -39,26 +39,26 @@ def test_a_valid_file_gives_typed_configs_with_environment_values(
     [
         ("connectors:\n  - name: a\n    kind: generatr\n", ":3: connectors.0.kind: unknown kind"),
         (
-            "connectors:\n  - name: a\n    kind: generator\n    topic: t\n    rate: -1\n",
+            "connectors:\n  - name: a\n    kind: connectors.generator:GeneratorConfig\n    topic: t\n    rate: -1\n",
             ":5: connectors.0.rate: Input should be greater than 0",
         ),
         (
-            "connectors:\n  - name: a\n    kind: generator\n    topic: t\n    ratee: 5\n",
+            "connectors:\n  - name: a\n    kind: connectors.generator:GeneratorConfig\n    topic: t\n    ratee: 5\n",
             ":5: connectors.0.ratee: Extra inputs are not permitted",
         ),
         (
-            "connectors:\n  - name: a\n    kind: generator\n",
+            "connectors:\n  - name: a\n    kind: connectors.generator:GeneratorConfig\n",
             ":2: connectors.0.topic: Field required",
         ),
         ("connectors: [\n", "not valid YAML"),
         ("sources: []\n", ":1: (top level): the file must hold one key"),
         (
-            "connectors:\n  - {name: a, kind: generator, topic: t}\n"
-            "  - {name: a, kind: generator, topic: u}\n",
+            "connectors:\n  - {name: a, kind: connectors.generator:GeneratorConfig, topic: t}\n"
+            "  - {name: a, kind: connectors.generator:GeneratorConfig, topic: u}\n",
             ":3: connectors.1.name: two connectors are called a",
         ),
         (
-            "connectors:\n  - name: a\n    kind: generator\n    topic: ${NO_SUCH_VARIABLE_X}\n",
+            "connectors:\n  - name: a\n    kind: connectors.generator:GeneratorConfig\n    topic: ${NO_SUCH_VARIABLE_X}\n",
             ":4: connectors.0.topic: environment variable NO_SUCH_VARIABLE_X is not set",
         ),
     ],
@@ -74,7 +74,7 @@ def test_errors_name_line_and_key(tmp_path: Path, text: str, expected: str) -> N
 def test_the_flagship_connector_files_load(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STREAMWORKS_ORDERS_PREFIX", "shop")
     monkeypatch.setenv("STREAMWORKS_POSTGRES_URL", "postgresql://u@127.0.0.1:5432/db")
-    from ops.demo_services import INGEST_FILE, SINKS_FILE  # noqa: PLC0415
+    from ops.demo.services import INGEST_FILE, SINKS_FILE  # noqa: PLC0415
 
     ingest, sinks = load_file(INGEST_FILE), load_file(SINKS_FILE)
     assert [(c.kind, c.name) for c in ingest] == [("http", "shop-http"), ("files", "shop-files")]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from connectors.base.positions import POSITIONS_TOPIC, PositionStore
-from streams.settings import Settings
+from streamworks.connectors.base.positions import POSITIONS_TOPIC, PositionStore
+from streamworks.core.settings import Settings
 
 
 def test_a_position_record_round_trips_and_the_newest_wins() -> None:

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from connectors.base import ConnectorConfigError
-from connectors.kinds import KINDS
-from connectors.postgres import URL_ENV, LocalPostgresError, PostgresSinkConfig
-from connectors.postgres import local as local_module
-from connectors.postgres.sink import PostgresSink
+from streamworks.connectors.base import ConnectorConfigError
+from streamworks.connectors.kinds import KINDS
+from streamworks.connectors.postgres import URL_ENV, LocalPostgresError, PostgresSinkConfig
+from streamworks.connectors.postgres import local as local_module
+from streamworks.connectors.postgres.sink import PostgresSink
 
 URL = "postgresql://app:s3cret@127.0.0.1:5432/shop"
 
@@ -84,13 +84,13 @@ def test_bad_settings_name_the_key(fields: dict[str, Any], complaint: str) -> No
 def test_without_psycopg_the_sink_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [m for m in sys.modules if m == "psycopg" or m.startswith("psycopg.")]:
         monkeypatch.setitem(sys.modules, name, None)
-    for name in ("connectors.postgres.sink", "connectors.postgres._table"):
+    for name in ("streamworks.connectors.postgres.sink", "streamworks.connectors.postgres._table"):
         monkeypatch.delitem(sys.modules, name)
-    monkeypatch.delitem(sys.modules, "connectors.postgres.types")
-    monkeypatch.delitem(sys.modules, "connectors.postgres._sql")
-    monkeypatch.delitem(sys.modules, "connectors.postgres._rows")
+    monkeypatch.delitem(sys.modules, "streamworks.connectors.postgres.types")
+    monkeypatch.delitem(sys.modules, "streamworks.connectors.postgres._sql")
+    monkeypatch.delitem(sys.modules, "streamworks.connectors.postgres._rows")
     with pytest.raises(ConnectorConfigError, match=r"pip install 'streamworks\[postgres\]'"):
-        importlib.import_module("connectors.postgres.sink")
+        importlib.import_module("streamworks.connectors.postgres.sink")
 
 
 def test_without_server_binaries_the_launcher_says_how_to_install_them(

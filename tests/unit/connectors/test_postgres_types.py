@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from connectors.base import SinkRecord
-from connectors.postgres._rows import RowPlan
-from connectors.postgres._sql import Statements
-from connectors.postgres.types import Column, UnsupportedSchemaError, columns_of
-from schemas.catalog import contract
+from streamworks.connectors.base import SinkRecord
+from streamworks.connectors.postgres._rows import RowPlan
+from streamworks.connectors.postgres._sql import Statements
+from streamworks.connectors.postgres.types import Column, UnsupportedSchemaError, columns_of
+from streamworks.schemas.catalog import contract
 
 
 def record(*fields: tuple[str, Any], **extra: Any) -> dict[str, Any]:

@@ -13,8 +13,8 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr, ValidationError
 
-from connectors.base import RejectedError, SinkRecord, TransientError
-from connectors.webhook import WebhookSink, WebhookSinkConfig
+from streamworks.connectors.base import RejectedError, SinkRecord, TransientError
+from streamworks.connectors.webhook import WebhookSink, WebhookSinkConfig
 
 
 @dataclass

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from connectors.files.config import FileSourceConfig, JsonlSinkConfig
 from connectors.generator.config import GeneratorConfig
-from ops.acl import Binding, connector_bindings, pipeline_bindings, plan, principals
-from streams.pipelines.orders import orders_pipeline
+from streams.orders import orders_pipeline
+from streamworks.connectors.files.config import FileSourceConfig, JsonlSinkConfig
+from streamworks.ops.acl import Binding, connector_bindings, pipeline_bindings, plan, principals
 
 
 def _of(bindings: list[Binding], name: str) -> list[Binding]:

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from ops.autoscale import Autoscaler, Bounds, Sample, parse_autoscale
-from streams.errors import ConfigurationError
+from streamworks.core.errors import ConfigurationError
+from streamworks.ops.autoscale import Autoscaler, Bounds, Sample, parse_autoscale
 
 
 def test_parse_bounds_and_errors() -> None:

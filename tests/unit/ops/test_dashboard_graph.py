@@ -7,12 +7,12 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from connectors.files import JsonlSinkConfig
-from connectors.http import HttpSourceConfig
-from ops.dashboard import Edge, LiveStatus, build_app, build_graph, layers
-from ops.status import StatusError
-from streams.pipelines.orders import orders_pipeline
-from streams.settings import Settings
+from streams.orders import orders_pipeline
+from streamworks.connectors.files import JsonlSinkConfig
+from streamworks.connectors.http import HttpSourceConfig
+from streamworks.core.settings import Settings
+from streamworks.ops.dashboard import Edge, LiveStatus, build_app, build_graph, layers
+from streamworks.ops.status import StatusError
 
 PIPELINE = orders_pipeline(prefix="o", name="o")
 CONNECTORS = [

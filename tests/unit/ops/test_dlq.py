@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ops.dlq import DeadLetter, Sorter, group_letters, normalise, replay_headers
-from ops.dlq.marks import marker_key, parse_marker_key
-from streams.dead_letters import dead_letter
-from streams.errors import StageError
-from streams.messages import InMessage
+from streamworks.core.errors import StageError
+from streamworks.core.messages import InMessage
+from streamworks.ops.dlq import DeadLetter, Sorter, group_letters, normalise, replay_headers
+from streamworks.ops.dlq.marks import marker_key, parse_marker_key
+from streamworks.runtime.dead_letters import dead_letter
 
 
 def letter(
@@ -36,7 +36,7 @@ def test_normalise_groups_messages_that_differ_only_in_numbers_and_ids() -> None
 
 def test_letters_are_read_back_from_the_runtime_headers() -> None:
     found = letter(5, StageError("bad price 3"), headers=(("trace", b"t-1"),))
-    assert found.error_class == "streams.errors.StageError"
+    assert found.error_class == "streamworks.core.errors.StageError"
     assert found.message == "bad price 3"
     assert (found.origin_topic, found.origin_partition, found.origin_offset) == (
         "orders.raw",
@@ -56,7 +56,7 @@ def test_groups_count_by_class_and_pattern_with_first_last_origins_and_samples()
     ]
     groups = group_letters(letters, samples=2)
     assert [(g.error_class, g.pattern, g.count) for g in groups] == [
-        ("streams.errors.StageError", "bad price <n>", 3),
+        ("streamworks.core.errors.StageError", "bad price <n>", 3),
         ("builtins.ValueError", "bad price <n>", 1),
     ]
     assert groups[0].origins == {"orders.raw": 2, "orders.other": 1}
@@ -117,7 +117,9 @@ def test_sorter_skips_done_filtered_and_orphaned_letters_and_holds_their_offsets
 
 
 def test_sorter_limit_ends_the_run_and_qualified_class_names_match() -> None:
-    sorter = Sorter(done=set(), existing={"orders.raw"}, error="streams.errors.StageError", limit=2)
+    sorter = Sorter(
+        done=set(), existing={"orders.raw"}, error="streamworks.core.errors.StageError", limit=2
+    )
     batch = sorter.sort([letter(i, StageError("x")) for i in range(4)])
     assert [s.offset for s in batch.sends] == [0, 1]
     assert batch.offsets == {0: 2}

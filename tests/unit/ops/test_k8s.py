@@ -16,17 +16,17 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from connectors import load_file
-from connectors.http import HttpSourceConfig
-from ops.cli import app
-from ops.k8s import RenderOptions, dump, render
-from ops.k8s.objects import IMAGE_UID
-from ops.k8s.render import SECRET_FILE
-from streams.pipeline import Pipeline
-from streams.pipelines import load_pipeline
+from streamworks.connectors import load_file
+from streamworks.connectors.http import HttpSourceConfig
+from streamworks.ops.cli import app
+from streamworks.ops.k8s import RenderOptions, dump, render
+from streamworks.ops.k8s.objects import IMAGE_UID
+from streamworks.ops.k8s.render import SECRET_FILE
+from streamworks.ops.project import load_pipeline
+from streamworks.pipeline.graph import Pipeline
 
 COMMITTED = Path(__file__).parents[3] / "ops" / "k8s" / "orders"
-SINKS_FILE = Path(__file__).parents[3] / "streams" / "pipelines" / "orders" / "sinks.yaml"
+SINKS_FILE = Path(__file__).parents[3] / "connectors" / "sinks.yaml"
 KUBERNETES_VERSIONS = ("1.28.0", kubernetes_validate.latest_version())
 SCALED_OBJECT_SPEC = {
     "scaleTargetRef",

@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ops.kafka import LocalCluster, PortInUseError, ToolMissingError
-from ops.kafka._process import free_port_block, is_our_process, port_is_free
+from streamworks.ops.kafka import LocalCluster, PortInUseError, ToolMissingError
+from streamworks.ops.kafka._process import free_port_block, is_our_process, port_is_free
 
-CLI = [sys.executable, "-c", "from ops.cli import main; main()"]
+CLI = [sys.executable, "-c", "from streamworks.ops.cli import main; main()"]
 
 
 def _run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

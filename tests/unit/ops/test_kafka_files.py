@@ -6,9 +6,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ops.kafka import LocalCluster, kafka_version
-from ops.kafka._files import server_properties
-from ops.kafka.launcher import _java_argfile
+from streamworks.ops.kafka import LocalCluster, kafka_version
+from streamworks.ops.kafka._files import server_properties
+from streamworks.ops.kafka.launcher import _java_argfile
 
 
 def _props(text: str) -> dict[str, str]:

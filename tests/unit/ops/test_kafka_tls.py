@@ -13,9 +13,9 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from ops.kafka import LocalCluster
-from ops.kafka._files import create_secure_files
-from ops.kafka.tls import CertificateAuthority
+from streamworks.ops.kafka import LocalCluster
+from streamworks.ops.kafka._files import create_secure_files
+from streamworks.ops.kafka.tls import CertificateAuthority
 
 
 def _mode(path: Path) -> int:

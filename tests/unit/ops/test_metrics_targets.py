@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ops.metrics_commands import file_sd_groups
+from streamworks.ops.metrics_commands import file_sd_groups
 
 
 def test_live_workers_are_grouped_and_stopped_ones_left_out() -> None:

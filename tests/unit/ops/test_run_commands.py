@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ops.run_commands import parse_pools
-from streams.errors import ConfigurationError
-from streams.pipelines import load_pipeline
+from streamworks.core.errors import ConfigurationError
+from streamworks.ops.project import load_pipeline
+from streamworks.ops.run_commands import parse_pools
 
 STAGES = ["clean", "format", "validate", "enrich"]
 
@@ -39,10 +39,10 @@ def test_pipelines_load_by_name_or_reference() -> None:
         "shipping",
         "release",
     ]
-    assert load_pipeline("streams.pipelines.orders.app:build").name == "orders"
-    with pytest.raises(ConfigurationError, match="neither builtin"):
+    assert load_pipeline("streams.orders.app:build").name == "orders"
+    with pytest.raises(ConfigurationError, match="neither named in the project"):
         load_pipeline("no-such-pipeline")
     with pytest.raises(ConfigurationError, match="cannot load pipeline"):
         load_pipeline("streams.nowhere:build")
     with pytest.raises(ConfigurationError, match="not a Pipeline"):
-        load_pipeline("streams.pipelines:BUILTIN")
+        load_pipeline("streamworks.ops.project:BUILTIN")

@@ -7,7 +7,7 @@ import json
 from aiokafka import TopicPartition
 from rich.console import Console
 
-from ops.status import (
+from streamworks.ops.status import (
     PipelineStatus,
     StageStatus,
     WorkerHistory,
@@ -20,7 +20,7 @@ from ops.status import (
     status_table,
     trend,
 )
-from streams.processor import Counts
+from streamworks.runtime.processor import Counts
 
 A0, A1 = TopicPartition("a", 0), TopicPartition("a", 1)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ops.supervisor import Supervisor
-from streams.testing.helpers import wait_for
+from streamworks.ops.supervisor import Supervisor
+from streamworks.testing.helpers import wait_for
 
 STAGE = "no-such-stage"  # not in the pipeline: every worker exits at once with an error
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.topics import (
-    DEFAULT_FILE,
+from streamworks.ops.project import load_pipeline
+from streamworks.ops.topics import (
     DesiredTopic,
     LiveState,
     LiveTopic,
@@ -17,8 +17,7 @@ from ops.topics import (
     load_topics_file,
     plan,
 )
-from streams.pipeline import Pipeline, TopicSpec
-from streams.pipelines import load_pipeline
+from streamworks.pipeline.graph import Pipeline, TopicSpec
 
 
 def live(*topics: LiveTopic, brokers: int = 1) -> LiveState:
@@ -223,7 +222,9 @@ def test_empty_file_is_no_topics(tmp_path: Path) -> None:
 
 def test_shipped_file_loads_and_fits_the_flagship(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STREAMWORKS_ORDERS_PREFIX", "shipcheck")
-    found = desired_topics(load_pipeline("orders"), load_topics_file(DEFAULT_FILE))
+    found = desired_topics(
+        load_pipeline("orders"), load_topics_file(Path(__file__).parents[3] / "ops" / "topics.yaml")
+    )
     assert found["shipcheck.raw"].config == {"retention.ms": "604800000"}
     assert found["shipcheck.raw"].source == "pipeline+file"
     assert found["streamworks.connect.positions"].config["cleanup.policy"] == "compact"

@@ -9,19 +9,19 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ops.kafka._process import free_port_block
-from schemas.catalog import contract
-from schemas.codec import AvroCodec
-from schemas.errors import (
+from schemas.records import Customer, EnrichedOrder, Tier
+from streamworks.ops.kafka._process import free_port_block
+from streamworks.schemas.catalog import contract
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.errors import (
     EncodeError,
     KeyDecodeError,
     RegistryUnavailableError,
     ValueDecodeError,
 )
-from schemas.memory_registry import InMemoryRegistry
-from schemas.records import Customer, EnrichedOrder, Tier
-from schemas.registry_client import RegistryClient
-from schemas.typed import RecordCodec
+from streamworks.schemas.memory_registry import InMemoryRegistry
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
 
 NOW = datetime(2026, 11, 26, 12, 30, 15, 123000, tzinfo=UTC)
 ORDER = EnrichedOrder(

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas.catalog import contracts
-from schemas.codec import AvroCodec
-from schemas.errors import DecodeError
-from schemas.memory_registry import InMemoryRegistry
+from streamworks.schemas.catalog import contracts
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.errors import DecodeError
+from streamworks.schemas.memory_registry import InMemoryRegistry
 from tests.unit.schemas.avro_strategies import records
 
 TOPICS = sorted(contracts())

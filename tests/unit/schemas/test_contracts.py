@@ -12,9 +12,10 @@ from uuid import UUID
 
 import pytest
 
-from schemas.catalog import contract, contracts
-from schemas.errors import InvalidSchemaError
-from schemas.records import ALL_RECORDS, AvroRecord
+from schemas.records import ALL_RECORDS
+from streamworks.schemas.catalog import contract, contracts
+from streamworks.schemas.errors import InvalidSchemaError
+from streamworks.schemas.records import AvroRecord
 
 _PYTHON_TYPES = {"string": str, "long": int, "int": int, "boolean": bool, "double": float}
 
@@ -107,5 +108,5 @@ def test_optional_fields_default_to_null_so_they_can_evolve() -> None:
 
 
 def test_an_unknown_topic_names_the_known_ones() -> None:
-    with pytest.raises(InvalidSchemaError, match=r"no contract for topic nope; known: customers"):
+    with pytest.raises(InvalidSchemaError, match=r"no contract nope; known: customers"):
         contract("nope")

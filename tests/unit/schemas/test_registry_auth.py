@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from schemas.registry.auth import Authenticator
-from schemas.registry.errors import UnauthorizedError, UsersFileError
-from schemas.registry.passwords import hash_password, verify_password
-from schemas.registry.users import User, add_user, load_users
+from streamworks.registry.auth import Authenticator
+from streamworks.registry.errors import UnauthorizedError, UsersFileError
+from streamworks.registry.passwords import hash_password, verify_password
+from streamworks.registry.users import User, add_user, load_users
 
 
 def basic(user: str, password: str) -> str:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from ops.registry_commands import app
-from schemas.registry.passwords import verify_password
-from schemas.registry.users import load_users
+from streamworks.ops.registry_commands import app
+from streamworks.registry.passwords import verify_password
+from streamworks.registry.users import load_users
 
 runner = CliRunner()
 

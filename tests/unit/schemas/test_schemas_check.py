@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ops.cli import app
-from schemas.catalog import CONTRACTS_DIR
+from schemas import CONTRACTS as CONTRACTS_DIR
+from streamworks.ops.cli import app
 
 
 def _git(repo: Path, *args: str) -> None:

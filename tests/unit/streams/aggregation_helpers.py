@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas.records import CustomerTotals, EnrichedOrder, Tier, WindowCount
-from streams.aggregate import Combine, Count, Max, Sum, Window
+from streamworks.pipeline import Combine, Count, Max, Sum, Window
 
 EPOCH = datetime(2026, 11, 27, tzinfo=UTC)
 EPOCH_MS = round(EPOCH.timestamp() * 1000)

@@ -13,8 +13,8 @@ from collections import Counter, defaultdict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.aggregate import Hopping, Session, Sliding, Tumbling
-from streams.testing.driver import TestDriver
+from streamworks.pipeline import Hopping, Session, Sliding, Tumbling
+from streamworks.testing.driver import TestDriver
 from tests.unit.streams.aggregation_helpers import order
 from tests.unit.streams.test_aggregations import IN, counting, emitted
 

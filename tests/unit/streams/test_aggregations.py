@@ -9,7 +9,8 @@ from uuid import UUID
 import pytest
 
 from schemas.records import CheckResult, CustomerTotals, EnrichedOrder, OrderRelease, WindowCount
-from streams.aggregate import (
+from streamworks.core.errors import ConfigurationError
+from streamworks.pipeline import (
     Combine,
     Count,
     DistinctCount,
@@ -25,11 +26,10 @@ from streams.aggregate import (
     Tumbling,
     Window,
 )
-from streams.aggregate.gather import Gathered
-from streams.aggregate.windows import WindowKind
-from streams.errors import ConfigurationError
-from streams.pipeline import Pipeline, TopicSpec
-from streams.testing.driver import TestDriver
+from streamworks.pipeline.gather import Gathered
+from streamworks.pipeline.graph import Pipeline, TopicSpec
+from streamworks.pipeline.windows import WindowKind
+from streamworks.testing.driver import TestDriver
 from tests.unit.streams.aggregation_helpers import (
     EPOCH_MS,
     order,

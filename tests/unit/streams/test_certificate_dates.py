@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from ops.kafka.tls import CertificateAuthority
-from streams.errors import AuthenticationError
-from streams.security import check_certificates, check_login
-from streams.settings import Settings
+from streamworks.core.errors import AuthenticationError
+from streamworks.core.settings import Settings
+from streamworks.kafka.security import check_certificates, check_login
+from streamworks.ops.kafka.tls import CertificateAuthority
 
 NOW = datetime.datetime.now(datetime.UTC)
 DAY = datetime.timedelta(days=1)
@@ -73,7 +73,7 @@ def test_a_certificate_ending_within_a_week_is_warned_of_once(
 ) -> None:
     soon = client_certificate(ca, tmp_path / "soon", valid_from=NOW - DAY, days=3)
     later = client_certificate(ca, tmp_path / "later", valid_from=NOW - DAY, days=30)
-    with caplog.at_level(logging.WARNING, logger="streams.security"):
+    with caplog.at_level(logging.WARNING, logger="streamworks.kafka.security"):
         check_certificates(later)
         assert caplog.records == []
         check_certificates(soon)

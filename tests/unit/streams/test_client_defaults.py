@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from streams import clients
-from streams.settings import Settings
+from streamworks.core.settings import Settings
+from streamworks.kafka import clients
 
 
 def test_producer_config_is_acks_all_and_idempotent() -> None:

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from ops.kafka.tls import CertificateAuthority
-from streams import clients
-from streams.errors import ConfigurationError
-from streams.settings import Settings
+from streamworks.core.errors import ConfigurationError
+from streamworks.core.settings import Settings
+from streamworks.kafka import clients
+from streamworks.ops.kafka.tls import CertificateAuthority
 
 PASSWORD = "s3cret-Passw0rd"  # noqa: S105 - a test credential
 SCRAM: dict[str, Any] = {
@@ -135,7 +135,7 @@ def test_the_cli_refuses_bad_security_settings_in_one_line_without_the_password(
         [
             sys.executable,
             "-c",
-            "from ops.cli import main; main()",
+            "from streamworks.ops.cli import main; main()",
             "worker",
             "orders",
             "--stage",

@@ -8,11 +8,11 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from schemas.codec import AvroCodec
-from schemas.memory_registry import InMemoryRegistry
-from streams.pipelines.orders import orders_pipeline
-from streams.settings import Settings
-from streams.worker import StageWorker
+from streams.orders import orders_pipeline
+from streamworks.core.settings import Settings
+from streamworks.runtime.worker import StageWorker
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.memory_registry import InMemoryRegistry
 
 P0, P1 = TopicPartition("t", 0), TopicPartition("t", 1)
 

@@ -13,12 +13,12 @@ import yaml
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from connectors.base import _metrics as connector_metrics
-from schemas.registry import metrics as registry_metrics
-from streams import metrics
-from streams.metrics import MetricsServer, StageMetrics
-from streams.processor import Counts
-from streams.settings import Settings
+from streamworks.connectors.base import _metrics as connector_metrics
+from streamworks.core.settings import Settings
+from streamworks.registry import metrics as registry_metrics
+from streamworks.runtime import metrics
+from streamworks.runtime.metrics import MetricsServer, StageMetrics
+from streamworks.runtime.processor import Counts
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -7,7 +7,7 @@ from aiokafka.partitioner import murmur2 as reference
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams._murmur2 import murmur2
+from streamworks.kafka._murmur2 import murmur2
 
 
 @given(st.binary(max_size=200))

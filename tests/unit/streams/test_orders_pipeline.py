@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from schemas.records import EnrichedOrder, InvalidOrder, RawOrder, Tier, ValidOrder
-from streams.dead_letters import DLQ_PREFIX, header
-from streams.pipelines.orders import OrderGenerator, orders_pipeline
-from streams.testing.driver import TestDriver
+from streams.orders import OrderGenerator, orders_pipeline
+from streamworks.runtime.dead_letters import DLQ_PREFIX, header
+from streamworks.testing.driver import TestDriver
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -118,7 +118,10 @@ async def test_a_poison_record_is_dead_lettered_and_the_rest_flow_on() -> None:
     assert letter.value == b"\x00\x00\x00\x00\x07garbage"
     assert letter.key == b"poison"
     assert header(letter.headers, DLQ_PREFIX + "stage") == "clean"
-    assert header(letter.headers, DLQ_PREFIX + "error.class") == "schemas.errors.ValueDecodeError"
+    assert (
+        header(letter.headers, DLQ_PREFIX + "error.class")
+        == "streamworks.schemas.errors.ValueDecodeError"
+    )
     assert header(letter.headers, DLQ_PREFIX + "origin.topic") == "orders.raw"
     assert header(letter.headers, DLQ_PREFIX + "origin.offset") == "5"
     assert header(letter.headers, DLQ_PREFIX + "attempts") == "0"

@@ -11,19 +11,19 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
 from schemas.records import EnrichedOrder
-from streams.aggregate import Count, Window
-from streams.pipeline import Pipeline, TopicSpec
-from streams.pipelines.orders import orders_pipeline
-from streams.query import (
+from streams.orders import orders_pipeline
+from streamworks.core.settings import Settings
+from streamworks.pipeline import Count, Window
+from streamworks.pipeline.graph import Pipeline, TopicSpec
+from streamworks.pipeline.stage import Stage
+from streamworks.runtime.query import (
     NotATableError,
     QueryServer,
     key_partition,
     live_workers,
     render,
 )
-from streams.settings import Settings
-from streams.stage import Stage
-from streams.stats import StatsFollower
+from streamworks.runtime.stats import StatsFollower
 from tests.unit.streams.aggregation_helpers import EPOCH_MS, totals
 
 
@@ -196,7 +196,7 @@ async def test_no_live_owner_is_a_503_and_a_forwarded_miss_is_never_forwarded_ag
     servers: tuple[QueryServer, QueryServer, _Directory], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, second, directory = servers
-    monkeypatch.setattr("streams.query._OWNER_WAIT_S", 0.3)
+    monkeypatch.setattr("streamworks.runtime.query._OWNER_WAIT_S", 0.3)
     key = next(k for k in ("c1", "c2", "c3") if key_partition(_pipeline(2), "counts", k) == 1)
     status, body = await _get(
         first.address, f"/tables/counts/{key}", **{"X-Streamworks-Routed-From": "w9"}

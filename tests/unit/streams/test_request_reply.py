@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from streams.dead_letters import header
-from streams.pipelines.orders import OrderGenerator, clean_order, format_order, orders_pipeline
-from streams.reply import CORRELATION_ID, REPLY_STATUS, REPLY_TO
-from streams.testing.driver import TestDriver
+from streams.orders import OrderGenerator, clean_order, format_order, orders_pipeline
+from streamworks.runtime.dead_letters import header
+from streamworks.runtime.reply import CORRELATION_ID, REPLY_STATUS, REPLY_TO
+from streamworks.testing.driver import TestDriver
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 import pytest
 
 from schemas.records import CleanOrder, Customer, RawOrder, RegionRevenue, Tier, ValidOrder
-from streams.dead_letters import DLQ_PREFIX, header
-from streams.errors import RetriableStageError
-from streams.pipeline import Pipeline, PipelineError, TopicSpec
-from streams.pipelines.orders import orders_pipeline
-from streams.stage import RetryPolicy, To
-from streams.testing.driver import TestDriver
+from streams.orders import orders_pipeline
+from streamworks.core.errors import RetriableStageError
+from streamworks.pipeline.graph import Pipeline, PipelineError, TopicSpec
+from streamworks.pipeline.stage import RetryPolicy, To
+from streamworks.runtime.dead_letters import DLQ_PREFIX, header
+from streamworks.testing.driver import TestDriver
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 FAST = RetryPolicy(attempts=4, initial_backoff_s=0.001, max_backoff_s=0.01)
@@ -79,7 +79,10 @@ async def test_exhausted_retries_and_plain_errors_are_dead_lettered_with_attempt
     await driver.run()
     first, second = driver.dead_letters("s")
     assert header(first.headers, DLQ_PREFIX + "attempts") == "4"
-    assert header(first.headers, DLQ_PREFIX + "error.class") == "streams.errors.RetriableStageError"
+    assert (
+        header(first.headers, DLQ_PREFIX + "error.class")
+        == "streamworks.core.errors.RetriableStageError"
+    )
     assert header(second.headers, DLQ_PREFIX + "attempts") == "1"
     assert header(second.headers, DLQ_PREFIX + "error.message") == "cannot handle c2"
     counts = driver.counts["s"]

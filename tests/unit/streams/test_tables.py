@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 import pytest
 
 from schemas.records import Customer, EnrichedOrder, Tier, ValidOrder
-from streams.dead_letters import DLQ_PREFIX, header
-from streams.pipeline import Pipeline, TopicSpec
-from streams.pipelines.orders import enrich_order
-from streams.stage import RetryPolicy
-from streams.tables import GlobalTable, OnMissing
-from streams.testing.driver import TestDriver
+from streams.orders import enrich_order
+from streamworks.pipeline.graph import Pipeline, TopicSpec
+from streamworks.pipeline.stage import RetryPolicy
+from streamworks.pipeline.tables import GlobalTable, OnMissing
+from streamworks.runtime.dead_letters import DLQ_PREFIX, header
+from streamworks.testing.driver import TestDriver
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 

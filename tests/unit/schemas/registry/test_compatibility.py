@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from schemas.compatibility import (
+from streamworks.schemas.compatibility import (
     LEVELS,
     InvalidCompatibilityLevelError,
     check,
     parse_level,
     reader_problems,
 )
-from schemas.errors import InvalidSchemaError
+from streamworks.schemas.errors import InvalidSchemaError
 
 
 def record(*fields: dict[str, Any], name: str = "User") -> dict[str, Any]:

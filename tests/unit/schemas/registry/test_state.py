@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from schemas.registry import commands
-from schemas.registry.errors import (
+from streamworks.registry import commands
+from streamworks.registry.errors import (
     IncompatibleError,
     InvalidLevelError,
     InvalidSchemaTextError,
@@ -22,7 +22,7 @@ from schemas.registry.errors import (
     VersionNotSoftDeletedError,
     VersionSoftDeletedError,
 )
-from schemas.registry.records import (
+from streamworks.registry.records import (
     ConfigRecord,
     IdWatermarkRecord,
     LogRecord,
@@ -31,7 +31,7 @@ from schemas.registry.records import (
     decode,
     encode,
 )
-from schemas.registry.state import RegistryState, canonical_form, parse_version
+from streamworks.registry.state import RegistryState, canonical_form, parse_version
 
 
 def schema(*fields: str, name: str = "R") -> str:

@@ -1,8 +1,0 @@
-"""Kubernetes manifests for a pipeline: Deployments, KEDA ScaledObjects, config and secrets."""
-
-from __future__ import annotations
-
-from ops.k8s.commands import app
-from ops.k8s.render import RenderOptions, default_image, dump, render, write
-
-__all__ = ["RenderOptions", "app", "default_image", "dump", "render", "write"]

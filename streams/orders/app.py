@@ -1,0 +1,31 @@
+"""The order pipeline as ``streamworks worker|run orders`` builds it, from the environment."""
+
+from __future__ import annotations
+
+import os
+
+from streams.orders.pipeline import orders_pipeline
+from streamworks.core.settings import Settings
+from streamworks.pipeline.graph import Pipeline
+
+__all__ = ["build"]
+
+
+def build() -> Pipeline:
+    """The flagship pipeline; ``STREAMWORKS_ORDERS_PREFIX`` renames its topics and groups.
+
+    The topics are ``<prefix>.raw`` ... ``<prefix>.enriched`` and the pipeline's name (its
+    consumer groups' prefix) is the prefix too, so tests run isolated copies side by side.
+    ``STREAMWORKS_ORDERS_CLOSE_WHEN_IDLE`` (seconds, default 5) is how long the revenue
+    windows of a quiet partition wait before following the wall clock.
+    """
+    prefix = os.environ.get("STREAMWORKS_ORDERS_PREFIX", "orders")
+    partitions = int(os.environ.get("STREAMWORKS_ORDERS_PARTITIONS", "2"))
+    idle = float(os.environ.get("STREAMWORKS_ORDERS_CLOSE_WHEN_IDLE", "5"))
+    return orders_pipeline(
+        prefix=prefix,
+        name=prefix,
+        guarantee=Settings().guarantee,
+        partitions=partitions,
+        close_when_idle=idle,
+    )

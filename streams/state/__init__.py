@@ -1,5 +1,0 @@
-"""Local state of aggregations (RocksDB) and its changelog topics."""
-
-from streams.state.store import Store
-
-__all__ = ["Store"]

@@ -1,0 +1,352 @@
+"""The broker-independent heart of an aggregation stage: fold, close windows, emit.
+
+State is kept per *task*: one partition number of the stage's inputs (all input topics are
+co-partitioned, so partition ``p`` of each lands in task ``p``) with its own
+:class:`~streamworks.state.store.Store` and changelog partition ``p``. Besides the keys'
+slots, each store holds one metadata entry: the task's stream time and, per input topic,
+the next offset not yet folded in. That entry travels with the state through the
+changelog, so after a crash the records between the last committed offset and the state's
+own position are recognised and not folded twice, even under at-least-once.
+
+For every input record exactly one thing happens: it is folded (``out``), skipped because
+it was already folded before a restart (``filtered``), found late (``late``: to the late
+topic) or dead-lettered.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from streamworks.core.messages import InMessage, OutRecord
+from streamworks.pipeline.aggregation import Aggregation
+from streamworks.pipeline.stage import Stage
+from streamworks.pipeline.windows import Window
+from streamworks.runtime.dead_letters import LINEAGE_PARTITION, LINEAGE_PREFIX, dead_letter
+from streamworks.runtime.processor import Counts
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.errors import DecodeError, RegistryAccessError, RegistryUnavailableError
+from streamworks.schemas.records import AvroRecord
+from streamworks.schemas.typed import RecordCodec
+from streamworks.state.store import Store
+
+__all__ = ["WINDOW_END", "WINDOW_START", "AggregationProcessor", "TaskOutput"]
+
+logger = logging.getLogger(__name__)
+
+META = "\x00meta"
+"""The store key of a task's stream time and folded-offset positions."""
+WINDOW_START = "streamworks.window.start"
+WINDOW_END = "streamworks.window.end"
+_LATE_PREFIX = "streamworks.late."
+_ORIGIN_TOPIC = LINEAGE_PREFIX + "topic"
+
+
+@dataclass
+class TaskOutput:
+    """What one task's batch writes: results, late records and dead letters, then changelog."""
+
+    records: list[OutRecord] = field(default_factory=list)
+    """Outputs, late records and dead letters, in order."""
+    changelog: list[OutRecord] = field(default_factory=list)
+    """The task's state changes, for its changelog partition."""
+
+
+@dataclass
+class _Task:
+    store: Store
+    stream_time: int
+    positions: dict[str, int]
+    last_arrival: float
+    origins: dict[str, int] = field(default_factory=dict)
+    """Largest event time seen per origin (upstream partition)."""
+    heard: dict[str, float] = field(default_factory=dict)
+    """Wall-clock time each origin was last heard from."""
+    deadlines: list[tuple[int, str]] = field(default_factory=list)
+    scheduled: dict[str, int] = field(default_factory=dict)
+
+
+def _epoch_ms(value: datetime | int) -> int:
+    return value if isinstance(value, int) else round(value.timestamp() * 1000)
+
+
+class AggregationProcessor:
+    """Folds batches of input messages into per-task state and emits results."""
+
+    def __init__(
+        self,
+        stage: Stage[Any],
+        codec: AvroCodec,
+        dead_letter_topic: str,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if stage.aggregation is None:
+            raise ValueError(f"stage {stage.name} is not an aggregation")
+        self.stage = stage
+        self.spec: Aggregation = stage.aggregation
+        self.dead_letter_topic = dead_letter_topic
+        self._clock = clock
+        self._input: RecordCodec[AvroRecord] = RecordCodec(stage.input_type, codec, register=False)
+        self._output = RecordCodec(
+            stage.outputs[self.spec.output], codec, subject=f"{self.spec.output}-value"
+        )
+        self._tasks: dict[int, _Task] = {}
+        self._stage_header = (LINEAGE_PREFIX + "stage", stage.name.encode())
+
+    # -- tasks -----------------------------------------------------------------------------------
+
+    @property
+    def tasks(self) -> dict[int, Store]:
+        """The open tasks' stores by partition."""
+        return {partition: task.store for partition, task in self._tasks.items()}
+
+    def open_task(self, partition: int, store: Store) -> None:
+        """Start serving ``partition`` from ``store`` (already restored from the changelog)."""
+        meta = store.get(META) or {}
+        task = _Task(
+            store=store,
+            stream_time=int(meta.get("t", -(2**62))),
+            positions=dict(meta.get("o", {})),
+            last_arrival=self._clock(),
+            origins=dict(meta.get("w", {})),
+        )
+        task.heard = dict.fromkeys(task.origins, task.last_arrival)
+        if self.spec.window is not None:
+            for key, slot in store.items():
+                if key != META:
+                    self._schedule(task, key, slot)
+        self._tasks[partition] = task
+
+    def close_task(self, partition: int) -> Store | None:
+        """Stop serving ``partition``; the caller closes or keeps the returned store."""
+        task = self._tasks.pop(partition, None)
+        return None if task is None else task.store
+
+    def value(self, partition: int, key: str) -> Any:
+        """The current result(s) of ``key`` in task ``partition`` (None when it has none).
+
+        Without windows: the key's result. With windows: ``[(window, result), ...]`` of its
+        open windows.
+        """
+        task = self._tasks.get(partition)
+        if task is None:
+            raise KeyError(partition)
+        slot = task.store.get(key)
+        if slot is None:
+            return None
+        agg, window = self.spec.aggregator, self.spec.window
+        if window is None:
+            return agg.result(slot)
+        _, touched = window.close(_copy(slot), 2**62, agg)
+        return [(w, agg.result(state)) for w, state in touched]
+
+    # -- processing ------------------------------------------------------------------------------
+
+    def process(self, messages: Sequence[InMessage], counts: Counts) -> dict[int, TaskOutput]:
+        """Fold ``messages`` into their tasks; return each touched task's writes."""
+        outputs: dict[int, TaskOutput] = defaultdict(TaskOutput)
+        now = self._clock()
+        for message in messages:
+            task = self._tasks.get(message.partition)
+            if task is None:
+                raise KeyError(f"task {message.partition} of {self.stage.name} is not open")
+            task.last_arrival = now
+            self._fold(task, message, outputs[message.partition].records, counts, now)
+        for partition, output in outputs.items():
+            self._finish(self._tasks[partition], partition, output)
+        return dict(outputs)
+
+    def tick(self) -> dict[int, TaskOutput]:
+        """Advance idle tasks' stream time by the wall clock (``close_when_idle``) and
+        close what that closes."""
+        idle = self.spec.close_when_idle
+        if idle is None or self.spec.window is None:
+            return {}
+        now = self._clock()
+        outputs: dict[int, TaskOutput] = {}
+        for partition, task in self._tasks.items():
+            quiet = now - task.last_arrival
+            if quiet < idle:
+                continue
+            task.stream_time += round(quiet * 1000)
+            task.last_arrival = now
+            if task.deadlines and task.deadlines[0][0] <= task.stream_time:
+                output = outputs[partition] = TaskOutput()
+                self._finish(task, partition, output)
+        return outputs
+
+    def _fold(
+        self, task: _Task, message: InMessage, out: list[OutRecord], counts: Counts, now: float
+    ) -> None:
+        counts.records_in += 1
+        if message.offset < task.positions.get(message.topic, -1):
+            counts.filtered += 1  # folded in before a restart: its offset was not committed
+            return
+        task.positions[message.topic] = message.offset + 1
+        spec = self.spec
+        try:
+            record = self._input.decode(
+                message.value,
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+            )
+            key = spec.key(record)
+            ts = (
+                message.timestamp_ms
+                if spec.event_time is None
+                else _epoch_ms(spec.event_time(record))
+            )
+            value = spec.aggregator.lift(record)
+        except DecodeError as error:
+            self._dead_letter(message, error, 0, out, counts)
+            return
+        except (RegistryUnavailableError, RegistryAccessError):
+            raise  # an outage or a refused login is never a reason to dead-letter a record
+        except Exception as error:  # noqa: BLE001 - a record the key or value functions reject
+            self._dead_letter(message, error, 1, out, counts)
+            return
+        window, agg = spec.window, spec.aggregator
+        if window is None:
+            state = task.store.get(key)
+            state = agg.add(agg.initial() if state is None else state, value)
+            task.store.put(key, state)
+            counts.out += 1
+            if spec.mode == "update":
+                out.append(self._result(key, None, state))
+                counts.records_written += 1
+            return
+        slot = task.store.get(key)
+        if window.is_late(ts, task.stream_time) or window.rejects(slot):
+            out.append(self._late(message, ts, task.stream_time))
+            counts.late += 1
+            return
+        slot, touched = window.add(slot, ts, value, agg, task.stream_time)
+        task.store.put(key, slot)
+        self._schedule(task, key, slot)
+        self._advance(task, message, ts, now)
+        counts.out += 1
+        if spec.mode == "update":
+            out.extend(self._result(key, w, state) for w, state in touched)
+            counts.records_written += len(touched)
+
+    def _finish(self, task: _Task, partition: int, output: TaskOutput) -> None:
+        """Close due windows, record the task's position, collect its changelog."""
+        if self.spec.window is not None:
+            self._close_due(task, output.records)
+        task.store.put(META, {"t": task.stream_time, "o": task.positions, "w": task.origins})
+        output.changelog = [
+            OutRecord(self.spec.changelog, key, value, partition=partition)
+            for key, value in task.store.pending()
+        ]
+
+    def _advance(self, task: _Task, message: InMessage, ts: int, now: float) -> None:
+        """Move stream time: the smallest of the origins' largest event times.
+
+        A task's records come from several upstream partitions (the origins named in their
+        lineage headers, e.g. every partition a repartition stage read), each roughly in
+        event-time order but not in step with the others: one may be minutes ahead while
+        another drains a backlog. Taking the slowest origin's progress (a watermark) keeps
+        the others' records from looking late. An origin silent for ``idle_origin_s`` no
+        longer holds stream time back.
+        """
+        origin = _origin(message)
+        if ts > task.origins.get(origin, -(2**62)):
+            task.origins[origin] = ts
+        task.heard[origin] = now
+        if len(task.origins) == 1:
+            task.stream_time = max(task.stream_time, ts)
+            return
+        horizon = now - self.spec.idle_origin_s
+        active = [t for o, t in task.origins.items() if task.heard.get(o, now) >= horizon]
+        if active:
+            task.stream_time = max(task.stream_time, min(active))
+
+    def _close_due(self, task: _Task, out: list[OutRecord]) -> None:
+        window, agg, final = self.spec.window, self.spec.aggregator, self.spec.mode == "final"
+        assert window is not None  # noqa: S101 - only windowed stages schedule
+        while task.deadlines and task.deadlines[0][0] <= task.stream_time:
+            deadline, key = heapq.heappop(task.deadlines)
+            if task.scheduled.get(key) != deadline:
+                continue  # superseded by a later schedule
+            del task.scheduled[key]
+            slot, closed = window.close(task.store.get(key), task.stream_time, agg)
+            if slot is None:
+                task.store.delete(key)
+            else:
+                task.store.put(key, slot)
+                self._schedule(task, key, slot)
+            if final:
+                out.extend(self._result(key, w, state) for w, state in closed)
+
+    def _schedule(self, task: _Task, key: str, slot: Any) -> None:
+        assert self.spec.window is not None  # noqa: S101 - only windowed stages schedule
+        deadline = self.spec.window.deadline(slot)
+        if deadline is None or task.scheduled.get(key) == deadline:
+            return
+        task.scheduled[key] = deadline
+        heapq.heappush(task.deadlines, (deadline, key))
+
+    # -- records ---------------------------------------------------------------------------------
+
+    def _result(self, key: str, window: Window | None, state: Any) -> OutRecord:
+        record = self.spec.emit(key, window, self.spec.aggregator.result(state))
+        headers: tuple[tuple[str, bytes], ...] = (self._stage_header,)
+        if window is not None:
+            headers += (
+                (WINDOW_START, str(window.start_ms).encode()),
+                (WINDOW_END, str(window.end_ms).encode()),
+            )
+        return OutRecord(self.spec.output, key.encode(), self._output.encode(record), headers)
+
+    def _late(self, message: InMessage, ts: int, stream_time: int) -> OutRecord:
+        headers = (
+            (_LATE_PREFIX + "stage", self.stage.name.encode()),
+            (_LATE_PREFIX + "event.time", str(ts).encode()),
+            (_LATE_PREFIX + "stream.time", str(stream_time).encode()),
+            (_LATE_PREFIX + "origin.topic", message.topic.encode()),
+            (_LATE_PREFIX + "origin.partition", str(message.partition).encode()),
+            (_LATE_PREFIX + "origin.offset", str(message.offset).encode()),
+            *message.headers,
+        )
+        return OutRecord(self.spec.late, message.key, message.value, headers)
+
+    def _dead_letter(
+        self,
+        message: InMessage,
+        error: BaseException,
+        attempts: int,
+        out: list[OutRecord],
+        counts: Counts,
+    ) -> None:
+        out.append(dead_letter(self.stage.name, self.dead_letter_topic, message, error, attempts))
+        counts.dead_lettered += 1
+
+
+def _origin(message: InMessage) -> str:
+    """The upstream partition a message descends from: its lineage origin, or itself."""
+    topic = partition = None
+    for name, value in message.headers:
+        if name == _ORIGIN_TOPIC:
+            topic = value
+        elif name == LINEAGE_PARTITION:
+            partition = value
+    if topic is None or partition is None:
+        return f"{message.topic}/{message.partition}"
+    return f"{topic.decode(errors='replace')}/{partition.decode(errors='replace')}"
+
+
+def _copy(slot: Any) -> Any:
+    """A deep copy of a JSON slot (window kinds change slots in place)."""
+    if isinstance(slot, list):
+        return [_copy(item) for item in slot]
+    if isinstance(slot, dict):
+        return {key: _copy(item) for key, item in slot.items()}
+    return slot

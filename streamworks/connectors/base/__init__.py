@@ -1,0 +1,38 @@
+"""The connector contracts: a source runs and remembers positions, a sink writes and flushes."""
+
+from streamworks.connectors.base.config import (
+    ConnectorConfig,
+    RetryConfig,
+    SinkConfig,
+    SourceConfig,
+)
+from streamworks.connectors.base.errors import (
+    ConnectorConfigError,
+    ConnectorError,
+    ConversionError,
+    RejectedError,
+    TransientError,
+)
+from streamworks.connectors.base.records import Position, SinkRecord, SourceRecord
+from streamworks.connectors.base.sink import Sink, SinkContext
+from streamworks.connectors.base.source import Sent, Source, SourceContext
+
+__all__ = [
+    "ConnectorConfig",
+    "ConnectorConfigError",
+    "ConnectorError",
+    "ConversionError",
+    "Position",
+    "RejectedError",
+    "RetryConfig",
+    "Sent",
+    "Sink",
+    "SinkConfig",
+    "SinkContext",
+    "SinkRecord",
+    "Source",
+    "SourceConfig",
+    "SourceContext",
+    "SourceRecord",
+    "TransientError",
+]

@@ -1,0 +1,3 @@
+"""Running streamworks: the CLI and the local Kafka launcher."""
+
+__all__: list[str] = []

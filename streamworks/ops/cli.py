@@ -1,0 +1,68 @@
+"""The ``streamworks`` command: one typer app, with one sub-app per area."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from streamworks.core.errors import StreamworksError
+from streamworks.ops.acl.commands import app as acl_app
+from streamworks.ops.connect_commands import connect
+from streamworks.ops.dashboard import dashboard
+from streamworks.ops.demo_commands import DEMO_SETTINGS, demo
+from streamworks.ops.dlq import app as dlq_app
+from streamworks.ops.k8s import app as k8s_app
+from streamworks.ops.kafka.commands import app as kafka_app
+from streamworks.ops.metrics_commands import app as metrics_app
+from streamworks.ops.registry_commands import app as registry_app
+from streamworks.ops.run_commands import run, worker
+from streamworks.ops.schema_commands import app as schemas_app
+from streamworks.ops.status import status
+from streamworks.ops.table_commands import app as table_app
+from streamworks.ops.topics import app as topics_app
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="streamworks",
+    help="streamworks: stream processing on Apache Kafka with Avro contracts.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(acl_app, name="acl")
+app.add_typer(kafka_app, name="kafka")
+app.add_typer(k8s_app, name="k8s")
+app.add_typer(metrics_app, name="metrics")
+app.add_typer(schemas_app, name="schemas")
+app.add_typer(table_app, name="table")
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(topics_app, name="topics")
+app.add_typer(registry_app, name="registry")
+app.command()(worker)
+app.command()(run)
+app.command(context_settings=DEMO_SETTINGS, add_help_option=False)(demo)
+app.command()(connect)
+app.command()(status)
+app.command()(dashboard)
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning streamworks errors into one red line and exit 1."""
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        app()
+    except StreamworksError as error:
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {error}", highlight=False)
+        sys.exit(1)
+    except ValidationError as error:  # the settings (STREAMWORKS_* variables) are refused
+        console = Console(stderr=True, soft_wrap=True)
+        for problem in error.errors():
+            where = ".".join(str(part) for part in problem["loc"]) or error.title
+            console.print(f"[red]error:[/] {where}: {problem['msg']}", highlight=False)
+        sys.exit(1)

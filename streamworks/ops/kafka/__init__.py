@@ -1,0 +1,28 @@
+"""The local Apache Kafka broker: pinned jars from Maven Central and a KRaft launcher."""
+
+from streamworks.ops.kafka.errors import (
+    BrokerDiedError,
+    BrokerNotReadyError,
+    JarFetchError,
+    KafkaLauncherError,
+    PortInUseError,
+    ScramUserError,
+    ToolMissingError,
+)
+from streamworks.ops.kafka.jars import cache_dir, ensure_jars, kafka_version
+from streamworks.ops.kafka.launcher import LocalCluster, NodeStatus
+
+__all__ = [
+    "BrokerDiedError",
+    "BrokerNotReadyError",
+    "JarFetchError",
+    "KafkaLauncherError",
+    "LocalCluster",
+    "NodeStatus",
+    "PortInUseError",
+    "ScramUserError",
+    "ToolMissingError",
+    "cache_dir",
+    "ensure_jars",
+    "kafka_version",
+]

@@ -1,0 +1,142 @@
+"""``streamworks worker`` and ``streamworks run``: stage workers and supervised pools."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from typing import Annotated
+
+import typer
+import uvloop
+from aiokafka.errors import KafkaError
+from rich.console import Console
+
+from streamworks.core.errors import ConfigurationError, StreamworksError
+from streamworks.core.settings import Settings
+from streamworks.ops.autoscale import Autoscaler, Bounds, PoolScaler, parse_autoscale
+from streamworks.ops.project import load_pipeline
+from streamworks.ops.runner import run_worker
+from streamworks.ops.supervisor import Supervisor
+from streamworks.pipeline.graph import Pipeline
+from streamworks.runtime.topics import ensure_topics, register_contracts
+from streamworks.schemas.registry_client import RegistryClient
+
+__all__ = ["parse_pools", "run", "worker"]
+
+console = Console()
+logger = logging.getLogger(__name__)
+
+PipelineRef = Annotated[
+    str,
+    typer.Argument(
+        help="A pipeline named in the project (orders here) or package.module:attribute."
+    ),
+]
+
+
+def worker(
+    pipeline: PipelineRef,
+    stage: Annotated[str, typer.Option(envvar="STREAMWORKS_STAGE", help="Stage to run.")],
+) -> None:
+    """Run one worker of one stage until SIGTERM (it then drains, commits and leaves)."""
+    found = load_pipeline(pipeline)
+    if stage not in found.stages:
+        raise ConfigurationError(
+            f"pipeline {found.name} has no stage {stage}; stages: {', '.join(found.stages)}"
+        )
+    logging.getLogger("streams").setLevel(logging.INFO)
+    counts = uvloop.run(run_worker(found, stage, Settings()))
+    console.print(f"worker of {stage} stopped: {counts}")
+
+
+_AUTOSCALE_EVERY_S = 2.0
+
+
+def _partitions(pipeline: Pipeline, bounds: dict[str, Bounds]) -> dict[str, int]:
+    """Each autoscaled stage's busiest possible pool: its inputs' largest partition count."""
+    topics = pipeline.topics()
+    return {
+        name: max(topics[t].partitions for t in pipeline.stages[name].inputs) for name in bounds
+    }
+
+
+def _look(scaler: PoolScaler) -> list[str]:
+    try:
+        return asyncio.run(scaler.step())
+    except (StreamworksError, KafkaError, OSError) as error:  # a hiccup must not stop run
+        logger.warning("autoscale: could not read the pipeline's status: %s", error)
+        return []
+
+
+def parse_pools(text: str, stages: list[str]) -> dict[str, int]:
+    """``clean=2,validate=3`` -> sizes for every stage (1 for those not named)."""
+    pools = dict.fromkeys(stages, 1)
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, size = part.partition("=")
+        if name not in pools or not size.isdigit():
+            raise ConfigurationError(
+                f"--workers wants stage=count pairs for stages {', '.join(stages)}, not {part!r}"
+            )
+        pools[name] = int(size)
+    return pools
+
+
+def run(
+    pipeline: PipelineRef,
+    workers: Annotated[
+        str, typer.Option(envvar="STREAMWORKS_WORKERS", help="Pool sizes, e.g. clean=2,validate=3.")
+    ] = "",
+    autoscale: Annotated[
+        str,
+        typer.Option(
+            envvar="STREAMWORKS_AUTOSCALE",
+            help="Elastic pools from lag, e.g. validate=1:4 (min:max workers).",
+        ),
+    ] = "",
+) -> None:
+    """Validate the pipeline, create its topics, and supervise local worker pools.
+
+    With ``--autoscale`` the named stages' pools grow while they fall behind and shrink
+    when idle (see :mod:`streamworks.ops.autoscale`), never past their input partitions.
+    """
+    found = load_pipeline(pipeline)
+    found.validate()
+    settings = Settings()
+    created = asyncio.run(ensure_topics(found, settings))
+    if created:
+        console.print(f"created topics: {', '.join(created)}")
+    register_contracts(found, RegistryClient.from_settings(settings))
+    pools = parse_pools(workers, list(found.stages))
+    bounds = parse_autoscale(autoscale, list(found.stages))
+    for name, bound in bounds.items():
+        pools[name] = max(bound.low, min(pools[name], bound.high))
+    supervisor = Supervisor(pipeline, pools)
+    scaler = (
+        PoolScaler(found, settings, supervisor, Autoscaler(bounds, _partitions(found, bounds)))
+        if bounds
+        else None
+    )
+    stopping = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    supervisor.start()
+    console.print(
+        f"running {found.name}: " + ", ".join(f"{s}={n}" for s, n in supervisor.pools.items())
+    )
+    next_look = time.monotonic()
+    while not stopping:
+        supervisor.poll()
+        if scaler is not None and time.monotonic() >= next_look:
+            for change in _look(scaler):
+                console.print(f"autoscale: {change}")
+            next_look = time.monotonic() + _AUTOSCALE_EVERY_S
+        time.sleep(0.5)
+    console.print("stopping: workers drain and commit")
+    supervisor.stop()

@@ -1,0 +1,46 @@
+"""A pipeline's status as a rich table, the bottleneck row highlighted."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.table import Table
+from rich.text import Text
+
+from streamworks.ops.status.model import PipelineStatus, StageStatus
+
+__all__ = ["status_table"]
+
+_COLUMNS = ("workers", "parts", "lag", "lag s", "in/s", "out/s", "in", "out", "filtered", "dlq")
+_TRENDS = {"growing": " ↑", "shrinking": " ↓", "steady": " ="}
+
+
+def _row(stage: StageStatus) -> list[Text]:
+    name = f"{stage.name} ◀" if stage.bottleneck else stage.name
+    return [
+        Text(name),
+        Text(str(stage.workers), style="" if stage.workers else "yellow"),
+        Text(str(stage.partitions)),
+        Text(f"{stage.lag_records:,}{_TRENDS.get(stage.trend or '', '')}"),
+        Text(f"{stage.lag_seconds:.1f}"),
+        Text(f"{stage.in_per_s:,.0f}"),
+        Text(f"{stage.out_per_s:,.0f}"),
+        Text(f"{stage.records_in:,}"),
+        Text(f"{stage.out:,}"),
+        Text(f"{stage.filtered:,}"),
+        Text(f"{stage.dead_lettered:,}", style="red" if stage.dead_lettered else ""),
+    ]
+
+
+def status_table(status: PipelineStatus) -> Table:
+    """One row per stage; the bottleneck's row bold red, marked ◀; lag trend as ↑ ↓ =."""
+    when = datetime.fromtimestamp(status.at).strftime("%H:%M:%S")  # local time: an operator's
+    verdict = f"bottleneck: {status.bottleneck}" if status.bottleneck else "no stage lags"
+    table = Table(title=f"{status.pipeline} at {when}: {verdict}")
+    widest = max((len(s.name) + 2 for s in status.stages), default=5)
+    table.add_column("stage", min_width=widest, no_wrap=True)
+    for header in _COLUMNS:
+        table.add_column(header, justify="right")
+    for stage in status.stages:
+        table.add_row(*_row(stage), style="bold red" if stage.bottleneck else None)
+    return table

@@ -1,0 +1,353 @@
+"""Pipelines: named graphs of stages and topics, validated before anything runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from streamworks.core.errors import ConfigurationError
+from streamworks.core.settings import Guarantee
+from streamworks.pipeline.aggregation import (
+    Aggregation,
+    EmitMode,
+    Emitter,
+    EventTime,
+    changelog_topic,
+)
+from streamworks.pipeline.aggregation import late_topic as late_topic_of
+from streamworks.pipeline.aggregators import Aggregator
+from streamworks.pipeline.gather import Answers, Gather, Gathered
+from streamworks.pipeline.stage import RetryPolicy, Stage, StageFunction
+from streamworks.pipeline.tables import GlobalTable
+from streamworks.pipeline.windows import Window, WindowKind
+from streamworks.runtime.dead_letters import dead_letter_topic
+from streamworks.schemas.catalog import contract
+from streamworks.schemas.compatibility import reader_problems
+from streamworks.schemas.records import AvroRecord
+
+__all__ = ["Pipeline", "PipelineError", "TopicSpec"]
+
+
+class PipelineError(ConfigurationError):
+    """A pipeline's declaration is inconsistent; the message lists every problem."""
+
+    def __init__(self, pipeline: str, problems: list[str]) -> None:
+        super().__init__(f"pipeline {pipeline} is invalid: " + "; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic as the pipeline declares it."""
+
+    name: str
+    """Topic name."""
+    record_type: type[AvroRecord] | None = None
+    """Record type of its values (required for external topics)."""
+    partitions: int = 2
+    """Partition count: the most workers of a stage reading it that can be busy."""
+    replication: int | None = None
+    """Replication factor; None means as many brokers as there are, up to 3."""
+    external: bool = False
+    """True when something outside the pipeline writes it (a connector, another service)."""
+    config: dict[str, str] = field(default_factory=dict)
+    """Other topic configs, e.g. ``{"cleanup.policy": "compact"}``."""
+
+
+class Pipeline:
+    """Stages and the topics between them, with one processing guarantee."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        guarantee: Guarantee = "at-least-once",
+        topics: list[TopicSpec] | None = None,
+        default_partitions: int = 2,
+    ) -> None:
+        self.name = name
+        self.guarantee = guarantee
+        self.default_partitions = default_partitions
+        self.stages: dict[str, Stage[Any]] = {}
+        self._topics: dict[str, TopicSpec] = {t.name: t for t in topics or []}
+
+    def add(self, stage: Stage[Any]) -> Stage[Any]:
+        """Add a stage; names are unique within the pipeline.
+
+        A stage with ``repartition_by`` comes with a ``<name>.repartition`` stage in front
+        of it, which rewrites its inputs, keyed by that function, to the internal topic
+        ``<pipeline>.<name>.repartition``; the stage itself then reads that topic.
+        """
+        if stage.repartition_by is not None:
+            internal = f"{self.name}.{stage.name}.repartition"
+            rekey = stage.repartition_by
+
+            async def identity(record: Any) -> Any:
+                return record
+
+            self.add(
+                Stage(
+                    name=f"{stage.name}.repartition",
+                    inputs=stage.inputs,
+                    input_type=stage.input_type,
+                    outputs={internal: stage.input_type},
+                    function=identity,
+                    key=rekey,
+                )
+            )
+            stage = replace(stage, inputs=(internal,), repartition_by=None)
+        if stage.name in self.stages:
+            raise ConfigurationError(f"pipeline {self.name} already has a stage {stage.name}")
+        self.stages[stage.name] = stage
+        return stage
+
+    def stage(
+        self,
+        name: str,
+        *,
+        inputs: str | tuple[str, ...],
+        input_type: type[AvroRecord],
+        outputs: dict[str, type[AvroRecord]],
+        concurrency: int = 1,
+        key: Callable[[Any], str | bytes] | None = None,
+        repartition_by: Callable[[Any], str | bytes] | None = None,
+        batch: bool = False,
+        retry: RetryPolicy | None = None,
+        tables: tuple[GlobalTable[Any], ...] = (),
+    ) -> Callable[[StageFunction], StageFunction]:
+        """Decorator declaring the decorated ``async`` function as a stage of this pipeline."""
+
+        def register(function: StageFunction) -> StageFunction:
+            self.add(
+                Stage(
+                    name=name,
+                    inputs=(inputs,) if isinstance(inputs, str) else tuple(inputs),
+                    input_type=input_type,
+                    outputs=dict(outputs),
+                    function=function,
+                    concurrency=concurrency,
+                    key=key,
+                    repartition_by=repartition_by,
+                    batch=batch,
+                    retry=retry or RetryPolicy(),
+                    tables=tables,
+                )
+            )
+            return function
+
+        return register
+
+    def aggregate(
+        self,
+        name: str,
+        *,
+        inputs: str | tuple[str, ...],
+        input_type: type[AvroRecord],
+        key: Callable[[Any], str],
+        aggregator: Aggregator,
+        output: str,
+        output_type: type[AvroRecord],
+        emit: Emitter,
+        window: WindowKind | None = None,
+        mode: EmitMode = "update",
+        event_time: EventTime | None = None,
+        repartition: bool = True,
+        close_when_idle: float | None = None,
+        standby: bool = False,
+    ) -> Stage[Any]:
+        """Add an aggregation stage: fan ``inputs`` in to state keyed by ``key``.
+
+        With ``repartition`` (the default) a ``<name>.repartition`` stage first rewrites the
+        inputs keyed by ``key``, so each key's state lives in exactly one partition; pass
+        False when the inputs are already keyed that way (and co-partitioned). Its state is
+        kept in RocksDB and the compacted ``<pipeline>.<name>.changelog`` topic; records
+        later than their windows go to ``<pipeline>.<name>.late``. See
+        :class:`~streamworks.pipeline.aggregation.Aggregation` for the rest.
+        """
+        late = late_topic_of(self.name, name)
+        spec = Aggregation(
+            key=key,
+            aggregator=aggregator,
+            output=output,
+            emit=emit,
+            window=window,
+            mode=mode,
+            event_time=event_time,
+            close_when_idle=close_when_idle,
+            standby=standby,
+            changelog=changelog_topic(self.name, name),
+            late=late,
+        )
+
+        async def folded_not_called(record: Any) -> Any:
+            raise NotImplementedError("an aggregation stage folds records into state")
+
+        return self.add(
+            Stage(
+                name=name,
+                inputs=(inputs,) if isinstance(inputs, str) else tuple(inputs),
+                input_type=input_type,
+                outputs={output: output_type, late: input_type},
+                function=folded_not_called,
+                repartition_by=key if repartition else None,
+                aggregation=spec,
+            )
+        )
+
+    def gather(
+        self,
+        name: str,
+        *,
+        inputs: str | tuple[str, ...],
+        input_type: type[AvroRecord],
+        correlation: Callable[[Any], str],
+        answer: Callable[[Any], str],
+        value: Callable[[Any], Any],
+        expected: Iterable[str],
+        timeout: float,
+        output: str,
+        output_type: type[AvroRecord],
+        emit: Callable[[str, Gathered], AvroRecord],
+        repartition: bool = True,
+    ) -> Stage[Any]:
+        """Add a gather stage: answers (named by ``answer``) collected per ``correlation``.
+
+        Emits ``emit(correlation_id, gathered)`` once every ``expected`` answer arrived, or
+        ``timeout`` seconds (of the answers' timestamps, or of the wall clock on a quiet
+        partition) after the first one, with the missing answers named. See
+        :mod:`streamworks.pipeline.gather`.
+        """
+        window = Gather(expected, timeout=timeout)
+
+        def emit_gathered(key: str, _: Window | None, answers: dict[str, Any]) -> AvroRecord:
+            return emit(key, Gathered(answers, window.missing(answers)))
+
+        return self.aggregate(
+            name,
+            inputs=inputs,
+            input_type=input_type,
+            key=correlation,
+            aggregator=Answers(answer, value),
+            window=window,
+            mode="final",
+            output=output,
+            output_type=output_type,
+            emit=emit_gathered,
+            repartition=repartition,
+            close_when_idle=min(1.0, timeout / 2),
+        )
+
+    def group_id(self, stage: str) -> str:
+        """The consumer group of a stage's worker pool."""
+        return f"{self.name}.{stage}"
+
+    def dead_letter_topic(self, stage: str) -> str:
+        """The stage's dead-letter topic."""
+        return dead_letter_topic(self.name, stage)
+
+    def topics(self) -> dict[str, TopicSpec]:
+        """Every topic the pipeline touches, declared or implied, dead-letter topics included."""
+        found = dict(self._topics)
+        for stage in self.stages.values():
+            for topic, kind in stage.outputs.items():
+                found.setdefault(topic, TopicSpec(topic, kind, self.default_partitions))
+            for topic in stage.inputs:
+                found.setdefault(topic, TopicSpec(topic, None, self.default_partitions))
+            dlq = self.dead_letter_topic(stage.name)
+            found.setdefault(dlq, TopicSpec(dlq, None, 1))
+        for stage in self.stages.values():
+            for table in stage.tables:
+                found.setdefault(
+                    table.topic,
+                    TopicSpec(
+                        table.topic,
+                        table.record_type,
+                        self.default_partitions,
+                        external=True,
+                        config={"cleanup.policy": "compact"},
+                    ),
+                )
+            if stage.aggregation is not None:
+                changelog = stage.aggregation.changelog
+                partitions = max(found[topic].partitions for topic in stage.inputs)
+                found.setdefault(
+                    changelog,
+                    TopicSpec(changelog, None, partitions, config={"cleanup.policy": "compact"}),
+                )
+        return found
+
+    def reads(self, stage: str) -> set[str]:
+        """The topics a stage's workers read: inputs, global tables, its changelog."""
+        found = self.stages[stage]
+        changelog = {found.aggregation.changelog} if found.aggregation is not None else set()
+        return set(found.inputs) | {t.topic for t in found.tables} | changelog
+
+    def topics_of(self, stage: str) -> set[str]:
+        """Every topic a stage's workers read or write (its dead-letter topic included)."""
+        return self.reads(stage) | set(self.stages[stage].outputs) | {self.dead_letter_topic(stage)}
+
+    def producers(self, topic: str) -> list[tuple[str, type[AvroRecord]]]:
+        """(stage, record type) of every stage that writes ``topic``."""
+        return [(s.name, s.outputs[topic]) for s in self.stages.values() if topic in s.outputs]
+
+    def validate(self) -> None:
+        """Raise :class:`PipelineError` listing every problem; return when there is none.
+
+        Every stage's input must be produced by a stage or declared external, and every
+        writer schema on an edge must be readable by the reader's schema (Avro resolution).
+        """
+        problems: list[str] = []
+        declared = self.topics()
+        for stage in self.stages.values():
+            counts = {declared[topic].partitions for topic in stage.inputs}
+            if stage.aggregation is not None and len(counts) > 1:
+                problems.append(
+                    f"aggregation {stage.name} reads topics with different partition counts "
+                    f"{sorted(counts)}; co-partition them or let it repartition"
+                )
+            for topic in stage.inputs:
+                spec = self._topics.get(topic)
+                writers = [(f"stage {name}", kind) for name, kind in self.producers(topic)]
+                if spec is not None and spec.external:
+                    if spec.record_type is None:
+                        problems.append(f"external topic {topic} declares no record type")
+                    else:
+                        writers.append((f"external topic {topic}", spec.record_type))
+                if not writers:
+                    problems.append(
+                        f"stage {stage.name} reads {topic}, which no stage produces; "
+                        "declare it external if something else writes it"
+                    )
+                problems.extend(
+                    f"{writer} writes {kind.__name__} to {topic}, which stage {stage.name} "
+                    f"cannot read as {stage.input_type.__name__}: {problem}"
+                    for writer, kind in writers
+                    for problem in reader_problems(
+                        contract(stage.input_type.topic).schema_str, contract(kind.topic).schema_str
+                    )
+                )
+        if problems:
+            raise PipelineError(self.name, problems)
+
+    def order(self) -> list[Stage[Any]]:
+        """Stages with producers before consumers (declaration order breaks ties)."""
+        remaining = list(self.stages.values())
+        done: set[str] = set()
+        ordered: list[Stage[Any]] = []
+        while remaining:
+            for stage in remaining:
+                upstream = {
+                    name
+                    for topic in stage.inputs
+                    for name, _ in self.producers(topic)
+                    if name != stage.name
+                }
+                if upstream <= done:
+                    break
+            else:
+                stage = remaining[0]  # a cycle: fall back to declaration order
+            remaining.remove(stage)
+            done.add(stage.name)
+            ordered.append(stage)
+        return ordered

@@ -1,0 +1,105 @@
+"""Headers that explain a dead letter, and the lineage headers every output carries."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+
+from streamworks.core.messages import Headers, InMessage, OutRecord
+
+__all__ = [
+    "DLQ_PREFIX",
+    "DLQ_RECORD_LIMIT",
+    "LINEAGE_OFFSET",
+    "LINEAGE_PARTITION",
+    "LINEAGE_PREFIX",
+    "dead_letter",
+    "dead_letter_headers",
+    "dead_letter_topic",
+    "header",
+    "lineage_headers",
+]
+
+logger = logging.getLogger(__name__)
+
+DLQ_PREFIX = "streamworks.dlq."
+LINEAGE_PREFIX = "streamworks.origin."
+LINEAGE_PARTITION = LINEAGE_PREFIX + "partition"
+LINEAGE_OFFSET = LINEAGE_PREFIX + "offset"
+_TRACEBACK_LIMIT = 4_000
+_MESSAGE_LIMIT = 1_000
+DLQ_RECORD_LIMIT = 1_048_000
+"""Most bytes of key, value and headers a dead letter carries: with Kafka's framing it fits
+the broker's default ``message.max.bytes`` (1,048,588), which the original also had to."""
+
+
+def dead_letter_topic(pipeline: str, stage: str) -> str:
+    """``<pipeline>.<stage>.dlq``."""
+    return f"{pipeline}.{stage}.dlq"
+
+
+def lineage_headers(stage: str, origin: InMessage) -> Headers:
+    """Where an output came from: stage, origin topic, partition and offset."""
+    return (
+        (LINEAGE_PREFIX + "stage", stage.encode()),
+        (LINEAGE_PREFIX + "topic", origin.topic.encode()),
+        (LINEAGE_PARTITION, str(origin.partition).encode()),
+        (LINEAGE_OFFSET, str(origin.offset).encode()),
+    )
+
+
+def dead_letter_headers(
+    stage: str, origin: InMessage, error: BaseException, attempts: int
+) -> Headers:
+    """Why and where a record failed; the record's own headers are kept after these."""
+    trace = "".join(traceback.format_exception(error))[-_TRACEBACK_LIMIT:]
+    return (
+        (DLQ_PREFIX + "stage", stage.encode()),
+        (
+            DLQ_PREFIX + "error.class",
+            f"{type(error).__module__}.{type(error).__qualname__}".encode(),
+        ),
+        (DLQ_PREFIX + "error.message", str(error)[:_MESSAGE_LIMIT].encode()),
+        (DLQ_PREFIX + "error.traceback", trace.encode()),
+        (DLQ_PREFIX + "attempts", str(attempts).encode()),
+        (DLQ_PREFIX + "origin.topic", origin.topic.encode()),
+        (DLQ_PREFIX + "origin.partition", str(origin.partition).encode()),
+        (DLQ_PREFIX + "origin.offset", str(origin.offset).encode()),
+        (DLQ_PREFIX + "timestamp", str(int(time.time() * 1000)).encode()),
+        *origin.headers,
+    )
+
+
+def dead_letter(
+    stage: str, topic: str, message: InMessage, error: BaseException, attempts: int
+) -> OutRecord:
+    """``message`` as a dead letter for ``topic``, explained by its headers, and logged."""
+    logger.warning(
+        "stage %s: %s at %s[%d]@%d sent to %s: %s",
+        stage,
+        type(error).__name__,
+        message.topic,
+        message.partition,
+        message.offset,
+        topic,
+        error,
+    )
+    headers = dead_letter_headers(stage, message, error, attempts)
+    value = message.value
+    room = DLQ_RECORD_LIMIT - len(message.key or b"") - sum(len(k) + len(v) for k, v in headers)
+    if value is not None and len(value) > room:
+        # the explanation pushed a record that just fit over the limit: keep the start of
+        # the value and say so, rather than fail to write the dead letter at all
+        mark = (DLQ_PREFIX + "value.truncated.from", str(len(value)).encode())
+        headers = (*headers, mark)
+        value = value[: max(0, room - len(mark[0]) - len(mark[1]))]
+    return OutRecord(topic, message.key, value, headers)
+
+
+def header(headers: Headers, name: str) -> str | None:
+    """The first header called ``name``, decoded, or None."""
+    for key, value in headers:
+        if key == name:
+            return value.decode(errors="replace")
+    return None

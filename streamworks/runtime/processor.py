@@ -1,0 +1,341 @@
+"""The broker-independent heart of a stage: decode, call, retry, route, encode, account.
+
+The Kafka worker and the in-memory test driver both hand batches of :class:`InMessage` to a
+:class:`StageProcessor` and write what it returns, so a stage behaves the same in a unit
+test and in production. For every input record exactly one of three things happens, which
+is what keeps ``in = out + filtered + dead_lettered`` true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamworks.core.messages import Headers, InMessage, OutRecord
+from streamworks.pipeline.stage import Stage, To
+from streamworks.runtime.dead_letters import LINEAGE_OFFSET, dead_letter, lineage_headers
+from streamworks.runtime.reply import route_replies
+from streamworks.schemas.codec import MAGIC_BYTE, AvroCodec
+from streamworks.schemas.errors import (
+    DecodeError,
+    EncodeError,
+    InvalidSchemaError,
+    RegistryAccessError,
+    RegistryError,
+    RegistryUnavailableError,
+)
+from streamworks.schemas.records import AvroRecord
+from streamworks.schemas.typed import RecordCodec
+
+__all__ = ["BatchResult", "Counts", "StageProcessor", "is_retriable", "schemas_ready"]
+
+logger = logging.getLogger(__name__)
+
+_FRAME = struct.Struct(">BI")
+
+
+def _key_bytes(key: str | bytes) -> bytes:
+    return key.encode() if isinstance(key, str) else key
+
+
+def is_retriable(error: BaseException) -> bool:
+    """True for errors worth retrying: flagged retriable, timeouts and lost connections."""
+    return bool(getattr(error, "retriable", False)) or isinstance(
+        error, TimeoutError | ConnectionError
+    )
+
+
+@dataclass
+class Counts:
+    """Per-stage accounting: every input is exactly one of out, filtered, dead-lettered."""
+
+    records_in: int = 0
+    """Input records handled."""
+    out: int = 0
+    """Inputs that produced at least one output."""
+    filtered: int = 0
+    """Inputs the function filtered out (returned None or nothing)."""
+    dead_lettered: int = 0
+    """Inputs sent to the dead-letter topic."""
+    records_written: int = 0
+    """Output records written (a flat-map may write several per input)."""
+    retries: int = 0
+    """Extra attempts made for retriable errors."""
+    late: int = 0
+    """Inputs of an aggregation that arrived after their windows closed (see its late topic)."""
+
+    def add(self, other: Counts) -> None:
+        """Add ``other``'s figures to these."""
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def balanced(self) -> bool:
+        """True when ``in = out + filtered + dead_lettered + late``."""
+        return self.records_in == self.out + self.filtered + self.dead_lettered + self.late
+
+
+@dataclass
+class BatchResult:
+    """What to write for one batch, in order, and the batch's accounting."""
+
+    by_message: list[list[OutRecord]] = field(default_factory=list)
+    """Outputs and dead letters of each input message, aligned with the batch."""
+    counts: Counts = field(default_factory=Counts)
+    """This batch's figures."""
+
+    @property
+    def records(self) -> list[OutRecord]:
+        """Every output and dead letter, in input order (per-key order is preserved)."""
+        return [record for records in self.by_message for record in records]
+
+
+async def schemas_ready(codec: AvroCodec, messages: Sequence[InMessage], stage: Stage[Any]) -> int:
+    """Fetch the writer schema of every record in ``messages``, waiting out an unreachable
+    registry with the stage's backoff; return how many fetches were tried again.
+
+    An outage says nothing about the records, so none may be dead-lettered for it: the
+    batch waits (the stage's lag shows it) until the registry answers. Ids the registry
+    does not have are left to the decoder, which dead-letters their records.
+    """
+    ids = {
+        _FRAME.unpack_from(m.value)[1]
+        for m in messages
+        if m.value and len(m.value) >= _FRAME.size and m.value[0] == MAGIC_BYTE
+    }
+    retries = 0
+    for schema_id in ids:
+        for attempt in itertools.count(1):
+            try:
+                codec.writer_schema(schema_id)
+            except RegistryUnavailableError as error:
+                retries += 1
+                wait = stage.retry.backoff(attempt)
+                logger.warning("stage %s: %s; asking again in %.1f s", stage.name, error, wait)
+                await asyncio.sleep(wait)
+                continue
+            except (RegistryError, InvalidSchemaError):
+                pass  # not there, or not Avro: the decoder dead-letters these records
+            break
+    return retries
+
+
+class StageProcessor:
+    """Turns input messages of one stage into output records and dead letters."""
+
+    def __init__(self, stage: Stage[Any], codec: AvroCodec, dead_letter_topic: str) -> None:
+        self.stage = stage
+        self.dead_letter_topic = dead_letter_topic
+        self._codec = codec
+        self._input: RecordCodec[AvroRecord] = RecordCodec(stage.input_type, codec, register=False)
+        self._outputs = {
+            topic: RecordCodec(kind, codec, subject=f"{topic}-value")
+            for topic, kind in stage.outputs.items()
+        }
+        self._slots = asyncio.Semaphore(stage.concurrency)
+        # record type -> output topic, for types that appear on exactly one output
+        kinds = list(stage.outputs.values())
+        self._routes = {
+            kind: topic for topic, kind in stage.outputs.items() if kinds.count(kind) == 1
+        }
+        self._lineage_fixed: dict[tuple[str, int], Headers] = {}
+        self._plain = not stage.batch
+
+    async def process(self, messages: Sequence[InMessage]) -> BatchResult:
+        """Process a batch; same-key messages run in order, others up to ``concurrency``."""
+        slots: list[list[OutRecord]] = [[] for _ in messages]
+        counts = Counts()  # one for the batch: increments never straddle an await
+        counts.retries += await schemas_ready(self._codec, messages, self.stage)
+        if self.stage.batch:
+            await self._process_batch(messages, slots, counts)
+        elif self.stage.concurrency == 1:
+            for index, message in enumerate(messages):
+                await self._one(message, slots[index], counts)
+        else:
+            lanes: dict[object, list[int]] = {}
+            for index, message in enumerate(messages):
+                lane = (
+                    message.key if message.key is not None else (message.topic, message.partition)
+                )
+                lanes.setdefault(lane, []).append(index)
+            await asyncio.gather(
+                *(self._lane(messages, indexes, slots, counts) for indexes in lanes.values())
+            )
+        route_replies(messages, slots)
+        return BatchResult(by_message=slots, counts=counts)
+
+    async def _lane(
+        self,
+        messages: Sequence[InMessage],
+        indexes: list[int],
+        slots: list[list[OutRecord]],
+        counts: Counts,
+    ) -> None:
+        for index in indexes:
+            async with self._slots:
+                await self._one(messages[index], slots[index], counts)
+
+    async def _one(self, message: InMessage, out: list[OutRecord], counts: Counts) -> None:
+        counts.records_in += 1
+        try:
+            record = self._decode(message)
+        except DecodeError as error:
+            self._dead_letter(message, error, 0, out, counts)
+            return
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                if self._plain:
+                    result = await self.stage.function(record)
+                else:
+                    result = await self._call_one(record)
+                self._emit(message, record, result, out, counts)
+            except RegistryAccessError:
+                raise  # a refused login or an untrusted registry: no record's fault, stop
+            except Exception as error:  # noqa: BLE001 - any failure is retried or dead-lettered
+                if is_retriable(error) and attempt < self.stage.retry.attempts:
+                    counts.retries += 1
+                    await asyncio.sleep(self.stage.retry.backoff(attempt))
+                    continue
+                self._dead_letter(message, error, attempt, out, counts)
+            return
+
+    async def _process_batch(
+        self, messages: Sequence[InMessage], slots: list[list[OutRecord]], counts: Counts
+    ) -> None:
+        """Call the function once for the whole batch; isolate failures record by record."""
+        decoded: list[tuple[int, AvroRecord]] = []
+        for index, message in enumerate(messages):
+            try:
+                decoded.append((index, self._decode(message)))
+            except DecodeError as error:
+                counts.records_in += 1
+                self._dead_letter(message, error, 0, slots[index], counts)
+        if not decoded:
+            return
+        try:
+            results = await self._call_batch([record for _, record in decoded])
+        except Exception:  # noqa: BLE001 - fall back to one record at a time to find the culprit
+            logger.warning(
+                "stage %s: batch call failed, retrying record by record", self.stage.name
+            )
+            for index, _ in decoded:
+                await self._one(messages[index], slots[index], counts)
+            return
+        for (index, record), result in zip(decoded, results, strict=True):
+            counts.records_in += 1
+            try:
+                self._emit(messages[index], record, result, slots[index], counts)
+            except RegistryAccessError:
+                raise  # a refused login or an untrusted registry: no record's fault, stop
+            except Exception as error:  # noqa: BLE001 - a bad output dead-letters its input
+                self._dead_letter(messages[index], error, 1, slots[index], counts)
+
+    async def _call_one(self, record: AvroRecord) -> Any:
+        if self.stage.batch:  # a batch function called with a batch of one
+            [result] = await self.stage.function([record])
+            return result
+        return await self.stage.function(record)
+
+    async def _call_batch(self, records: list[AvroRecord]) -> list[Any]:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                results = list(await self.stage.function(records))
+            except Exception as error:
+                if is_retriable(error) and attempt < self.stage.retry.attempts:
+                    await asyncio.sleep(self.stage.retry.backoff(attempt))
+                    continue
+                raise
+            if len(results) != len(records):
+                raise ValueError(
+                    f"batch stage {self.stage.name} returned {len(results)} results "
+                    f"for {len(records)} records"
+                )
+            return results
+
+    def _decode(self, message: InMessage) -> AvroRecord:
+        return self._input.decode(
+            message.value, topic=message.topic, partition=message.partition, offset=message.offset
+        )
+
+    def _emit(
+        self,
+        message: InMessage,
+        record: AvroRecord,
+        result: Any,
+        out: list[OutRecord],
+        counts: Counts,
+    ) -> None:
+        """Encode every output of one input; all of them or (on error) none are kept."""
+        if isinstance(result, AvroRecord):  # the common case: one record, routed by type
+            topic = self._routes.get(type(result)) or self.stage.output_for(result)
+            key = message.key if self.stage.key is None else _key_bytes(self.stage.key(result))
+            encoded = [
+                OutRecord(topic, key, self._outputs[topic].encode(result), self._lineage(message))
+            ]
+        else:
+            encoded = self._encode_many(message, result)
+        if encoded:
+            out.extend(encoded)
+            counts.out += 1
+            counts.records_written += len(encoded)
+        else:
+            counts.filtered += 1
+
+    def _encode_many(self, message: InMessage, result: Any) -> list[OutRecord]:
+        items: Iterable[Any]
+        if result is None:
+            items = ()
+        elif isinstance(result, To):
+            items = (result,)
+        else:
+            items = result
+        lineage = self._lineage(message)
+        encoded: list[OutRecord] = []
+        for item in items:
+            target = item if isinstance(item, To) else To(self.stage.output_for(item), item)
+            codec = self._outputs.get(target.topic)
+            if codec is None:
+                raise EncodeError(
+                    f"stage {self.stage.name} wrote to {target.topic}, not one of its outputs"
+                )
+            encoded.append(
+                OutRecord(
+                    target.topic, self._key(message, target), codec.encode(target.record), lineage
+                )
+            )
+        return encoded
+
+    def _lineage(self, message: InMessage) -> Headers:
+        """Lineage headers; all but the offset are encoded once per input partition."""
+        fixed = self._lineage_fixed.get((message.topic, message.partition))
+        if fixed is None:
+            fixed = lineage_headers(self.stage.name, message)[:3]
+            self._lineage_fixed[message.topic, message.partition] = fixed
+        return (*fixed, (LINEAGE_OFFSET, str(message.offset).encode()))
+
+    def _key(self, message: InMessage, target: To) -> bytes | None:
+        key = target.key
+        if key is None and self.stage.key is not None:
+            key = self.stage.key(target.record)
+        if key is None:
+            return message.key
+        return _key_bytes(key)
+
+    def _dead_letter(
+        self,
+        message: InMessage,
+        error: BaseException,
+        attempts: int,
+        out: list[OutRecord],
+        counts: Counts,
+    ) -> None:
+        out.append(dead_letter(self.stage.name, self.dead_letter_topic, message, error, attempts))
+        counts.dead_lettered += 1

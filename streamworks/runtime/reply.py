@@ -1,0 +1,225 @@
+"""Request-reply over topics: send a record to a stage and await what the stage made of it.
+
+The request is an ordinary record on the stage's input topic with two headers: a reply topic
+and a correlation id. A stage that receives such a record sends its outputs to the reply
+topic instead of its output topics (a request asks a question; it does not feed the
+pipeline), each tagged with the correlation id and the output topic it would have gone to.
+A request the stage filters out gets an empty ``filtered`` reply; one it dead-letters gets
+an ``error`` reply naming the error (and still goes to the dead-letter topic).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from streamworks.core.errors import StreamworksError
+from streamworks.core.messages import Headers, InMessage, OutRecord
+from streamworks.core.settings import Settings
+from streamworks.kafka import clients
+from streamworks.runtime.dead_letters import DLQ_PREFIX, header
+from streamworks.runtime.topics import ensure_topic
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.records import AvroRecord
+from streamworks.schemas.typed import RecordCodec
+
+__all__ = [
+    "CORRELATION_ID",
+    "REPLY_TO",
+    "Reply",
+    "RequestTimeoutError",
+    "Requester",
+    "route_replies",
+]
+
+REPLY_TO = "streamworks.reply.to"
+CORRELATION_ID = "streamworks.reply.correlation-id"
+REPLY_STATUS = "streamworks.reply.status"
+REPLY_OUTPUT = "streamworks.reply.output-topic"
+REPLY_ERROR = "streamworks.reply.error"
+REPLY_COUNT = "streamworks.reply.count"
+Status = Literal["ok", "filtered", "error"]
+
+
+class RequestTimeoutError(StreamworksError):
+    """No reply arrived in time (no worker running, or it is far behind); try again later."""
+
+    retriable = True
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a stage made of one request."""
+
+    status: Status
+    """ok (outputs below), filtered (no output), or error (dead-lettered)."""
+    outputs: list[tuple[str, Any]] = field(default_factory=list)
+    """(output topic, record) pairs, typed when the caller named the type of that topic."""
+    error: str | None = None
+    """The error class and message when the status is error."""
+
+
+def route_replies(messages: Sequence[InMessage], outputs: list[list[OutRecord]]) -> None:
+    """Turn the outputs of request messages into replies (in place); others are untouched."""
+    for message, records in zip(messages, outputs, strict=True):
+        if not message.headers:
+            continue
+        reply_to = header(message.headers, REPLY_TO)
+        if reply_to is None:  # the common case: one scan of the headers, then on
+            continue
+        correlation = header(message.headers, CORRELATION_ID)
+        if correlation is None:
+            continue
+        base: Headers = ((CORRELATION_ID, correlation.encode()),)
+        letters = [r for r in records if header(r.headers, DLQ_PREFIX + "stage") is not None]
+        produced = [r for r in records if r not in letters]
+        count = (REPLY_COUNT, str(len(produced)).encode())
+        replies = [
+            OutRecord(
+                reply_to,
+                r.key,
+                r.value,
+                (*base, (REPLY_STATUS, b"ok"), (REPLY_OUTPUT, r.topic.encode()), count),
+            )
+            for r in produced
+        ]
+        if letters:
+            error = f"{header(letters[0].headers, DLQ_PREFIX + 'error.class')}: " + (
+                header(letters[0].headers, DLQ_PREFIX + "error.message") or ""
+            )
+            replies = [
+                OutRecord(
+                    reply_to,
+                    message.key,
+                    None,
+                    (*base, (REPLY_STATUS, b"error"), (REPLY_ERROR, error.encode())),
+                )
+            ]
+        elif not replies:
+            replies = [OutRecord(reply_to, message.key, None, (*base, (REPLY_STATUS, b"filtered")))]
+        records[:] = letters + replies
+
+
+class Requester:
+    """Sends requests to stages and awaits their replies on its own one-partition topic."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        codec: AvroCodec,
+        *,
+        reply_topic: str | None = None,
+        reply_types: dict[str, type[AvroRecord]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.reply_topic = reply_topic or f"_replies.{uuid.uuid4().hex[:12]}"
+        self._codec = codec
+        self._typed = {
+            topic: RecordCodec(kind, codec, register=False)
+            for topic, kind in (reply_types or {}).items()
+        }
+        self._generic = codec.decoder()
+        self._encoders: dict[tuple[str, type[AvroRecord]], RecordCodec[Any]] = {}
+        self._waiting: dict[str, asyncio.Future[Reply]] = {}
+        self._producer: AIOKafkaProducer | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Create the reply topic if needed and start listening on it (from its end)."""
+        await ensure_topic(self.settings, self.reply_topic, replication=1)
+        self._consumer = clients.consumer(settings=self.settings, group_id=None)
+        await self._consumer.start()
+        partition = TopicPartition(self.reply_topic, 0)
+        self._consumer.assign([partition])
+        await self._consumer.seek_to_end(partition)
+        self._producer = clients.producer(self.settings)
+        await self._producer.start()
+        self._reader = asyncio.create_task(self._read())
+
+    async def stop(self) -> None:
+        """Stop listening; requests still waiting fail with RequestTimeoutError."""
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(RequestTimeoutError("the requester stopped"))
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def __aenter__(self) -> Requester:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+    async def request(
+        self,
+        topic: str,
+        record: AvroRecord,
+        *,
+        key: str | None = None,
+        timeout: float = 10.0,  # noqa: ASYNC109 - the deadline becomes a typed, retriable error
+    ) -> Reply:
+        """Send ``record`` to ``topic`` and wait up to ``timeout`` seconds for the reply."""
+        assert self._producer is not None, "start() the requester first"  # noqa: S101
+        correlation = uuid.uuid4().hex
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._waiting[correlation] = future
+        encoder = self._encoders.get((topic, type(record)))
+        if encoder is None:
+            encoder = RecordCodec(type(record), self._codec, subject=f"{topic}-value")
+            self._encoders[(topic, type(record))] = encoder
+        headers = [(REPLY_TO, self.reply_topic.encode()), (CORRELATION_ID, correlation.encode())]
+        try:
+            await self._producer.send_and_wait(
+                topic, encoder.encode(record), key=key.encode() if key else None, headers=headers
+            )
+            async with asyncio.timeout(timeout):
+                return await future
+        except TimeoutError:
+            raise RequestTimeoutError(
+                f"no reply to request {correlation} on {topic} within {timeout:.1f}s "
+                f"(reply topic {self.reply_topic}); is a worker of that stage running?"
+            ) from None
+        finally:
+            self._waiting.pop(correlation, None)
+
+    async def _read(self) -> None:
+        assert self._consumer is not None  # noqa: S101
+        gathered: dict[str, list[tuple[str, Any]]] = {}
+        while True:
+            for records in (await self._consumer.getmany(timeout_ms=200)).values():
+                for r in records:
+                    headers = tuple(r.headers or ())
+                    correlation = header(headers, CORRELATION_ID)
+                    future = self._waiting.get(correlation or "")
+                    if future is None or future.done():
+                        continue
+                    status = header(headers, REPLY_STATUS) or "error"
+                    if status == "ok":
+                        output = header(headers, REPLY_OUTPUT) or ""
+                        typed = self._typed.get(output)
+                        value = typed.decode(r.value) if typed else self._generic.decode(r.value)
+                        parts = gathered.setdefault(correlation or "", [])
+                        parts.append((output, value))
+                        if len(parts) >= int(header(headers, REPLY_COUNT) or "1"):
+                            future.set_result(Reply("ok", gathered.pop(correlation or "", [])))
+                    else:
+                        future.set_result(
+                            Reply(
+                                "filtered" if status == "filtered" else "error",
+                                error=header(headers, REPLY_ERROR),
+                            )
+                        )

@@ -1,0 +1,141 @@
+"""Making sure a pipeline's topics exist with the declared partitions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from typing import Any
+
+from aiokafka.admin import NewTopic
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    NoError,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+    for_code,
+)
+
+from streamworks.core.errors import AuthorizationError, ConfigurationError
+from streamworks.core.settings import Settings
+from streamworks.kafka import clients
+from streamworks.kafka.security import principal_of
+from streamworks.pipeline.graph import Pipeline, PipelineError
+from streamworks.schemas.catalog import contract
+from streamworks.schemas.registry_client import RegistryClient
+
+__all__ = ["ensure_topic", "ensure_topics", "register_contracts"]
+
+logger = logging.getLogger(__name__)
+_MAX_REPLICATION = 3
+
+
+async def ensure_topics(
+    pipeline: Pipeline,
+    settings: Settings,
+    *,
+    create: bool = True,
+    only: Collection[str] | None = None,
+) -> list[str]:
+    """Create the pipeline's missing topics; fail when one exists with other partitions.
+
+    ``only`` limits both to those topics: a stage's worker checks the topics it uses, which
+    on a secured cluster are the only ones its principal can see. Returns the names created.
+    Replication defaults to the broker count, up to 3.
+    """
+    declared = {
+        name: spec for name, spec in pipeline.topics().items() if only is None or name in only
+    }
+    admin = clients.admin_client(settings)
+    await admin.start()
+    try:
+        brokers = len((await admin.describe_cluster())["brokers"])
+        present = set(await admin.list_topics()) & set(declared)
+        existing = {
+            t["topic"]: len(t["partitions"])
+            for t in (await admin.describe_topics(sorted(present)) if present else [])
+        }
+        problems = [
+            f"topic {name} has {existing[name]} partitions, the pipeline declares {spec.partitions}"
+            for name, spec in declared.items()
+            if name in existing and existing[name] != spec.partitions
+        ]
+        missing = [spec for name, spec in declared.items() if name not in existing]
+        if missing and not create:
+            problems.extend(f"topic {spec.name} does not exist" for spec in missing)
+        if problems:
+            raise PipelineError(pipeline.name, problems)
+        new = [
+            NewTopic(
+                spec.name,
+                num_partitions=spec.partitions,
+                replication_factor=spec.replication or min(brokers, _MAX_REPLICATION),
+                topic_configs=spec.config,
+            )
+            for spec in missing
+        ]
+        if new:
+            _created(await admin.create_topics(new), settings)
+        return [t.name for t in new]
+    finally:
+        await admin.close()
+
+
+async def ensure_topic(
+    settings: Settings,
+    name: str,
+    *,
+    partitions: int = 1,
+    replication: int | None = None,
+    config: dict[str, str] | None = None,
+) -> None:
+    """Create one topic unless it exists (another process may create it at the same time)."""
+    admin = clients.admin_client(settings)
+    await admin.start()
+    try:
+        if name in await admin.list_topics():
+            return
+        if replication is None:
+            brokers = len((await admin.describe_cluster())["brokers"])
+            replication = min(brokers, _MAX_REPLICATION)
+        response = await admin.create_topics(
+            [NewTopic(name, partitions, replication, topic_configs=config or {})]
+        )
+        _created(response, settings)
+    finally:
+        await admin.close()
+
+
+def register_contracts(pipeline: Pipeline, registry: RegistryClient) -> dict[str, int]:
+    """Register each typed topic's contract under ``<topic>-value``; subject -> schema id.
+
+    Stages register their outputs when they first write; registering up front lets the
+    connectors at the pipeline's edges (an HTTP ingest, a PostgreSQL sink) check records
+    and create tables before any stage has run.
+    """
+    return {
+        f"{spec.name}-value": registry.register(
+            f"{spec.name}-value", contract(spec.record_type.topic).schema_str
+        )
+        for spec in pipeline.topics().values()
+        if spec.record_type is not None
+    }
+
+
+def _created(response: Any, settings: Settings) -> None:
+    """Raise for every topic the cluster did not create (aiokafka returns the errors).
+
+    A topic another process created first counts as created: any worker may start first.
+    """
+    for topic, code, *rest in response.topic_errors:
+        error = for_code(code)
+        if error is NoError or error is TopicAlreadyExistsError:
+            continue
+        if error in (TopicAuthorizationFailedError, ClusterAuthorizationFailedError):
+            raise AuthorizationError(
+                principal_of(settings),
+                "CREATE",
+                f"topic {topic}",
+                "create the topics as an admin first (streamworks acl apply, or topics apply)",
+            )
+        detail = rest[0] if rest and rest[0] else error.__name__
+        raise ConfigurationError(f"cannot create topic {topic}: {detail}")

@@ -1,0 +1,34 @@
+"""Avro on the wire: record classes, contracts, the codec, the registry client, compatibility."""
+
+from streamworks.schemas.catalog import Contract, contract
+from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.errors import (
+    DecodeError,
+    EncodeError,
+    IncompatibleSchemaError,
+    InvalidSchemaError,
+    KeyDecodeError,
+    RegistryError,
+    SchemaError,
+    ValueDecodeError,
+)
+from streamworks.schemas.records import AvroRecord
+from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import RecordCodec
+
+__all__ = [
+    "AvroCodec",
+    "AvroRecord",
+    "Contract",
+    "DecodeError",
+    "EncodeError",
+    "IncompatibleSchemaError",
+    "InvalidSchemaError",
+    "KeyDecodeError",
+    "RecordCodec",
+    "RegistryClient",
+    "RegistryError",
+    "SchemaError",
+    "ValueDecodeError",
+    "contract",
+]
