@@ -42,9 +42,10 @@ unit: $(STAMP) ## unit tests only (no broker, seconds)
 integration: setup ## integration tests only (starts a real broker)
 	$(BIN)/pytest tests/integration
 
-lint: $(STAMP) ## ruff check and format check
+lint: $(STAMP) ## ruff check, format check and the import contracts (layers point down)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(STAMP) ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .

@@ -30,7 +30,7 @@ from streamworks.schemas.records import AvroRecord
 
 __version__ = "0.1.0"
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - grouped by role, not sorted
     # pipelines and stages
     "Pipeline",
     "TopicSpec",

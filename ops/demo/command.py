@@ -34,8 +34,7 @@ from streams.orders.observe import RoutedOrders
 from streamworks.connectors import load_file
 from streamworks.core.settings import Settings
 from streamworks.ops.dashboard import start_dashboard
-from streamworks.ops.kafka import KafkaLauncherError, LocalCluster, cache_dir
-from streamworks.ops.kafka._process import port_accepts
+from streamworks.ops.kafka import KafkaLauncherError, LocalCluster, cache_dir, port_accepts
 from streamworks.ops.supervisor import Supervisor
 from streamworks.pipeline.graph import Pipeline
 from streamworks.runtime.stats import read_stage_counts

@@ -1,6 +1,7 @@
 """One worker of an aggregation stage: a stage worker that keeps state per partition.
 
-On top of :class:`~streamworks.runtime.worker.StageWorker` it owns, for every input partition number it
+On top of :class:`~streamworks.runtime.worker.StageWorker` it owns, for every input partition
+number it
 is assigned (a *task*), a RocksDB store restored from the task's changelog partition before
 the first record is folded. Each batch then writes, per task:
 

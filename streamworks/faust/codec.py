@@ -6,8 +6,8 @@ Use it as a topic's value serializer::
     orders = app.topic("orders.valid", value_serializer=valid)
 
 faust wraps a decoding failure in its own ``ValueDecodeError`` and hands it to the stream's
-error handling; the stage runtime decodes with :class:`~streamworks.schemas.typed.RecordCodec` directly
-instead, so the dead letter keeps topic, partition and offset.
+error handling; the stage runtime decodes with :class:`~streamworks.schemas.typed.RecordCodec`
+directly instead, so the dead letter keeps topic, partition and offset.
 """
 
 from __future__ import annotations

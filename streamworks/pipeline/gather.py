@@ -1,8 +1,8 @@
 """Scatter-gather: answers from several stages or services gathered into one record.
 
 A request is scattered by a stage that writes it to several topics (return one
-:class:`~streamworks.pipeline.stage.To` per topic); each service answers on an answers topic with the
-request's correlation id. A gather stage collects the answers per correlation id and emits
+:class:`~streamworks.pipeline.stage.To` per topic); each service answers on an answers topic with
+the request's correlation id. A gather stage collects the answers per correlation id and emits
 one record when every expected answer arrived, or, once ``timeout`` seconds have passed
 since the first answer, a partial one naming the answers that are missing.
 

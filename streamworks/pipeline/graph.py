@@ -21,12 +21,11 @@ from streamworks.pipeline.gather import Answers, Gather, Gathered
 from streamworks.pipeline.stage import RetryPolicy, Stage, StageFunction
 from streamworks.pipeline.tables import GlobalTable
 from streamworks.pipeline.windows import Window, WindowKind
-from streamworks.runtime.dead_letters import dead_letter_topic
 from streamworks.schemas.catalog import contract
 from streamworks.schemas.compatibility import reader_problems
 from streamworks.schemas.records import AvroRecord
 
-__all__ = ["Pipeline", "PipelineError", "TopicSpec"]
+__all__ = ["Pipeline", "PipelineError", "TopicSpec", "dead_letter_topic"]
 
 
 class PipelineError(ConfigurationError):
@@ -351,3 +350,8 @@ class Pipeline:
             done.add(stage.name)
             ordered.append(stage)
         return ordered
+
+
+def dead_letter_topic(pipeline: str, stage: str) -> str:
+    """``<pipeline>.<stage>.dlq``: where a stage's dead letters go."""
+    return f"{pipeline}.{stage}.dlq"

@@ -3,8 +3,8 @@
 All four keep, per key, one JSON "slot" holding that key's open windows, so one key costs one
 read and one write per record whatever the window kind. Times are epoch milliseconds. A
 window *closes* once the partition's stream time (the event time its input has reached, see
-:class:`~streamworks.pipeline.aggregation.Aggregation`) reaches its end plus the grace period; a record
-whose every window is closed is *late*.
+:class:`~streamworks.pipeline.aggregation.Aggregation`) reaches its end plus the grace period; a
+record whose every window is closed is *late*.
 
 Window bounds are ``[start, end)``, except sliding windows, which end at a record's time and
 include it: ``(end - size, end]``. A sliding or session window stays open while stream time

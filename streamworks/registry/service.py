@@ -62,7 +62,8 @@ class RegistryConfig:
     advertised_url: str | None = None
     """URL other instances forward writes to; by default ``http(s)://<host>:<port>``."""
     users_file: Path | None = None
-    """JSON users file (:mod:`streamworks.registry.users`); None serves everyone (an open registry)."""
+    """JSON users file (:mod:`streamworks.registry.users`); None serves everyone (an open
+    registry)."""
     tls_certfile: Path | None = None
     """PEM certificate (chain) to serve https with; None serves plain http."""
     tls_keyfile: Path | None = None

@@ -7,6 +7,7 @@ import time
 import traceback
 
 from streamworks.core.messages import Headers, InMessage, OutRecord
+from streamworks.pipeline.graph import dead_letter_topic
 
 __all__ = [
     "DLQ_PREFIX",
@@ -32,11 +33,6 @@ _MESSAGE_LIMIT = 1_000
 DLQ_RECORD_LIMIT = 1_048_000
 """Most bytes of key, value and headers a dead letter carries: with Kafka's framing it fits
 the broker's default ``message.max.bytes`` (1,048,588), which the original also had to."""
-
-
-def dead_letter_topic(pipeline: str, stage: str) -> str:
-    """``<pipeline>.<stage>.dlq``."""
-    return f"{pipeline}.{stage}.dlq"
 
 
 def lineage_headers(stage: str, origin: InMessage) -> Headers:

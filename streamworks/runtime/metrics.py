@@ -59,7 +59,8 @@ RECORDS = {
         ("retries", "retries", "Extra attempts made for retriable errors."),
     )
 }
-"""A counter per :class:`~streamworks.runtime.processor.Counts` field (``streamworks_records_in_total``...)."""
+"""A counter per :class:`~streamworks.runtime.processor.Counts` field
+(``streamworks_records_in_total``...)."""
 BATCH_SECONDS = Histogram(
     "streamworks_batch_seconds",
     "Time to handle one fetched batch: process it and hand its outputs over.",

@@ -19,7 +19,7 @@ from typing import Any
 from streamworks.core.messages import Headers, InMessage, OutRecord
 from streamworks.pipeline.stage import Stage, To
 from streamworks.runtime.dead_letters import LINEAGE_OFFSET, dead_letter, lineage_headers
-from streamworks.runtime.reply import route_replies
+from streamworks.runtime.replies import route_replies
 from streamworks.schemas.codec import MAGIC_BYTE, AvroCodec
 from streamworks.schemas.errors import (
     DecodeError,

@@ -3,8 +3,8 @@
 A key belongs to one input partition (Kafka's murmur2 of its UTF-8 bytes over the stage's
 input topic, as the repartition stage wrote it), and that partition's state lives in exactly
 one worker. Every aggregation worker serves ``GET /tables/{stage}/{key}`` and publishes its
-address and owned partitions with its stats (:mod:`streamworks.runtime.stats`). A worker asked for a key
-it does not own forwards the request to the owner it last heard of; the forwarded request
+address and owned partitions with its stats (:mod:`streamworks.runtime.stats`). A worker asked for
+a key it does not own forwards the request to the owner it last heard of; the forwarded request
 carries :data:`ROUTED_HEADER`, so it is never forwarded twice. Mid-rebalance, when no live
 worker claims the partition for a few seconds, the answer is 503: ask again.
 """
@@ -246,8 +246,8 @@ def _reply(body: dict[str, Any], status: int = _OK) -> web.Response:
 class QueryServer:
     """Serves one aggregation worker's table over HTTP, routing other keys to their owners.
 
-    ``details()`` is what the worker's :class:`~streamworks.runtime.stats.StatsPublisher` should carry,
-    so that other workers (and ``streamworks table get``) find this one.
+    ``details()`` is what the worker's :class:`~streamworks.runtime.stats.StatsPublisher` should
+    carry, so that other workers (and ``streamworks table get``) find this one.
     """
 
     def __init__(

@@ -4,8 +4,8 @@ Each worker writes its :class:`~streamworks.runtime.processor.Counts` (keyed by 
 seconds and when it stops. Reading the topic and keeping the latest value per worker gives
 each stage's totals across its pool, restarts included (a restarted worker has a new id).
 A record may carry more about its worker (an aggregation worker's query address and owned
-partitions, see :mod:`streamworks.runtime.query`); the last record of a worker that stopped cleanly says
-``"stopped": true``.
+partitions, see :mod:`streamworks.runtime.query`); the last record of a worker that stopped cleanly
+says ``"stopped": true``.
 """
 
 from __future__ import annotations

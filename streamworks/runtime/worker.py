@@ -90,7 +90,8 @@ class StageWorker:
         self.worker_id = worker_id or uuid.uuid4().hex[:12]
         """The id this worker publishes its stats and metrics under."""
         self.metrics = StageMetrics(pipeline.name, stage, self.worker_id)
-        """Its Prometheus figures (served by :class:`~streamworks.runtime.metrics.MetricsServer`)."""
+        """Its Prometheus figures (served by
+        :class:`~streamworks.runtime.metrics.MetricsServer`)."""
         self._lag_at = 0.0
         self._processor = StageProcessor(self.stage, codec, pipeline.dead_letter_topic(stage))
         self._codec = codec

@@ -6,8 +6,8 @@ writer schema by id (cached) and, when given a reader schema, resolve the record
 so each consumer reads with its own version.
 
 Every failure to decode becomes a :class:`~streamworks.schemas.errors.ValueDecodeError` or
-:class:`~streamworks.schemas.errors.KeyDecodeError` (never retriable: the bytes will not change), except
-an unreachable registry, which is a retriable
+:class:`~streamworks.schemas.errors.KeyDecodeError` (never retriable: the bytes will not change),
+except an unreachable registry, which is a retriable
 :class:`~streamworks.schemas.errors.RegistryUnavailableError`.
 """
 

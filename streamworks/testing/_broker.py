@@ -95,8 +95,10 @@ def kafka_broker(work_dir: Path) -> Iterator[KafkaEndpoint]:
 @contextmanager
 def local_cluster(work_dir: Path, nodes: int) -> Iterator[KafkaEndpoint]:
     """A cluster of ``nodes`` local JVMs on free loopback ports, stopped on exit."""
-    from streamworks.ops.kafka import LocalCluster  # noqa: PLC0415 - the launcher is test infrastructure
-    from streamworks.ops.kafka._process import free_port_block  # noqa: PLC0415
+    from streamworks.ops.kafka import (  # noqa: PLC0415 - the launcher is test infrastructure
+        LocalCluster,
+        free_port_block,
+    )
 
     cluster = LocalCluster.plan(work_dir, nodes=nodes, port=free_port_block(2 * nodes))
     seconds = cluster.start()
@@ -127,15 +129,13 @@ def container_broker(image: str | None = None) -> Iterator[KafkaEndpoint]:
     from testcontainers.core.wait_strategies import LogMessageWaitStrategy  # noqa: PLC0415
     from testcontainers.core.waiting_utils import wait_for_logs  # noqa: PLC0415
 
-    from streamworks.ops.kafka._files import NodeLayout, broker_settings  # noqa: PLC0415
-    from streamworks.ops.kafka._process import free_port_block  # noqa: PLC0415
+    from streamworks.ops.kafka import free_port_block, single_node_settings  # noqa: PLC0415
 
     image = image or os.environ.get(IMAGE_ENV, DEFAULT_IMAGE)
     port = free_port_block(2)
-    node = NodeLayout(1, port, port + 1, Path("/unused"))  # the data stays in the container
     container = DockerContainer(image)
     container.with_kwargs(network_mode="host")
-    for key, value in broker_settings(node, [node]).items():
+    for key, value in single_node_settings(port).items():  # data stays in the container
         container.with_env(container_variable(key), value)
     try:
         container.start()

@@ -8,8 +8,8 @@ milliseconds, and in ``text`` mode (CSV, where every value is a string) numbers 
 booleans are parsed from their text. Every failure raises :class:`Invalid` with the dotted
 path of the field, so the caller can say ``amount: expected a number, got 'twelve'``.
 
-Sources convert with :mod:`streamworks.connectors.base._encode`, which applies these rules and writes
-Avro in the same pass; this module is the readable statement of the rules and the
+Sources convert with :mod:`streamworks.connectors.base._encode`, which applies these rules and
+writes Avro in the same pass; this module is the readable statement of the rules and the
 reference a property test holds the encoder to.
 """
 

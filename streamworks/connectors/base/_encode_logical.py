@@ -1,7 +1,7 @@
 """Avro binary writers for logical types (timestamps, dates, UUIDs, decimals), coercing too.
 
-Same contract as :mod:`streamworks.connectors.base._encode_scalars`: accept what the coercer accepts,
-raise its Invalid otherwise, append the Avro encoding of what fastavro would write for the
+Same contract as :mod:`streamworks.connectors.base._encode_scalars`: accept what the coercer
+accepts, raise its Invalid otherwise, append the Avro encoding of what fastavro would write for the
 coerced value (millis or micros since the epoch, days since 1970-01-01, canonical UUID
 text, the decimal's unscaled two's-complement bytes).
 """

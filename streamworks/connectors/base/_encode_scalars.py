@@ -1,8 +1,8 @@
 """Avro binary writers for single values: primitives and logical types, coercing as they go.
 
 A writer is ``(value, path, out) -> None``: it accepts exactly what the matching coercer of
-:mod:`streamworks.connectors.base._coerce` accepts, raising the same :class:`Invalid` (path and reason)
-otherwise, and appends the value's Avro binary encoding to ``out``. Checking and encoding
+:mod:`streamworks.connectors.base._coerce` accepts, raising the same :class:`Invalid` (path and
+reason) otherwise, and appends the value's Avro binary encoding to ``out``. Checking and encoding
 in one step saves building the intermediate dict and fastavro's second walk over it.
 """
 

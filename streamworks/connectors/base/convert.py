@@ -27,7 +27,8 @@ __all__ = ["TopicConverter", "UnknownTopicError"]
 _SCHEMA_TTL_S = 60.0
 """How long a topic's latest schema is trusted before the registry is asked again."""
 _HEADER = struct.Struct(">BI")
-"""Confluent framing: the magic byte, then the schema's global id (as streamworks.schemas.codec writes)."""
+"""Confluent framing: the magic byte, then the schema's global id (as streamworks.schemas.codec
+writes)."""
 
 
 class UnknownTopicError(ConversionError):

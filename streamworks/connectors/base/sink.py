@@ -4,10 +4,10 @@ A sink implements :meth:`Sink.write` and :meth:`Sink.flush`. The runtime reads t
 connector's topics as a consumer group, decodes each batch and calls ``write`` then
 ``flush``; it commits the batch's offsets only after both returned. A sink raises
 
-- :class:`~streamworks.connectors.base.errors.TransientError` when the target is unavailable: the same
-  batch is retried with backoff, nothing is committed meanwhile;
-- :class:`~streamworks.connectors.base.errors.RejectedError` when the target refuses records for good:
-  they go to the connector's dead-letter topic and the batch counts as done.
+- :class:`~streamworks.connectors.base.errors.TransientError` when the target is unavailable: the
+  same batch is retried with backoff, nothing is committed meanwhile;
+- :class:`~streamworks.connectors.base.errors.RejectedError` when the target refuses records for
+  good: they go to the connector's dead-letter topic and the batch counts as done.
 
 Because a crash between ``flush`` and the offset commit redelivers the batch, a sink that
 wants exactly-once results writes idempotently (an upsert by key).

@@ -1,8 +1,9 @@
 """The PostgreSQL sink (upserts by key) and a throwaway local PostgreSQL server.
 
 :class:`PostgresSinkConfig` needs nothing beyond the base install; building the sink needs
-psycopg 3 (``pip install 'streamworks[postgres]'``), so :class:`~streamworks.connectors.postgres.sink.
-PostgresSink` is imported from its module, not from here.
+psycopg 3 (``pip install 'streamworks[postgres]'``), so
+:class:`~streamworks.connectors.postgres.sink.PostgresSink` is imported from its module, not
+from here.
 """
 
 from streamworks.connectors.postgres.config import URL_ENV, PostgresSinkConfig

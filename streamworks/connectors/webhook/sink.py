@@ -1,7 +1,8 @@
 """The webhook sink: each batch POSTed as JSON arrays of at most ``max_batch`` records.
 
 A request's body is a JSON array of records shaped as the JSONL sink writes them (topic,
-partition, offset, key, timestamp, value; see :mod:`streamworks.connectors.base.documents`). Answers:
+partition, offset, key, timestamp, value; see :mod:`streamworks.connectors.base.documents`).
+Answers:
 
 - 2xx: delivered;
 - 408, 429 and 5xx, a refused connection, a timeout: :class:`TransientError` (the runtime

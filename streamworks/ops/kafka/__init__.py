@@ -10,7 +10,13 @@ from streamworks.ops.kafka.errors import (
     ToolMissingError,
 )
 from streamworks.ops.kafka.jars import cache_dir, ensure_jars, kafka_version
-from streamworks.ops.kafka.launcher import LocalCluster, NodeStatus
+from streamworks.ops.kafka.launcher import (
+    LocalCluster,
+    NodeStatus,
+    free_port_block,
+    port_accepts,
+    single_node_settings,
+)
 
 __all__ = [
     "BrokerDiedError",
@@ -24,5 +30,8 @@ __all__ = [
     "ToolMissingError",
     "cache_dir",
     "ensure_jars",
+    "free_port_block",
     "kafka_version",
+    "port_accepts",
+    "single_node_settings",
 ]

@@ -36,6 +36,7 @@ from streamworks.ops.kafka._files import (
     NodeLayout,
     SecureFiles,
     SecureListener,
+    broker_settings,
     check_user_name,
     create_secure_files,
     new_password,
@@ -53,7 +54,29 @@ from streamworks.ops.kafka.errors import (
 )
 from streamworks.ops.kafka.jars import ensure_jars
 
-__all__ = ["LocalCluster", "NodeStatus", "brokers_in_metadata"]
+__all__ = [
+    "LocalCluster",
+    "NodeStatus",
+    "brokers_in_metadata",
+    "free_port_block",
+    "port_accepts",
+    "single_node_settings",
+]
+
+free_port_block = _process.free_port_block
+"""The first of ``size`` consecutive loopback ports free now (below the ephemeral range)."""
+port_accepts = _process.port_accepts
+"""Whether something accepts TCP connections on 127.0.0.1 at ``port``."""
+
+
+def single_node_settings(port: int) -> dict[str, str]:
+    """A one-node cluster's broker settings, client port ``port`` and controller ``port + 1``.
+
+    For a broker started elsewhere (a container) with the same settings as a local one.
+    """
+    node = NodeLayout(1, port, port + 1, Path("/unused"))
+    return broker_settings(node, [node])
+
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ __all__ = ["status"]
 
 console = Console(soft_wrap=True)
 
-# not streamworks.ops.run_commands' alias: the supervisor's autoscaler imports this package from there
+# not streamworks.ops.run_commands' alias: the supervisor's autoscaler imports this package from
+# there
 PipelineRef = Annotated[
     str,
     typer.Argument(

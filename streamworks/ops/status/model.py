@@ -51,7 +51,8 @@ class StageStatus:
     trend: Trend | None = None
     """Lag movement since the previous sample; None on a first sample."""
     bottleneck: bool = False
-    """True for the one stage holding the pipeline back (see :mod:`streamworks.ops.status.bottleneck`)."""
+    """True for the one stage holding the pipeline back (see
+    :mod:`streamworks.ops.status.bottleneck`)."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Topics as code: the desired topics (pipeline + the project's topics file), the live ones, the plan.
+"""Topics as code: the desired topics (pipeline + the project's topics file), the live ones, the
+plan.
 
 ``streamworks topics plan PIPELINE`` shows the difference; ``topics apply`` makes it.
 """

@@ -1,4 +1,5 @@
-"""The topics file (``[tool.streamworks] topics``, ``ops/topics.yaml`` here): extra topics and per-topic overrides, validated.
+"""The topics file (``[tool.streamworks] topics``, ``ops/topics.yaml`` here): extra topics and
+per-topic overrides, validated.
 
 ::
 

@@ -55,8 +55,8 @@ def plan(
 def _kept(name: str) -> bool:
     """Topics the tools keep for themselves: ``dlq replay``'s markers are never pruned.
 
-    They are ``<dead-letter topic>.replayed`` (:func:`streamworks.ops.dlq.marks.marker_topic`); losing one
-    would forget which dead letters were replayed.
+    They are ``<dead-letter topic>.replayed`` (:func:`streamworks.ops.dlq.marks.marker_topic`);
+    losing one would forget which dead letters were replayed.
     """
     return name.endswith(".dlq.replayed")
 

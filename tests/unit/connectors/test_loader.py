@@ -10,6 +10,9 @@ from connectors.generator import GeneratorConfig
 from streamworks.connectors.base import ConnectorConfigError
 from streamworks.connectors.kinds import load_file
 
+GENERATOR = "connectors.generator:GeneratorConfig"
+"""The reference project's own connector kind, named by reference."""
+
 
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "connect.yaml"
@@ -25,7 +28,7 @@ def test_a_valid_file_gives_typed_configs_with_environment_values(
         tmp_path,
         "connectors:\n"
         "  - name: load\n"
-        "    kind: connectors.generator:GeneratorConfig\n"
+        f"    kind: {GENERATOR}\n"
         "    topic: ${ORDERS_TOPIC}\n"
         "    count: ${ORDER_COUNT:-500}\n",
     )
@@ -39,15 +42,15 @@ def test_a_valid_file_gives_typed_configs_with_environment_values(
     [
         ("connectors:\n  - name: a\n    kind: generatr\n", ":3: connectors.0.kind: unknown kind"),
         (
-            "connectors:\n  - name: a\n    kind: connectors.generator:GeneratorConfig\n    topic: t\n    rate: -1\n",
+            f"connectors:\n  - name: a\n    kind: {GENERATOR}\n    topic: t\n    rate: -1\n",
             ":5: connectors.0.rate: Input should be greater than 0",
         ),
         (
-            "connectors:\n  - name: a\n    kind: connectors.generator:GeneratorConfig\n    topic: t\n    ratee: 5\n",
+            f"connectors:\n  - name: a\n    kind: {GENERATOR}\n    topic: t\n    ratee: 5\n",
             ":5: connectors.0.ratee: Extra inputs are not permitted",
         ),
         (
-            "connectors:\n  - name: a\n    kind: connectors.generator:GeneratorConfig\n",
+            f"connectors:\n  - name: a\n    kind: {GENERATOR}\n",
             ":2: connectors.0.topic: Field required",
         ),
         ("connectors: [\n", "not valid YAML"),
@@ -58,7 +61,8 @@ def test_a_valid_file_gives_typed_configs_with_environment_values(
             ":3: connectors.1.name: two connectors are called a",
         ),
         (
-            "connectors:\n  - name: a\n    kind: connectors.generator:GeneratorConfig\n    topic: ${NO_SUCH_VARIABLE_X}\n",
+            f"connectors:\n  - name: a\n    kind: {GENERATOR}\n"
+            "    topic: ${NO_SUCH_VARIABLE_X}\n",
             ":4: connectors.0.topic: environment variable NO_SUCH_VARIABLE_X is not set",
         ),
     ],

@@ -45,4 +45,4 @@ def test_pipelines_load_by_name_or_reference() -> None:
     with pytest.raises(ConfigurationError, match="cannot load pipeline"):
         load_pipeline("streams.nowhere:build")
     with pytest.raises(ConfigurationError, match="not a Pipeline"):
-        load_pipeline("streamworks.ops.project:BUILTIN")
+        load_pipeline("streamworks.ops.project:_TABLE")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from streams.orders import OrderGenerator, clean_order, format_order, orders_pipeline
 from streamworks.runtime.dead_letters import header
-from streamworks.runtime.reply import CORRELATION_ID, REPLY_STATUS, REPLY_TO
+from streamworks.runtime.replies import CORRELATION_ID, REPLY_STATUS, REPLY_TO
 from streamworks.testing.driver import TestDriver
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
