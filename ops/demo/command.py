@@ -31,12 +31,11 @@ from schemas.records import Customer
 from streams.orders import OrderGenerator
 from streams.orders.app import build
 from streams.orders.observe import RoutedOrders
+from streamworks import Pipeline, Settings
 from streamworks.connectors import load_file
-from streamworks.core.settings import Settings
 from streamworks.ops.dashboard import start_dashboard
 from streamworks.ops.kafka import KafkaLauncherError, LocalCluster, cache_dir, port_accepts
 from streamworks.ops.supervisor import Supervisor
-from streamworks.pipeline.graph import Pipeline
 from streamworks.runtime.stats import read_stage_counts
 from streamworks.runtime.topics import ensure_topics, register_contracts
 from streamworks.schemas.codec import AvroCodec

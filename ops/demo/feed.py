@@ -13,8 +13,8 @@ import aiohttp
 
 from schemas.records import RawOrder
 from streams.orders import orders_as_csv
+from streamworks import StreamworksError
 from streamworks.connectors.base.documents import to_json
-from streamworks.core.errors import StreamworksError
 
 __all__ = ["OrderFeed"]
 

@@ -7,7 +7,7 @@ from rich.table import Table
 
 from ops.demo.services import Rows
 from streams.orders.observe import RoutedOrders
-from streamworks.pipeline.graph import Pipeline
+from streamworks import Pipeline
 from streamworks.runtime.processor import Counts
 
 __all__ = ["print_metrics", "print_rows", "print_stage_counts", "print_summary"]

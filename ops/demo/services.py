@@ -16,8 +16,8 @@ from pathlib import Path
 import aiohttp
 from rich.console import Console
 
+from streamworks import StreamworksError
 from streamworks.connectors.postgres.local import LocalPostgres
-from streamworks.core.errors import StreamworksError
 
 __all__ = [
     "INGEST_FILE",
@@ -74,7 +74,7 @@ class ConnectProcess:
         self._log.parent.mkdir(parents=True, exist_ok=True)
         with self._log.open("wb") as out:
             self._process = subprocess.Popen(  # noqa: S603 - our own CLI, no shell
-                [sys.executable, "-m", "ops", "connect", str(self._config)],
+                [sys.executable, "-m", "streamworks", "connect", str(self._config)],
                 env=self._env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

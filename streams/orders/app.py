@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 
 from streams.orders.pipeline import orders_pipeline
-from streamworks.core.settings import Settings
-from streamworks.pipeline.graph import Pipeline
+from streamworks import Pipeline, Settings
 
 __all__ = ["build"]
 

@@ -14,9 +14,7 @@ from datetime import datetime
 from uuid import UUID
 
 from schemas.records import CheckResult, EnrichedOrder, OrderRelease, Tier
-from streamworks.pipeline.gather import Gathered
-from streamworks.pipeline.graph import Pipeline
-from streamworks.pipeline.stage import To
+from streamworks import Gathered, Pipeline, To
 
 __all__ = ["CHECKS", "add_order_checks", "fraud_check", "shipping_check", "stock_check"]
 

@@ -31,10 +31,19 @@ from streams.orders.rules import (
     format_order,
     validate_order,
 )
-from streamworks.core.settings import Guarantee
-from streamworks.pipeline import Combine, Count, Max, Sum, Tumbling, Window
-from streamworks.pipeline.graph import Pipeline, TopicSpec
-from streamworks.pipeline.tables import GlobalTable, OnMissing
+from streamworks import (
+    Combine,
+    Count,
+    GlobalTable,
+    Guarantee,
+    Max,
+    OnMissing,
+    Pipeline,
+    Sum,
+    TopicSpec,
+    Tumbling,
+    Window,
+)
 
 __all__ = ["REVENUE_GRACE_S", "REVENUE_WINDOW_S", "TOPICS", "orders_pipeline"]
 

@@ -8,6 +8,7 @@ import sys
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from streamworks.core.errors import StreamworksError
 from streamworks.ops.acl.commands import app as acl_app
@@ -58,11 +59,13 @@ def main() -> None:
     try:
         app()
     except StreamworksError as error:
-        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {error}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(
+            f"[red]error:[/] {escape(str(error))}", highlight=False
+        )
         sys.exit(1)
     except ValidationError as error:  # the settings (STREAMWORKS_* variables) are refused
         console = Console(stderr=True, soft_wrap=True)
         for problem in error.errors():
             where = ".".join(str(part) for part in problem["loc"]) or error.title
-            console.print(f"[red]error:[/] {where}: {problem['msg']}", highlight=False)
+            console.print(f"[red]error:[/] {where}: {escape(problem['msg'])}", highlight=False)
         sys.exit(1)

@@ -20,7 +20,12 @@ __all__ = ["demo"]
 def demo(ctx: typer.Context) -> None:
     """Run the project's demo; options after ``demo`` are the demo's (``demo --help``)."""
     project = current()
-    if project is None or project.demo is None:
+    if project is None:
+        raise ConfigurationError(
+            "no project here (no pyproject.toml with [tool.streamworks] at or above the "
+            "working directory); run streamworks demo in a project's folder"
+        )
+    if project.demo is None:
         raise ConfigurationError(
             "this project declares no demo; set [tool.streamworks] demo = 'module:function' "
             "in its pyproject.toml (the function is a typer command)"

@@ -132,11 +132,15 @@ def load_pipeline(reference: str) -> Pipeline:
     named = project.pipelines if project is not None else {}
     target = named.get(reference, reference)
     if ":" not in target:
-        where = f"the project {project.root}" if project is not None else "no project here"
+        if project is None:
+            raise ConfigurationError(
+                f"pipeline {reference!r} is not a module:attribute reference, and no project "
+                f"is here (no pyproject.toml with [tool.streamworks] at or above {Path.cwd()})"
+            )
         known = ", ".join(sorted(named)) or "none"
         raise ConfigurationError(
-            f"pipeline {reference!r} is neither named in {where} (pipelines: {known}) "
-            "nor a module:attribute reference"
+            f"pipeline {reference!r} is neither named in the project {project.root} "
+            f"(pipelines: {known}) nor a module:attribute reference"
         )
     found = load_object(target, "pipeline")
     pipeline = found() if callable(found) and not isinstance(found, Pipeline) else found

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from streamworks.registry import RegistryConfig, RegistryService
 from streamworks.registry.errors import UsersFileError
@@ -179,7 +180,7 @@ def add(
     try:
         user = add_user(path, name, password, _role(role), subjects or ["*"])
     except UsersFileError as error:
-        console.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from error
     console.print(
         f"user [bold]{user.name}[/] ({user.role}, subjects {', '.join(user.subjects)}) "
@@ -198,7 +199,7 @@ def remove(
     try:
         users = load_users(path)
     except UsersFileError as error:
-        console.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from error
     if users.pop(name, None) is None:
         console.print(f"[red]error:[/] {path} has no user {name}", highlight=False)

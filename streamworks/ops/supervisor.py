@@ -119,7 +119,8 @@ class Supervisor:
         if time.monotonic() < self._not_before.get(stage, 0.0):
             return
         while len(self.workers(stage)) < self.pools[stage]:
-            command = [sys.executable, "-m", "ops", "worker", self.pipeline, "--stage", stage]
+            command = [sys.executable, "-m", "streamworks", "worker", self.pipeline]
+            command += ["--stage", stage]
             self._started += 1
             output = None
             if self._log_dir is not None:

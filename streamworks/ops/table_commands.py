@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from streamworks.core.errors import StreamworksError
 from streamworks.core.settings import Settings
@@ -34,6 +35,6 @@ def get(
         found = load_pipeline(pipeline)
         answer = asyncio.run(query_table(Settings(), found, stage, key))
     except StreamworksError as error:
-        errors.print(f"[red]error:[/] {error}", highlight=False)
+        errors.print(f"[red]error:[/] {escape(str(error))}", highlight=False)
         raise typer.Exit(1) from None
     typer.echo(json.dumps(answer, indent=2))

@@ -152,7 +152,7 @@ def _worker_command(
         **env,
     }
     return subprocess.run(
-        [sys.executable, "-m", "ops", "worker", pipeline, "--stage", "clean"],
+        [sys.executable, "-m", "streamworks", "worker", pipeline, "--stage", "clean"],
         env=variables,
         capture_output=True,
         text=True,

@@ -156,12 +156,13 @@ def test_wheel_ships_the_package_data(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     assert [path for path in PACKAGE_DATA if path not in names] == []
-    # every file of the source package, .py or data, reaches the wheel
+    # every file of the source package, .py or data, reaches the wheel; the READMEs beside
+    # some subpackages are developer documentation, not package data
     package = REPOSITORY / "streamworks"
     sources = {
         path.relative_to(REPOSITORY).as_posix()
         for path in package.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in {".pyc", ".md"}
     }
     assert sorted(sources - names) == []
 

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from streamworks.core.errors import StreamworksError
@@ -91,7 +92,7 @@ def plan_command(
     try:
         found = current_plan(pipeline, file, prune=prune, settings=Settings())
     except StreamworksError as error:
-        errors.print(f"[red]error:[/] {error}", highlight=False)
+        errors.print(f"[red]error:[/] {escape(str(error))}", highlight=False)
         raise typer.Exit(EXIT_PROBLEM) from None
     show(found)
     if found.refusals:
@@ -124,7 +125,7 @@ def apply_command(
         console.print(f"applied {len(done)} change(s)")
         _confirm_in_sync(pipeline, file, prune=prune, settings=settings)
     except StreamworksError as error:
-        errors.print(f"[red]error:[/] {error}", highlight=False)
+        errors.print(f"[red]error:[/] {escape(str(error))}", highlight=False)
         raise typer.Exit(EXIT_PROBLEM) from None
 
 

@@ -150,7 +150,7 @@ def _connect(yaml_path: Path, settings: Settings) -> subprocess.Popen[bytes]:
         "STREAMWORKS_REGISTRY_URL": settings.registry_url,
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "ops", "connect", str(yaml_path)],
+        [sys.executable, "-m", "streamworks", "connect", str(yaml_path)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

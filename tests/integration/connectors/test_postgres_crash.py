@@ -52,7 +52,7 @@ class Workers:
         self.started += 1
         with (self.logs / f"connect-{self.started}.log").open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "ops", "connect", str(self.config)],
+                [sys.executable, "-m", "streamworks", "connect", str(self.config)],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -114,7 +114,7 @@ def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 def run_cli(settings: Settings, *args: str, **env: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "ops", "dlq", *args],
+        [sys.executable, "-m", "streamworks", "dlq", *args],
         env=cli_env(settings, **env),
         capture_output=True,
         text=True,
@@ -266,7 +266,7 @@ async def test_replay_killed_with_sigkill_then_rerun_replays_each_letter_once(
     dlq, origin = unique_name("dlq"), unique_name("origin")
     await topics.create(dlq, origin)
     await write_letters(kafka_settings, dlq, origin, [(i, StageError("x")) for i in range(total)])
-    command = [sys.executable, "-m", "ops", "dlq", "replay", "--topic", dlq, "--batch", "2"]
+    command = [sys.executable, "-m", "streamworks", "dlq", "replay", "--topic", dlq, "--batch", "2"]
     process = await asyncio.create_subprocess_exec(
         *command,
         env=cli_env(kafka_settings),

@@ -1,5 +1,0 @@
-"""``python -m ops``: the same CLI as ``streamworks`` (used to start worker processes)."""
-
-from streamworks.ops.cli import main
-
-main()

@@ -1,0 +1,184 @@
+"""A user's own project, in a folder of its own: found, its pipeline and contracts loaded.
+
+Each case runs the CLI or Python in a subprocess whose working directory is the project,
+as a user would, so nothing of this repository's reference project is on the path.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PYPROJECT = """\
+[project]
+name = "iot"
+version = "0.1.0"
+
+[tool.streamworks]
+pipelines = { iot = "iot.pipeline:pipeline" }
+contracts = "contracts"
+"""
+
+RECORDS = '''\
+"""The project's records."""
+
+from dataclasses import dataclass
+
+from streamworks import AvroRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Reading(AvroRecord):
+    """One sensor reading."""
+
+    topic = "iot.reading"
+
+    device_id: str
+    temp_c: float
+'''
+
+PIPELINE = '''\
+"""The project's pipeline: readings in, hot readings out."""
+
+from iot.records import Reading
+from streamworks import Pipeline, TopicSpec
+
+pipeline = Pipeline(
+    "iot", topics=[TopicSpec("iot.readings", Reading, partitions=2, external=True)]
+)
+
+
+@pipeline.stage(
+    "hot", inputs="iot.readings", input_type=Reading, outputs={"iot.hot": Reading}
+)
+async def hot(reading: Reading) -> Reading | None:
+    return reading if reading.temp_c > 30 else None
+'''
+
+CONTRACT = """\
+{"type": "record", "name": "Reading", "namespace": "iot",
+ "fields": [{"name": "device_id", "type": "string"}, {"name": "temp_c", "type": "double"}]}
+"""
+
+CONNECTOR = '''\
+"""The project's own connector kind."""
+
+from typing import Literal
+
+from streamworks.connectors.base import Source, SourceConfig, SourceContext
+
+
+class NullSource(Source):
+    """Produces nothing."""
+
+    async def run(self, context: SourceContext) -> None:
+        return None
+
+
+class NullConfig(SourceConfig):
+    """A source that produces nothing (its worker is never started here)."""
+
+    kind: Literal["null"] = "null"
+
+    def build(self) -> NullSource:
+        return NullSource(self.name)
+'''
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A small project: pyproject, a package with a record and a pipeline, one contract."""
+    root = tmp_path / "iot-project"
+    (root / "iot").mkdir(parents=True)
+    (root / "contracts").mkdir()
+    (root / "pyproject.toml").write_text(PYPROJECT)
+    (root / "iot" / "__init__.py").write_text("")
+    (root / "iot" / "records.py").write_text(RECORDS)
+    (root / "iot" / "pipeline.py").write_text(PIPELINE)
+    (root / "iot" / "connectors.py").write_text(CONNECTOR)
+    (root / "contracts" / "iot.reading.avsc").write_text(CONTRACT)
+    return root
+
+
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``args`` with this interpreter in ``cwd``, with no PYTHONPATH (the repo not on it)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "STREAMWORKS_PROJECT")}
+    return subprocess.run(
+        [sys.executable, *args],
+        check=False,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_pipeline_is_found_by_its_name_in_the_project(project: Path) -> None:
+    code = (
+        "from streamworks.ops.project import load_pipeline\n"
+        "p = load_pipeline('iot'); p.validate()\n"
+        "print(p.name, sorted(p.stages), sorted(p.topics()))\n"
+    )
+    done = run(project / "iot", "-c", code)  # from a subfolder: the project is found above
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[0].startswith("iot ['hot']")
+
+
+def test_the_project_contracts_encode_its_records(project: Path) -> None:
+    code = (
+        "from streamworks.ops.project import current\n"
+        "from streamworks.schemas import AvroCodec, RecordCodec\n"
+        "from streamworks.schemas.memory_registry import InMemoryRegistry\n"
+        "current()\n"
+        "from iot.records import Reading\n"
+        "codec = RecordCodec(Reading, AvroCodec(InMemoryRegistry()))\n"
+        "print(codec.decode(codec.encode(Reading('d1', 31.5))))\n"
+    )
+    done = run(project, "-c", code)
+    assert done.returncode == 0, done.stderr
+    assert "Reading(device_id='d1', temp_c=31.5)" in done.stdout
+
+
+def test_a_project_connector_kind_is_named_by_reference(project: Path) -> None:
+    (project / "connect.yaml").write_text(
+        "connectors:\n  - name: quiet\n"
+        "    kind: iot.connectors:NullConfig\n    topic: iot.readings\n"
+    )
+    code = (
+        "from pathlib import Path\n"
+        "from streamworks.connectors import load_file\n"
+        "from streamworks.ops.project import current\n"
+        "current()\n"
+        "[c] = load_file(Path('connect.yaml'))\n"
+        "print(type(c).__name__, c.kind, c.name, type(c.build()).__name__)\n"
+    )
+    done = run(project, "-c", code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "NullConfig null quiet NullSource"
+
+
+def test_an_unknown_pipeline_name_lists_the_project_pipelines(project: Path) -> None:
+    done = run(project, "-m", "streamworks", "topics", "plan", "nope")
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert "pipeline 'nope' is neither named in the project" in line
+    assert "(pipelines: iot)" in line
+
+
+def test_outside_any_project_a_name_is_refused_with_the_reason(tmp_path: Path) -> None:
+    done = run(tmp_path, "-m", "streamworks", "topics", "plan", "orders")
+    assert done.returncode == 1
+    assert "no project is here" in done.stderr
+    assert "[tool.streamworks]" in done.stderr
+
+
+def test_a_project_without_a_demo_says_how_to_declare_one(project: Path) -> None:
+    done = run(project, "-m", "streamworks", "demo")
+    assert done.returncode == 1
+    assert "declares no demo" in done.stderr
+    assert "[tool.streamworks] demo" in done.stderr
