@@ -111,7 +111,7 @@ class Settings(BaseSettings):
         default=None,
         description="JSON object of principal -> password (as `streamworks kafka up --secure` "
         "writes it): each stage worker and connector then logs in as its own principal "
-        "(see ops/acl) instead of sasl_username.",
+        "(see streamworks acl) instead of sasl_username.",
     )
     allow_plaintext_sasl: bool = Field(
         default=False,

@@ -19,6 +19,7 @@ from streamworks.ops.dlq import app as dlq_app
 from streamworks.ops.k8s import app as k8s_app
 from streamworks.ops.kafka.commands import app as kafka_app
 from streamworks.ops.metrics_commands import app as metrics_app
+from streamworks.ops.project import current
 from streamworks.ops.registry_commands import app as registry_app
 from streamworks.ops.run_commands import run, worker
 from streamworks.ops.schema_commands import app as schemas_app
@@ -34,6 +35,14 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _project() -> None:
+    """Every command works in the project of the working directory, when there is one."""
+    current()
+
+
 app.add_typer(acl_app, name="acl")
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(k8s_app, name="k8s")

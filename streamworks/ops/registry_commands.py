@@ -1,7 +1,7 @@
 """``streamworks registry``: run a schema registry instance until SIGTERM or SIGINT.
 
 ``streamworks registry users add|remove`` keep its users file (see
-``schemas/registry/README.md``, "Security"). ``registry`` works both as a plain command and
+``streamworks/registry/README.md``, "Security"). ``registry`` works both as a plain command and
 as the callback of :data:`app`, the group that also holds ``users``.
 """
 

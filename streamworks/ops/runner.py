@@ -44,7 +44,7 @@ async def run_worker(pipeline: Pipeline, stage: str, settings: Settings) -> Coun
     worker also serves its table's queries (:mod:`streamworks.runtime.query`). Both addresses are
     published with its stats.
     """
-    # with a users file, the worker logs in as its stage's own principal (see ops/acl)
+    # with a users file, the worker logs in as its stage's own principal (see streamworks acl)
     settings = settings.as_principal(pipeline.group_id(stage))
     await check_login(settings)  # a refused login or certificate: one line, no retry loop
     try:

@@ -1,7 +1,7 @@
 """The schema registry service: Confluent's REST API with all state in a compacted topic.
 
 Run it with ``streamworks registry``, or in-process with :class:`RegistryService`; see
-``schemas/registry/README.md`` for how the instances store state and choose a primary, and
+``streamworks/registry/README.md`` for how the instances store state and choose a primary, and
 its "Security" section for users (:func:`add_user`) and TLS.
 """
 

@@ -77,18 +77,19 @@ def _run(command: list[str | Path], *, cwd: Path, timeout: float) -> str:
             check=True,
         )
     except subprocess.CalledProcessError as error:
-        pytest.fail(
+        failure = (
             f"`{shown}` (in {cwd}) exited {error.returncode}\n"
-            f"--- stdout ---\n{error.stdout}\n--- stderr ---\n{error.stderr}",
-            pytrace=False,
+            f"--- stdout ---\n{error.stdout}\n--- stderr ---\n{error.stderr}"
         )
     except subprocess.TimeoutExpired as error:
-        pytest.fail(
+        failure = (
             f"`{shown}` (in {cwd}) did not finish in {timeout:.0f} s\n"
-            f"--- stdout ---\n{error.stdout!r}\n--- stderr ---\n{error.stderr!r}",
-            pytrace=False,
+            f"--- stdout ---\n{error.stdout!r}\n--- stderr ---\n{error.stderr!r}"
         )
-    return done.stdout
+    else:
+        return done.stdout
+    # failed outside the except clauses, so the report is not chained to the subprocess error
+    pytest.fail(failure, pytrace=False)
 
 
 @dataclass(frozen=True)

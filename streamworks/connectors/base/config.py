@@ -56,7 +56,7 @@ class ConnectorConfig(BaseModel, ABC):
 
     @property
     def principal(self) -> str:
-        """The Kafka user this connector logs in as when a users file is set (see ops/acl)."""
+        """The Kafka user this connector logs in as with a users file (see streamworks acl)."""
         return f"connect-{self.name}"
 
 

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from streamworks.ops.k8s.render import RenderOptions, default_image, render, write
-from streamworks.ops.project import load_pipeline
+from streamworks.ops.project import current, load_pipeline
 
 __all__ = ["app"]
 
@@ -30,7 +30,9 @@ def render_command(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", envvar="STREAMWORKS_K8S_OUT", help="Folder [default: ops/k8s/<PIPELINE>]."
+            "--out",
+            envvar="STREAMWORKS_K8S_OUT",
+            help="Folder [default: ops/k8s/<PIPELINE> in the project].",
         ),
     ] = None,
     image: Annotated[
@@ -74,7 +76,8 @@ def render_command(
         lag_threshold=lag_threshold,
     )
     files = render(load_pipeline(pipeline), pipeline, options, os.environ)
-    folder = out or Path("ops/k8s") / pipeline
+    project = current()
+    folder = out or (project.root if project is not None else Path()) / "ops" / "k8s" / pipeline
     table = Table(title=f"{pipeline}: manifests in {folder}")
     table.add_column("file")
     table.add_column("objects")

@@ -19,7 +19,7 @@ _MAVEN_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
 
 @cache
 def kafka_version() -> str:
-    """The Kafka version pinned in ``ops/kafka/pom.xml``."""
+    """The Kafka version pinned in ``streamworks/ops/kafka/pom.xml``."""
     root = ET.parse(POM_PATH).getroot()  # noqa: S314 - our own file, not untrusted input
     node = root.find("m:properties/m:kafka.version", _MAVEN_NS)
     if node is None or not node.text:
