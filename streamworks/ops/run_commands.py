@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 PipelineRef = Annotated[
     str,
     typer.Argument(
-        help="A pipeline named in the project (orders here) or package.module:attribute."
+        help="A pipeline named in the project (e.g. orders) or package.module:attribute."
     ),
 ]
 

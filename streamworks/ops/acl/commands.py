@@ -27,7 +27,7 @@ console = Console()
 PipelineRef = Annotated[
     str,
     typer.Argument(
-        help="A pipeline named in the project (orders here) or package.module:attribute."
+        help="A pipeline named in the project (e.g. orders) or package.module:attribute."
     ),
 ]
 ConnectorFiles = Annotated[

@@ -20,7 +20,7 @@ def dashboard(
     pipeline: Annotated[
         str,
         typer.Argument(
-            help="A pipeline named in the project (orders here) or package.module:attribute."
+            help="A pipeline named in the project (e.g. orders) or package.module:attribute."
         ),
     ],
     connectors: Annotated[

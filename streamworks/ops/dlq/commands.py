@@ -31,7 +31,7 @@ console = Console(soft_wrap=True)
 PipelineArg = Annotated[
     str | None,
     typer.Argument(
-        help="A pipeline named in the project (orders here) or package.module:attribute."
+        help="A pipeline named in the project (e.g. orders) or package.module:attribute."
     ),
 ]
 StageArg = Annotated[str | None, typer.Argument(help="The stage whose dead letters to use.")]

@@ -25,7 +25,7 @@ console = Console(soft_wrap=True)
 PipelineRef = Annotated[
     str,
     typer.Argument(
-        help="A pipeline named in the project (orders here) or package.module:attribute."
+        help="A pipeline named in the project (e.g. orders) or package.module:attribute."
     ),
 ]
 
