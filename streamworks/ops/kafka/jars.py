@@ -10,6 +10,7 @@ from functools import cache
 from pathlib import Path
 
 from streamworks.ops.kafka.errors import JarFetchError, ToolMissingError
+from streamworks.ops.project import find_project
 
 __all__ = ["POM_PATH", "cache_dir", "ensure_jars", "jars_present", "kafka_version", "libs_dir"]
 
@@ -30,13 +31,18 @@ def kafka_version() -> str:
 def cache_dir() -> Path:
     """Root of the git-ignored cache: jars, running clusters' pids, logs and data.
 
-    ``STREAMWORKS_KAFKA_HOME`` wins; in a source checkout it is ``.cache/kafka`` at the top
-    of the repository; an installed package uses ``~/.cache/streamworks/kafka``.
+    ``STREAMWORKS_KAFKA_HOME`` wins; in a project (``[tool.streamworks]``) it is
+    ``.cache/kafka`` at the project's top, so each project has its own local cluster; else
+    ``.cache/kafka`` of the source checkout streamworks runs from; else
+    ``~/.cache/streamworks/kafka``.
     """
     configured = os.environ.get("STREAMWORKS_KAFKA_HOME")
     if configured:
         return Path(configured).expanduser().resolve()
-    checkout = Path(__file__).resolve().parents[2]
+    project = find_project()
+    if project is not None:
+        return project.root / ".cache" / "kafka"
+    checkout = Path(__file__).resolve().parents[3]
     if (checkout / "pyproject.toml").is_file():
         return checkout / ".cache" / "kafka"
     return Path.home() / ".cache" / "streamworks" / "kafka"

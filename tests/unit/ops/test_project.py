@@ -106,7 +106,11 @@ def project(tmp_path: Path) -> Path:
 
 def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``args`` with this interpreter in ``cwd``, with no PYTHONPATH (the repo not on it)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "STREAMWORKS_PROJECT")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "STREAMWORKS_PROJECT", "STREAMWORKS_KAFKA_HOME")
+    }
     return subprocess.run(
         [sys.executable, *args],
         check=False,
@@ -182,3 +186,10 @@ def test_a_project_without_a_demo_says_how_to_declare_one(project: Path) -> None
     assert done.returncode == 1
     assert "declares no demo" in done.stderr
     assert "[tool.streamworks] demo" in done.stderr
+
+
+def test_a_project_keeps_its_local_kafka_under_its_own_cache(project: Path) -> None:
+    code = "from streamworks.ops.kafka import cache_dir; print(cache_dir())"
+    env_free = run(project / "iot", "-c", code)
+    assert env_free.returncode == 0, env_free.stderr
+    assert env_free.stdout.strip() == str(project.resolve() / ".cache" / "kafka")
