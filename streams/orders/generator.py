@@ -20,6 +20,10 @@ SKUS = tuple(f"SKU-{n:04d}" for n in range(50))
 _TIERS = (Tier.BRONZE, Tier.BRONZE, Tier.BRONZE, Tier.SILVER, Tier.SILVER, Tier.GOLD)
 
 
+_FUTURE = timedelta(days=100 * 365)
+"""How far ahead an order with an implausible future time is placed."""
+
+
 class OrderGenerator:
     """Orders from ``customers`` customers; the same seed gives the same orders.
 
@@ -120,7 +124,9 @@ class OrderGenerator:
             return _replace(order, currency="XXX")
         if kind == 3:  # noqa: PLR2004
             return _replace(order, customer_id="   ")
-        return _replace(order, ordered_at=(self._clock + timedelta(days=3)).isoformat())
+        # far in the future whatever today's date: the fixed start clock plus a few days
+        # passed the wall clock on 2026-11-29 and these orders turned valid (and late-making)
+        return _replace(order, ordered_at=(self._clock + _FUTURE).isoformat())
 
     def _unparseable(self, order: RawOrder) -> RawOrder:
         kind = self._random.randrange(3)

@@ -111,7 +111,7 @@ def _start_run(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
             [
                 sys.executable,
                 "-m",
-                "ops",
+                "streamworks",
                 "run",
                 "tests.integration.ops.slow_app:build",
                 "--autoscale",

@@ -96,7 +96,7 @@ async def dashboard(kafka: KafkaEndpoint, prefix: str, connectors: Path) -> Asyn
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "ops",
+        "streamworks",
         "dashboard",
         "orders",
         "--port",

@@ -31,7 +31,7 @@ async def json_status(kafka: KafkaEndpoint, prefix: str) -> dict[str, Any]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "ops",
+        "streamworks",
         "status",
         "orders",
         "--json",
