@@ -56,11 +56,11 @@ Totals = tuple[int, int]
 """A customer's (orders, revenue in cents)."""
 
 _RESTORED = re.compile(
-    r" INFO streams\.state\.changelog: \S+\[(?P<partition>\d+)\] restored: (?P<records>\d+) "
+    r" INFO streamworks\.state\.changelog: \S+\[(?P<partition>\d+)\] restored: (?P<records>\d+) "
     r"records \(offsets (?P<start>\d+)\.\.(?P<end>\d+)\) in (?P<seconds>[\d.]+) s$"
 )
 _WIPED = re.compile(
-    r" WARNING streams\.state\.changelog: \S+\[(?P<partition>\d+)\]: (?P<reason>.*); rebuilding it$"
+    r" WARNING streamworks\.state\.changelog: \S+\[(?P<partition>\d+)\]: (?P<reason>.*); rebuilding it$"
 )
 
 

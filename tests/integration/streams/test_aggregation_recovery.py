@@ -41,7 +41,7 @@ KILL_AFTER_CHUNKS = (5, 10, 15)
 CUSTOMERS = 200
 GAP_MS = 20
 _RESTORED = re.compile(
-    r"^(?P<at>\S+ \S+) INFO streams\.state\.changelog: \S+ restored: (?P<records>\d+) records "
+    r"^(?P<at>\S+ \S+) INFO streamworks\.state\.changelog: \S+ restored: (?P<records>\d+) records "
     r".* in (?P<seconds>[\d.]+) s$"
 )
 
