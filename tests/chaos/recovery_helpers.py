@@ -60,7 +60,8 @@ _RESTORED = re.compile(
     r"records \(offsets (?P<start>\d+)\.\.(?P<end>\d+)\) in (?P<seconds>[\d.]+) s$"
 )
 _WIPED = re.compile(
-    r" WARNING streamworks\.state\.changelog: \S+\[(?P<partition>\d+)\]: (?P<reason>.*); rebuilding it$"
+    r" WARNING streamworks\.state\.changelog: \S+\[(?P<partition>\d+)\]: "
+    r"(?P<reason>.*); rebuilding it$"
 )
 
 
