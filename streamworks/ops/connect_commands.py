@@ -54,7 +54,7 @@ def connect(
             table.add_row(c.name, c.kind, ", ".join(topics), c.dlq_topic)
         console.print(table)
         return
-    logging.getLogger("connectors").setLevel(logging.INFO)
+    logging.getLogger("streamworks.connectors").setLevel(logging.INFO)
     settings = Settings()
     if metrics_port is not None:
         settings = settings.model_copy(update={"metrics_port": metrics_port})

@@ -46,7 +46,7 @@ def worker(
         raise ConfigurationError(
             f"pipeline {found.name} has no stage {stage}; stages: {', '.join(found.stages)}"
         )
-    logging.getLogger("streams").setLevel(logging.INFO)
+    logging.getLogger("streamworks").setLevel(logging.INFO)
     counts = uvloop.run(run_worker(found, stage, Settings()))
     console.print(f"worker of {stage} stopped: {counts}")
 

@@ -77,7 +77,8 @@ def http(url: str, user: str | None = None, cafile: Path | None = None) -> httpx
 def no_secret_is_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """Every record logged while the test (and its fixtures) ran is free of secrets."""
     caplog.set_level(logging.INFO)
-    caplog.set_level(logging.DEBUG, logger="schemas")
+    caplog.set_level(logging.DEBUG, logger="streamworks.schemas")
+    caplog.set_level(logging.DEBUG, logger="streamworks.registry")
     yield
     records = caplog.get_records("setup") + caplog.get_records("call")
     text = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in records)
