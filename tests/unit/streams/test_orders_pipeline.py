@@ -215,3 +215,26 @@ async def test_parallel_checks_release_orders_and_name_what_is_missing_at_the_de
         assert len(decision.details) == 3
     assert len(driver.read("orders.released")) == len(released)  # each decided once
     assert driver.messages("orders.release.late") == []
+
+
+def test_the_flagship_pipeline_is_valid() -> None:
+    pipeline = orders_pipeline()
+    pipeline.validate()
+    assert [s.name for s in pipeline.order()] == [
+        "clean",
+        "format",
+        "validate",
+        "enrich",
+        "revenue.repartition",
+        "revenue",
+        "totals",
+        "checks",
+        "stock",
+        "fraud",
+        "shipping",
+        "release",
+    ]
+    topics = pipeline.topics()
+    assert "orders.validate.dlq" in topics
+    assert topics["orders.revenue.changelog"].config == {"cleanup.policy": "compact"}
+    assert topics["orders.customers"].config == {"cleanup.policy": "compact"}

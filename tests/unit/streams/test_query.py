@@ -10,10 +10,8 @@ import aiohttp
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
-from schemas.records import EnrichedOrder
-from streams.orders import orders_pipeline
 from streamworks.core.settings import Settings
-from streamworks.pipeline import Count, Window
+from streamworks.pipeline import Window
 from streamworks.pipeline.graph import Pipeline, TopicSpec
 from streamworks.pipeline.stage import Stage
 from streamworks.runtime.query import (
@@ -24,24 +22,26 @@ from streamworks.runtime.query import (
     render,
 )
 from streamworks.runtime.stats import StatsFollower
-from tests.unit.streams.aggregation_helpers import EPOCH_MS, totals
+from tests.kit.builders import EPOCH_MS
+from tests.kit.pipelines import count_and_sum, sensor_pipeline, total
+from tests.kit.records import Reading, Total
 
 
 def _pipeline(partitions: int = 4) -> Pipeline:
     pipeline = Pipeline(
         "q",
-        topics=[TopicSpec("q.in", EnrichedOrder, 2, external=True)],
+        topics=[TopicSpec("q.in", Reading, 2, external=True)],
         default_partitions=partitions,  # the count of the repartition topic the stage reads
     )
     pipeline.aggregate(
         "counts",
         inputs="q.in",
-        input_type=EnrichedOrder,
-        key=lambda o: o.customer_id,
-        aggregator=Count(),
+        input_type=Reading,
+        key=lambda r: r.sensor,
+        aggregator=count_and_sum(),
         output="q.out",
-        output_type=EnrichedOrder,
-        emit=totals,
+        output_type=Total,
+        emit=total,
     )
     return pipeline
 
@@ -49,17 +49,21 @@ def _pipeline(partitions: int = 4) -> Pipeline:
 def test_a_key_belongs_to_the_partition_kafkas_default_partitioner_gives_it() -> None:
     pipeline = _pipeline(partitions=4)
     partitions = list(range(4))
-    for key in ["c1", "c2", "customer-42", "ü", ""]:
+    for key in ["c1", "c2", "sensor-42", "ü", ""]:
         expected = DefaultPartitioner()(key.encode(), partitions, partitions)
         assert key_partition(pipeline, "counts", key) == expected
     assert {key_partition(pipeline, "counts", f"c{n}") for n in range(50)} == set(partitions)
 
 
 def test_the_partition_is_of_the_repartition_topic_the_stage_reads() -> None:
-    pipeline = orders_pipeline(partitions=3)
-    assert pipeline.stages["revenue"].inputs == ("orders.revenue.repartition",)
-    assert 0 <= key_partition(pipeline, "revenue", "EU|EUR") < 3
-    with pytest.raises(NotATableError, match="no aggregation stage 'clean'; tables: revenue"):
+    pipeline = sensor_pipeline("s", partitions=3)
+    assert pipeline.stages["totals"].inputs == ("s.totals.repartition",)
+    assert pipeline.topics()["s.totals.repartition"].partitions == 3
+    partitions = list(range(3))
+    for key in ("s1", "s2", "s3"):
+        expected = DefaultPartitioner()(key.encode(), partitions, partitions)
+        assert key_partition(pipeline, "totals", key) == expected
+    with pytest.raises(NotATableError, match="no aggregation stage 'clean'; tables: totals"):
         key_partition(pipeline, "clean", "x")
 
 
@@ -74,7 +78,7 @@ def test_windows_render_as_iso_times_with_their_results() -> None:
             "result": 7,
         }
     ]
-    assert render({"orders": 2}, windowed=False) == {"orders": 2}
+    assert render({"count": 2}, windowed=False) == {"count": 2}
 
 
 def _record(worker: str, at: float, **more: Any) -> dict[str, Any]:
