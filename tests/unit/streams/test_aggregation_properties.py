@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from streamworks.pipeline import Hopping, Session, Sliding, Tumbling
 from streamworks.testing.driver import TestDriver
-from tests.unit.streams.aggregation_helpers import order
+from tests.kit.builders import reading
 from tests.unit.streams.test_aggregations import IN, counting, emitted
 
 Stream = list[tuple[str, int]]
@@ -88,8 +88,8 @@ def sliding_truth(events: Stream, size: int, grace: int) -> Result:
 
 async def _run(window: object, events: Stream, batch: int) -> Result:
     driver = TestDriver(counting(window), batch_size=batch)  # type: ignore[arg-type]
-    for n, (key, ts) in enumerate(events):
-        driver.send(IN, order(n, key, ts), key=key)
+    for key, ts in events:
+        driver.send(IN, reading(key, ts), key=key)
     await driver.run()
     got = Counter({(k, s, e): c for k, s, e, c in emitted(driver)})
     assert sum(got.values()) == sum(c for *_, c in emitted(driver)), "a window emitted twice"

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 import pytest
 
-from schemas.records import CheckResult, CustomerTotals, EnrichedOrder, OrderRelease, WindowCount
 from streamworks.core.errors import ConfigurationError
 from streamworks.pipeline import (
     Combine,
@@ -30,54 +27,44 @@ from streamworks.pipeline.gather import Gathered
 from streamworks.pipeline.graph import Pipeline, TopicSpec
 from streamworks.pipeline.windows import WindowKind
 from streamworks.testing.driver import TestDriver
-from tests.unit.streams.aggregation_helpers import (
-    EPOCH_MS,
-    order,
-    ordered_at,
-    totals,
-    window_count,
-)
+from tests.kit.builders import EPOCH_MS, millis, reading
+from tests.kit.pipelines import total, window_count
+from tests.kit.records import Reading, Total, Vote, WindowCount
 
-IN = "orders.enriched"
+IN = "readings"
 
 
 def counting(window: WindowKind | None, *, mode: str = "final", partitions: int = 1) -> Pipeline:
-    pipeline = Pipeline("agg", topics=[TopicSpec(IN, EnrichedOrder, partitions, external=True)])
+    pipeline = Pipeline("agg", topics=[TopicSpec(IN, Reading, partitions, external=True)])
     pipeline.aggregate(
         "count",
         inputs=IN,
-        input_type=EnrichedOrder,
-        key=lambda o: o.customer_id,
+        input_type=Reading,
+        key=lambda r: r.sensor,
         aggregator=Count(),
         output="counts",
         output_type=WindowCount,
         emit=window_count,
         window=window,
         mode=mode,  # type: ignore[arg-type]
-        event_time=ordered_at,
+        event_time=lambda r: r.at,
         repartition=partitions > 1,
     )
     return pipeline
 
 
 def emitted(driver: TestDriver) -> list[tuple[str, int, int, int]]:
+    """(key, start, end, count) of every emitted window, times relative to EPOCH."""
     return [
-        (
-            r.key,
-            round(r.window_start.timestamp() * 1000) - EPOCH_MS,
-            round(r.window_end.timestamp() * 1000) - EPOCH_MS,
-            r.count,
-        )
+        (r.key, millis(r.start) - EPOCH_MS, millis(r.end) - EPOCH_MS, r.count)
         for r in driver.read("counts")
     ]
 
 
 async def test_tumbling_final_emits_each_window_once_when_it_closes() -> None:
     driver = TestDriver(counting(Tumbling(10)))
-    for n, (customer, ms) in enumerate(
-        [("a", 1_000), ("a", 2_000), ("b", 9_999), ("a", 10_000), ("b", 25_000)]
-    ):
-        driver.send(IN, order(n, customer, ms), key=customer)
+    for sensor, ms in [("a", 1_000), ("a", 2_000), ("b", 9_999), ("a", 10_000), ("b", 25_000)]:
+        driver.send(IN, reading(sensor, ms), key=sensor)
     await driver.run()
     assert sorted(emitted(driver)) == [
         ("a", 0, 10_000, 2),
@@ -91,11 +78,11 @@ async def test_tumbling_final_emits_each_window_once_when_it_closes() -> None:
 
 async def test_records_behind_the_grace_period_go_to_the_late_topic_with_reasons() -> None:
     driver = TestDriver(counting(Tumbling(10, grace=2)))
-    driver.send(IN, order(1, "a", 1_000), key="a")
-    driver.send(IN, order(2, "a", 11_000), key="a")
-    driver.send(IN, order(3, "a", 9_000), key="a")  # window 0-10 s still open: grace
-    driver.send(IN, order(4, "a", 12_500), key="a")  # closes 0-10 s (10 + 2 <= 12.5)
-    driver.send(IN, order(5, "a", 5_000), key="a")  # too late
+    driver.send(IN, reading("a", 1_000), key="a")
+    driver.send(IN, reading("a", 11_000), key="a")
+    driver.send(IN, reading("a", 9_000), key="a")  # window 0-10 s still open: grace
+    driver.send(IN, reading("a", 12_500), key="a")  # closes 0-10 s (10 + 2 <= 12.5)
+    driver.send(IN, reading("a", 5_000), key="a")  # too late
     await driver.run()
     assert emitted(driver) == [("a", 0, 10_000, 2)]
     late = driver.messages("agg.count.late")
@@ -110,24 +97,24 @@ async def test_records_behind_the_grace_period_go_to_the_late_topic_with_reasons
 
 async def test_update_mode_emits_every_change() -> None:
     driver = TestDriver(counting(Tumbling(10), mode="update"))
-    for n, ms in enumerate([1_000, 2_000, 3_000]):
-        driver.send(IN, order(n, "a", ms), key="a")
+    for ms in [1_000, 2_000, 3_000]:
+        driver.send(IN, reading("a", ms), key="a")
     await driver.run()
     assert emitted(driver) == [("a", 0, 10_000, 1), ("a", 0, 10_000, 2), ("a", 0, 10_000, 3)]
 
 
 async def test_hopping_windows_count_a_record_in_each_overlapping_window() -> None:
     driver = TestDriver(counting(Hopping(10, 5)))
-    driver.send(IN, order(1, "a", 7_000), key="a")
-    driver.send(IN, order(2, "a", 40_000), key="a")
+    driver.send(IN, reading("a", 7_000), key="a")
+    driver.send(IN, reading("a", 40_000), key="a")
     await driver.run()
     assert sorted(emitted(driver)) == [("a", 0, 10_000, 1), ("a", 5_000, 15_000, 1)]
 
 
 async def test_sliding_windows_end_at_each_record_and_see_the_size_before_it() -> None:
     driver = TestDriver(counting(Sliding(10)))
-    for n, ms in enumerate([1_000, 5_000, 12_000, 40_000]):
-        driver.send(IN, order(n, "a", ms), key="a")
+    for ms in [1_000, 5_000, 12_000, 40_000]:
+        driver.send(IN, reading("a", ms), key="a")
     await driver.run()
     assert emitted(driver) == [
         ("a", -9_000, 1_000, 1),
@@ -138,50 +125,49 @@ async def test_sliding_windows_end_at_each_record_and_see_the_size_before_it() -
 
 async def test_session_windows_merge_records_less_than_a_gap_apart() -> None:
     driver = TestDriver(counting(Session(5, grace=15)))
-    for n, ms in enumerate([1_000, 4_000, 20_000, 8_000, 60_000]):
-        driver.send(IN, order(n, "a", ms), key="a")
+    for ms in [1_000, 4_000, 20_000, 8_000, 60_000]:
+        driver.send(IN, reading("a", ms), key="a")
     await driver.run()
     assert sorted(emitted(driver)) == [("a", 1_000, 8_001, 3), ("a", 20_000, 20_001, 1)]
 
 
 async def test_a_record_bridging_two_sessions_merges_them() -> None:
     driver = TestDriver(counting(Session(5, grace=30)))
-    for n, ms in enumerate([1_000, 10_000, 5_500, 100_000]):
-        driver.send(IN, order(n, "a", ms), key="a")
+    for ms in [1_000, 10_000, 5_500, 100_000]:
+        driver.send(IN, reading("a", ms), key="a")
     await driver.run()
     assert emitted(driver) == [("a", 1_000, 10_001, 3)]
 
 
 async def test_running_totals_without_windows_via_combine() -> None:
-    pipeline = Pipeline("agg", topics=[TopicSpec(IN, EnrichedOrder, 2, external=True)])
+    pipeline = Pipeline("agg", topics=[TopicSpec(IN, Reading, 2, external=True)])
     pipeline.aggregate(
         "totals",
         inputs=IN,
-        input_type=EnrichedOrder,
-        key=lambda o: o.customer_id,
+        input_type=Reading,
+        key=lambda r: r.sensor,
         aggregator=Combine(
             {
-                "orders": Count(),
-                "revenue": Sum(of=lambda o: o.amount_cents),
-                "last": Max(of=lambda o: round(o.ordered_at.timestamp() * 1000)),
+                "count": Count(),
+                "sum": Sum(of=lambda r: r.value),
+                "last": Max(of=lambda r: millis(r.at)),
             }
         ),
         output="totals",
-        output_type=CustomerTotals,
-        emit=totals,
+        output_type=Total,
+        emit=total,
     )
     driver = TestDriver(pipeline)
     for n in range(6):
-        customer = "ab"[n % 2]
-        driver.send(IN, order(n, customer, n * 1_000, amount=100 * (n + 1)), key=str(n))
+        sensor = "ab"[n % 2]
+        driver.send(IN, reading(sensor, n * 1_000, value=100.0 * (n + 1)), key=str(n))
     await driver.run()
-    latest = {t.customer_id: t for t in driver.read("totals")}
-    assert latest["a"].order_count == 3
-    assert latest["a"].revenue_cents == 100 + 300 + 500
-    assert latest["b"].revenue_cents == 200 + 400 + 600
-    assert driver.table("totals", "b") == {"orders": 3, "revenue": 1200, "last": EPOCH_MS + 5000}
+    latest = {t.key: t for t in driver.read("totals")}
+    assert latest["a"] == Total("a", 3, 100 + 300 + 500)
+    assert latest["b"] == Total("b", 3, 200 + 400 + 600)
+    assert driver.table("totals", "b") == {"count": 3, "sum": 1200, "last": EPOCH_MS + 5000}
     assert len(driver.read("totals")) == 6
-    # the repartition stage rekeyed the inputs, so all of a customer's orders share a task
+    # the repartition stage rekeyed the inputs, so all of a sensor's readings share a task
     assert {m.key for m in driver.messages("agg.totals.repartition")} == {b"a", b"b"}
 
 
@@ -214,24 +200,24 @@ def test_aggregators_fold_and_merge(aggregator: Any, values: list[int], expected
 
 
 async def test_a_record_the_key_function_rejects_is_dead_lettered_not_fatal() -> None:
-    pipeline = Pipeline("agg", topics=[TopicSpec(IN, EnrichedOrder, 1, external=True)])
+    pipeline = Pipeline("agg", topics=[TopicSpec(IN, Reading, 1, external=True)])
     pipeline.aggregate(
         "count",
         inputs=IN,
-        input_type=EnrichedOrder,
-        key=lambda o: {"a": "a"}[o.customer_id],
+        input_type=Reading,
+        key=lambda r: {"a": "a"}[r.sensor],
         aggregator=Count(),
         output="counts",
         output_type=WindowCount,
         emit=window_count,
         window=Tumbling(10),
-        event_time=ordered_at,
+        event_time=lambda r: r.at,
         repartition=False,
     )
     driver = TestDriver(pipeline)
-    driver.send(IN, order(1, "zzz", 1_000), key="zzz")
+    driver.send(IN, reading("zzz", 1_000), key="zzz")
     driver.send(IN, b"\x00\x00\x00\x00\x07garbage", key="x")
-    driver.send(IN, order(2, "a", 1_000), key="a")
+    driver.send(IN, reading("a", 1_000), key="a")
     await driver.run()
     assert len(driver.dead_letters("count")) == 2
     assert driver.table("count", "a") == [(Window(EPOCH_MS, EPOCH_MS + 10_000), 1)]
@@ -258,7 +244,7 @@ async def test_quiet_partitions_close_windows_on_the_wall_clock_when_asked() -> 
         }
     )
     driver = TestDriver(pipeline, clock=lambda: now[0])
-    driver.send(IN, order(1, "a", 1_000), key="a")
+    driver.send(IN, reading("a", 1_000), key="a")
     await driver.run()
     await driver.tick()
     assert emitted(driver) == []  # not idle long enough
@@ -270,13 +256,13 @@ async def test_quiet_partitions_close_windows_on_the_wall_clock_when_asked() -> 
 def test_declarations_that_cannot_work_are_refused() -> None:
     with pytest.raises(ConfigurationError, match="needs a window"):
         counting(None, mode="final")
-    pipeline = Pipeline("agg", topics=[TopicSpec(IN, EnrichedOrder, 1, external=True)])
+    pipeline = Pipeline("agg", topics=[TopicSpec(IN, Reading, 1, external=True)])
     with pytest.raises(ConfigurationError, match="merge"):
         pipeline.aggregate(
             "s",
             inputs=IN,
-            input_type=EnrichedOrder,
-            key=lambda o: o.customer_id,
+            input_type=Reading,
+            key=lambda r: r.sensor,
             aggregator=Reduce(0, lambda s, v: s + 1),
             output="counts",
             output_type=WindowCount,
@@ -286,35 +272,34 @@ def test_declarations_that_cannot_work_are_refused() -> None:
 
 
 async def test_a_gather_emits_once_complete_and_sends_a_straggler_to_the_late_topic() -> None:
-    pipeline = Pipeline("g", topics=[TopicSpec("answers", CheckResult, 1, external=True)])
+    pipeline = Pipeline("g", topics=[TopicSpec("votes", Vote, 1, external=True)])
     decided: list[Gathered] = []
 
-    def decide(key: str, gathered: Gathered) -> OrderRelease:
+    def decide(subject: str, gathered: Gathered) -> Total:
         decided.append(gathered)
-        return OrderRelease(UUID(key), gathered.complete, gathered.complete, datetime.now(UTC))
+        yes = sum(1 for answer in gathered.answers.values() if answer)
+        return Total(key=subject, count=len(gathered.answers), sum=yes)
 
     pipeline.gather(
         "gather",
-        inputs="answers",
-        input_type=CheckResult,
-        correlation=lambda r: str(r.order_id),
-        answer=lambda r: r.check,
-        value=lambda r: r.passed,
+        inputs="votes",
+        input_type=Vote,
+        correlation=lambda v: v.subject,
+        answer=lambda v: v.voter,
+        value=lambda v: v.yes,
         expected=("a", "b"),
         timeout=5,
         output="decisions",
-        output_type=OrderRelease,
+        output_type=Total,
         emit=decide,
         repartition=False,
     )
     driver = TestDriver(pipeline)
-    one, two = UUID(int=1), UUID(int=2)
-    at = datetime.now(UTC)
-    for order_id, check in ((one, "a"), (two, "a"), (one, "b")):
-        driver.send("answers", CheckResult(order_id, check, True, at), key=str(order_id))
+    for subject, voter in (("one", "a"), ("two", "a"), ("one", "b")):
+        driver.send("votes", Vote(subject, voter, True), key=subject)
     await driver.run()
     assert [(d.answers, d.missing) for d in decided] == [({"a": True, "b": True}, ())]
-    driver.send("answers", CheckResult(one, "b", False, at), key=str(one))  # a straggler
+    driver.send("votes", Vote("one", "b", False), key="one")  # a straggler
     await driver.run()
     assert len(driver.messages("g.gather.late")) == 1
-    assert len(driver.read("decisions")) == 1
+    assert driver.read("decisions") == [Total("one", 2, 2)]
