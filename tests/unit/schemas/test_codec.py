@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import struct
-import uuid
 from datetime import UTC, datetime
 
 import pytest
 
-from schemas.records import Customer, EnrichedOrder, Tier
 from streamworks.ops.kafka._process import free_port_block
 from streamworks.schemas.catalog import contract
 from streamworks.schemas.codec import AvroCodec
@@ -22,20 +20,13 @@ from streamworks.schemas.errors import (
 from streamworks.schemas.memory_registry import InMemoryRegistry
 from streamworks.schemas.registry_client import RegistryClient
 from streamworks.schemas.typed import RecordCodec
+from tests.kit.records import Alarm, Label, Level, Reading
 
 NOW = datetime(2026, 11, 26, 12, 30, 15, 123000, tzinfo=UTC)
-ORDER = EnrichedOrder(
-    order_id=uuid.UUID("7f1f6a0e-9a0b-4a43-8a53-4f3c2b1d0e9f"),
-    customer_id="c-17",
-    sku="SKU-1",
-    quantity=3,
-    amount_cents=4_599,
-    currency="EUR",
-    ordered_at=NOW,
-    received_at=NOW,
-    enriched_at=NOW,
-    customer_tier=Tier.GOLD,
-    region="EU-WEST",
+ALARM = Alarm(  # a nested record, an enum, an array and a time to the millisecond
+    reading=Reading(sensor="s-17", value=-4.25, at=NOW),
+    level=Level.ALARM,
+    reasons=("below 0", "dropped 30 in a minute"),
 )
 
 V1 = {
@@ -59,16 +50,19 @@ def codec() -> AvroCodec:
 
 
 def test_typed_round_trip_and_confluent_framing(codec: AvroCodec) -> None:
-    records = RecordCodec(EnrichedOrder, codec)
-    data = records.encode(ORDER)
+    records = RecordCodec(Alarm, codec)
+    data = records.encode(ALARM)
     assert data[0] == 0
     assert struct.unpack(">I", data[1:5])[0] == records.schema_id
-    assert records.decode(data) == ORDER
+    assert records.decode(data) == ALARM
+    labels = RecordCodec(Label, codec)
+    for label in (Label("s1"), Label("s2", Level.WARN, "roof")):  # the optional unset and set
+        assert labels.decode(labels.encode(label)) == label
 
 
 def test_the_same_schema_gets_the_same_id(codec: AvroCodec) -> None:
-    first = RecordCodec(Customer, codec)
-    second = RecordCodec(Customer, codec)
+    first = RecordCodec(Label, codec)
+    second = RecordCodec(Label, codec)
     assert first.schema_id == second.schema_id
 
 
@@ -100,10 +94,8 @@ BAD_INPUTS = {
 def test_bad_bytes_raise_a_typed_non_retriable_error_with_context(
     codec: AvroCodec, case: str
 ) -> None:
-    records = RecordCodec(Customer, codec)
-    good = records.encode(
-        Customer(customer_id="c1", name="Ada", region="EU", updated_at=NOW, tier=Tier.GOLD)
-    )
+    records = RecordCodec(Label, codec)
+    good = records.encode(Label(sensor="s1", level=Level.WARN, note="in the hall"))
     header = good[:5]
     data = {
         "truncated body": good[:-3],
@@ -112,11 +104,11 @@ def test_bad_bytes_raise_a_typed_non_retriable_error_with_context(
         "trailing bytes": good + b"\x00\x01",
     }.get(case, BAD_INPUTS[case])
     with pytest.raises(ValueDecodeError) as caught:
-        records.decode(data, topic="customers", partition=2, offset=41)
+        records.decode(data, topic="sensors", partition=2, offset=41)
     error = caught.value
     assert error.retriable is False
-    assert (error.topic, error.partition, error.offset) == ("customers", 2, 41)
-    assert "topic customers, partition 2, offset 41" in str(error)
+    assert (error.topic, error.partition, error.offset) == ("sensors", 2, 41)
+    assert "topic sensors, partition 2, offset 41" in str(error)
     if case not in ("empty", "fewer than five bytes", "wrong magic byte"):
         expected_id = 999_999 if case == "unknown schema id" else records.schema_id
         assert error.schema_id == expected_id
@@ -143,6 +135,7 @@ def test_an_unreachable_registry_is_retriable_not_a_decode_error() -> None:
 
 def test_catalog_schemas_are_what_gets_registered(codec: AvroCodec) -> None:
     registry = InMemoryRegistry()
-    records = RecordCodec(Customer, AvroCodec(registry))
+    records = RecordCodec(Alarm, AvroCodec(registry))
     registered = json.loads(registry.schema_by_id(records.schema_id))
-    assert registered == contract("customers").schema
+    assert registered == contract("kit.alarms").schema
+    assert registered["fields"][0]["type"]["name"] == "kit.Reading"  # inlined: it stands alone

@@ -1,21 +1,38 @@
-"""The contracts are valid, documented, and agree with the typed record classes."""
+"""Contracts are valid, documented, and agree with their typed record classes: the reference
+project's (``schemas/``, the flagship's) and the test kit's (``tests/kit``), each folder alone.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import types
 import typing
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
 
-from schemas.records import ALL_RECORDS
-from streamworks.schemas.catalog import contract, contracts
+import schemas
+from schemas.records import ALL_RECORDS as PROJECT_RECORDS
+from streamworks import use_contracts
+from streamworks.schemas.catalog import Contract, contract, load_contracts
 from streamworks.schemas.errors import InvalidSchemaError
 from streamworks.schemas.records import AvroRecord
+from tests import kit
+from tests.kit.records import ALL_RECORDS as KIT_RECORDS
+
+FOLDERS: dict[str, tuple[Path, tuple[type[AvroRecord], ...]]] = {
+    "project": (schemas.CONTRACTS, PROJECT_RECORDS),
+    "kit": (kit.CONTRACTS, KIT_RECORDS),
+}
+"""Each contracts folder with the record classes that mirror it."""
+ALL: dict[str, Contract] = {
+    name: found for folder, _ in FOLDERS.values() for name, found in load_contracts(folder).items()
+}
 
 _PYTHON_TYPES = {"string": str, "long": int, "int": int, "boolean": bool, "double": float}
 
@@ -61,11 +78,13 @@ def _normalise_expected(hint: Any) -> Any:
     return hint
 
 
-def test_every_contract_has_a_record_class_and_back() -> None:
-    assert sorted(r.topic for r in ALL_RECORDS) == sorted(contracts())
+@pytest.mark.parametrize("folder", sorted(FOLDERS))
+def test_every_contract_has_a_record_class_and_back(folder: str) -> None:
+    directory, records = FOLDERS[folder]
+    assert sorted(r.topic for r in records) == sorted(load_contracts(directory))
 
 
-@pytest.mark.parametrize("record_type", ALL_RECORDS, ids=lambda r: r.topic)
+@pytest.mark.parametrize("record_type", PROJECT_RECORDS + KIT_RECORDS, ids=lambda r: r.topic)
 def test_record_class_agrees_with_its_avsc(record_type: type[AvroRecord]) -> None:
     schema = contract(record_type.topic).schema
     assert record_type.__name__ == schema["name"].rpartition(".")[2]
@@ -86,7 +105,7 @@ def test_record_class_agrees_with_its_avsc(record_type: type[AvroRecord]) -> Non
             assert python_default is dataclasses.MISSING, f"{name}: only the class has a default"
 
 
-@pytest.mark.parametrize("topic", sorted(contracts()))
+@pytest.mark.parametrize("topic", sorted(ALL))
 def test_every_field_is_documented_and_times_are_logical(topic: str) -> None:
     schema = contract(topic).schema
     assert schema.get("doc"), f"{topic}: the record has no doc"
@@ -101,12 +120,26 @@ def test_every_field_is_documented_and_times_are_logical(topic: str) -> None:
 
 
 def test_optional_fields_default_to_null_so_they_can_evolve() -> None:
-    for topic, found in contracts().items():
+    for topic, found in ALL.items():
         for field in found.schema["fields"]:
             if isinstance(field["type"], list) and field["type"][0] == "null":
                 assert field.get("default", "missing") is None, f"{topic}.{field['name']}"
 
 
-def test_an_unknown_topic_names_the_known_ones() -> None:
-    with pytest.raises(InvalidSchemaError, match=r"no contract nope; known: customers"):
+def test_an_unknown_contract_names_the_known_ones_and_their_folders() -> None:
+    with pytest.raises(InvalidSchemaError) as caught:
         contract("nope")
+    message = str(caught.value)
+    assert message.startswith("no contract nope; known: ")
+    assert "kit.readings" in message
+    assert str(kit.CONTRACTS) in message
+
+
+def test_a_folder_is_made_known_once_and_a_name_defined_twice_is_refused(tmp_path: Path) -> None:
+    use_contracts(kit.CONTRACTS)  # again: nothing changes
+    assert contract("kit.readings") == ALL["kit.readings"]
+    other = dict(ALL["kit.readings"].schema, doc="Someone else's reading.")
+    (tmp_path / "kit.readings.avsc").write_text(json.dumps(other))
+    with pytest.raises(InvalidSchemaError, match=r"contract kit\.readings is defined differently"):
+        use_contracts(tmp_path)
+    assert contract("kit.readings") == ALL["kit.readings"]

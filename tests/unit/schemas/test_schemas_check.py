@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from schemas import CONTRACTS as CONTRACTS_DIR
 from streamworks.ops.cli import app
+from tests.kit import CONTRACTS as CONTRACTS_DIR
 
 
 def _git(repo: Path, *args: str) -> None:
@@ -27,7 +27,7 @@ def _git(repo: Path, *args: str) -> None:
 def repo(tmp_path: Path) -> Path:
     contracts = tmp_path / "contracts"
     contracts.mkdir()
-    for name in ("customers.avsc", "orders.formatted.avsc", "orders.invalid.avsc"):
+    for name in ("kit.labels.avsc", "kit.readings.avsc", "kit.alarms.avsc"):
         shutil.copy(CONTRACTS_DIR / name, contracts / name)
     _git(tmp_path, "init", "-q")
     _git(tmp_path, "add", ".")
@@ -57,17 +57,17 @@ def test_unchanged_contracts_pass(repo: Path) -> None:
 
 
 def test_a_new_field_without_default_is_blocked_and_named(repo: Path) -> None:
-    _add_field(repo / "customers.avsc", {"name": "email", "type": "string", "doc": "Mail."})
+    _add_field(repo / "kit.labels.avsc", {"name": "site", "type": "string", "doc": "Where."})
     code, output = _check(repo)
     assert code == 1
-    assert "customers-value" in output
-    assert "email" in output
+    assert "kit.labels-value" in output
+    assert "site" in output
 
 
 def test_a_new_field_with_default_is_compatible(repo: Path) -> None:
     _add_field(
-        repo / "customers.avsc",
-        {"name": "email", "type": ["null", "string"], "default": None, "doc": "Mail."},
+        repo / "kit.labels.avsc",
+        {"name": "site", "type": ["null", "string"], "default": None, "doc": "Where."},
     )
     code, output = _check(repo)
     assert code == 0, output
@@ -75,12 +75,13 @@ def test_a_new_field_with_default_is_compatible(repo: Path) -> None:
 
 
 def test_a_breaking_change_in_a_nested_record_names_its_field(repo: Path) -> None:
-    formatted = repo / "orders.formatted.avsc"
-    schema = json.loads(formatted.read_text())
+    readings = repo / "kit.readings.avsc"
+    schema = json.loads(readings.read_text())
     for field in schema["fields"]:
-        if field["name"] == "quantity":
-            field["type"] = ["null", "string"]  # int -> string cannot be read
-    formatted.write_text(json.dumps(schema))
+        if field["name"] == "value":
+            field["type"] = "string"  # double -> string cannot be read
+    readings.write_text(json.dumps(schema))
     code, output = _check(repo)
     assert code == 1
-    assert "quantity" in output
+    assert "kit.alarms-value" in output  # the alarm embeds the reading
+    assert "reading.value" in output
