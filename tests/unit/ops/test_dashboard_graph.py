@@ -7,17 +7,17 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from streams.orders import orders_pipeline
 from streamworks.connectors.files import JsonlSinkConfig
 from streamworks.connectors.http import HttpSourceConfig
 from streamworks.core.settings import Settings
 from streamworks.ops.dashboard import Edge, LiveStatus, build_app, build_graph, layers
 from streamworks.ops.status import StatusError
+from tests.kit.pipelines import sensor_pipeline
 
-PIPELINE = orders_pipeline(prefix="o", name="o")
+PIPELINE = sensor_pipeline("o")
 CONNECTORS = [
-    HttpSourceConfig(name="ingest", topic="o.raw"),
-    JsonlSinkConfig(name="archive", topics=["o.enriched", "o.released"], directory=Path("out")),
+    HttpSourceConfig(name="ingest", topic="o.readings"),
+    JsonlSinkConfig(name="archive", topics=["o.labels", "o.totals"], directory=Path("out")),
 ]
 
 
@@ -28,16 +28,16 @@ def test_the_graph_has_sources_stages_topics_and_sinks_with_partitions() -> None
 
     assert nodes["source:ingest"].detail == "http"
     assert nodes["sink:archive"].kind == "sink"
-    assert nodes["topic:o.raw"].partitions == 2
-    assert nodes["stage:validate"].dlq == "o.validate.dlq"
-    assert nodes["stage:revenue"].detail == "aggregation"
-    assert {"stage:clean", "stage:revenue.repartition", "stage:release"} <= set(nodes)
-    assert edges[("source:ingest", "topic:o.raw")] == "data"
-    assert edges[("topic:o.raw", "stage:clean")] == "data"
-    assert edges[("stage:validate", "topic:o.valid")] == "data"
-    assert edges[("stage:validate", "topic:o.invalid")] == "data"
-    assert edges[("topic:o.customers", "stage:enrich")] == "table"
-    assert edges[("topic:o.released", "sink:archive")] == "data"
+    assert nodes["topic:o.readings"].partitions == 2
+    assert nodes["stage:classify"].dlq == "o.classify.dlq"
+    assert nodes["stage:totals"].detail == "aggregation"
+    assert {"stage:clean", "stage:totals.repartition", "stage:totals"} <= set(nodes)
+    assert edges[("source:ingest", "topic:o.readings")] == "data"
+    assert edges[("topic:o.readings", "stage:clean")] == "data"
+    assert edges[("stage:classify", "topic:o.labels")] == "data"
+    assert edges[("stage:classify", "topic:o.alarms")] == "data"
+    assert edges[("topic:o.sensors", "stage:classify")] == "table"
+    assert edges[("topic:o.totals", "sink:archive")] == "data"
     # dead letters are counts on their stage and changelogs the stage's business: no nodes
     assert not [n for n in nodes if n.endswith(".dlq") or n.endswith(".changelog")]
     assert {e.source for e in graph.edges} | {e.target for e in graph.edges} == set(nodes)
@@ -46,12 +46,12 @@ def test_the_graph_has_sources_stages_topics_and_sinks_with_partitions() -> None
 def test_layers_run_left_to_right_along_the_longest_path() -> None:
     graph = build_graph(PIPELINE, CONNECTORS)
     layer = {n.id: n.layer for n in graph.nodes}
-    chain = ["source:ingest", "topic:o.raw", "stage:clean", "topic:o.clean", "stage:format"]
+    chain = ["source:ingest", "topic:o.readings", "stage:clean", "topic:o.clean", "stage:scale"]
     assert [layer[n] for n in chain] == [0, 1, 2, 3, 4]
     for edge in graph.edges:
         assert layer[edge.target] > layer[edge.source], edge
     # the table topic sits just before the stage joining it, not at the far left
-    assert layer["topic:o.customers"] == layer["stage:enrich"] - 1
+    assert layer["topic:o.sensors"] == layer["stage:classify"] - 1
     assert [n.layer for n in graph.nodes] == sorted(n.layer for n in graph.nodes)
 
 
@@ -70,15 +70,15 @@ def test_the_graph_is_plain_data() -> None:
     data = build_graph(PIPELINE).as_data()
     assert data["pipeline"] == "o"
     assert data["nodes"][0] == {
-        "id": "topic:o.raw",
+        "id": "topic:o.readings",
         "kind": "topic",
-        "name": "o.raw",
+        "name": "o.readings",
         "layer": 0,
         "partitions": 2,
         "dlq": None,
         "detail": None,
     }
-    assert {"source": "topic:o.raw", "target": "stage:clean", "kind": "data"} in data["edges"]
+    assert {"source": "topic:o.readings", "target": "stage:clean", "kind": "data"} in data["edges"]
 
 
 class Counted(LiveStatus):
@@ -93,7 +93,7 @@ class Counted(LiveStatus):
         if self.failing:
             raise StatusError("Kafka at 127.0.0.1:1 is down", bootstrap="127.0.0.1:1")
         self.samples += 1
-        return {"pipeline": "o", "bottleneck": "validate", "samples": self.samples}
+        return {"pipeline": "o", "bottleneck": "scale", "samples": self.samples}
 
 
 async def test_the_routes_serve_the_page_the_graph_and_cached_status() -> None:
@@ -115,7 +115,7 @@ async def test_the_routes_serve_the_page_the_graph_and_cached_status() -> None:
 
         first = await (await client.get("/api/status")).json()
         second = await (await client.get("/api/status")).json()
-        assert first == second == {"pipeline": "o", "bottleneck": "validate", "samples": 1}
+        assert first == second == {"pipeline": "o", "bottleneck": "scale", "samples": 1}
         assert live.samples == 1  # the second page view was served from the cache
 
 
