@@ -1,9 +1,10 @@
-"""One worker of an aggregation stage: a stage worker that keeps state per partition.
+"""One worker of an aggregation stage: a member of the stage's group that keeps state.
 
-On top of :class:`~streamworks.runtime.worker.StageWorker` it owns, for every input partition
-number it
-is assigned (a *task*), a RocksDB store restored from the task's changelog partition before
-the first record is folded. Each batch then writes, per task:
+Like a stage worker it is made of a :class:`~streamworks.runtime.membership.GroupMember` and
+either :class:`~streamworks.runtime.transactions.Transactions` or
+:class:`~streamworks.runtime.commits.AtLeastOnce`. On top, it owns for every input partition
+number it is assigned (a *task*) a RocksDB store restored from the task's changelog partition
+before the first record is folded. Each batch then writes, per task:
 
 * exactly-once: outputs, changelog records and input offsets in one transaction of the
   task's transactional producer (id ``<group>.task-<partition>``, so a new owner fences a
@@ -26,17 +27,16 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import ProducerFenced
 
 from streamworks.aggregate.processor import AggregationProcessor, TaskOutput
+from streamworks.core.messages import OutRecord
 from streamworks.core.settings import Settings
-from streamworks.kafka import clients
-from streamworks.kafka.sending import BatchSender
 from streamworks.pipeline.graph import Pipeline
+from streamworks.runtime.membership import Batches, to_messages
+from streamworks.runtime.parts import WorkerParts
 from streamworks.runtime.processor import Counts, schemas_ready
-from streamworks.runtime.worker import StageWorker, acknowledged, gather_all, to_messages
 from streamworks.schemas.codec import AvroCodec
 from streamworks.state.changelog import ChangelogReader, Restored
 from streamworks.state.store import Store, open_store
@@ -48,33 +48,62 @@ logger = logging.getLogger(__name__)
 _STANDBY_INTERVAL_S = 1.0
 
 
-class AggregationWorker(StageWorker):
-    """Runs an aggregation stage until ``stop()``; its state survives it in the changelog."""
+class AggregationWorker:
+    """Runs an aggregation stage until ``stop()``; its state survives it in the changelog.
 
-    assignors = (RangePartitionAssignor,)  # co-partitioned inputs: partition p of each, together
+    It is made of :class:`~streamworks.runtime.parts.WorkerParts` and an
+    :class:`~streamworks.aggregate.processor.AggregationProcessor`; its group spreads
+    partitions by range, so co-partitioned inputs (partition p of each) go to the same worker,
+    as the task p, which is also its unit of transactions under exactly-once.
+    """
 
     def __init__(
-        self, pipeline: Pipeline, stage: str, settings: Settings, codec: AvroCodec, **options: Any
+        self,
+        pipeline: Pipeline,
+        stage: str,
+        settings: Settings,
+        codec: AvroCodec,
+        *,
+        max_batch: int = 500,
+        poll_timeout_ms: int = 200,
+        commit_interval_s: float = 0.2,
+        worker_id: str | None = None,
     ) -> None:
-        super().__init__(pipeline, stage, settings, codec, **options)
+        self.stage = pipeline.stages[stage]
+        self.parts: WorkerParts[int] = WorkerParts(
+            pipeline,
+            stage,
+            settings,
+            RangePartitionAssignor,
+            max_batch=max_batch,
+            poll_timeout_ms=poll_timeout_ms,
+            commit_interval_s=commit_interval_s,
+            worker_id=worker_id,
+        )
+        self.worker_id = self.parts.worker_id
+        self.counts = self.parts.counts
+        self.metrics = self.parts.metrics
+        self.restores: list[Restored] = []
+        """Every restore this worker did, in order (for metrics and tests)."""
+        self._codec = codec
         self._aggregation = AggregationProcessor(
             self.stage, codec, pipeline.dead_letter_topic(stage)
         )
         spec = self._aggregation.spec
         self._changelog = spec.changelog
-        self._state_dir = Path(settings.state_dir) / self.group_id
+        self._state_dir = Path(settings.state_dir) / self.parts.group_id
         self._reader = ChangelogReader(settings, self._changelog, progress=self.metrics.restoring)
         self._standby_reader = ChangelogReader(settings, self._changelog) if spec.standby else None
         self._standbys: dict[int, Store] = {}
         self._standby_task: asyncio.Task[None] | None = None
-        self._task_producers: dict[int, AIOKafkaProducer] = {}
-        self._task_senders: dict[int, BatchSender] = {}
-        self.restores: list[Restored] = []
-        """Every restore this worker did, in order (for metrics and tests)."""
         self._changelog_end: dict[int, int] = {}
         """Per task, where its changelog partition ends if only this worker wrote to it since
         the restore: the restore's end, plus each record written, plus one commit marker
         per transaction that wrote some."""
+
+    def stop(self) -> None:
+        """Ask the loop to finish the batch in flight, commit it and leave the group."""
+        self.parts.stop()
 
     @property
     def partitions(self) -> set[int]:
@@ -96,28 +125,29 @@ class AggregationWorker(StageWorker):
         if self._standby_reader is not None:
             await self._standby_reader.start()
             self._standby_task = asyncio.create_task(self._follow_standbys())
+        await self.parts.start(list(self.stage.inputs), self)
+        logger.info("worker of %s started (group %s)", self.stage.name, self.parts.group_id)
         try:
-            await super().run()
+            await self.parts.run(self._handle, self._idle)
         finally:
+            await self.parts.close()
             if self._standby_task is not None:
                 self._standby_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._standby_task
             for partition in list(self._aggregation.tasks):
-                await self._release(partition, keep_standby=False)
+                await self._release_task(partition, keep_standby=False)
             for store in self._standbys.values():
                 store.close()
             self._standbys.clear()
             await self._reader.stop()
             if self._standby_reader is not None:
                 await self._standby_reader.stop()
+            logger.info("worker of %s stopped: %s", self.stage.name, self.counts)
 
     # -- batches -----------------------------------------------------------------------------
 
-    async def _handle(self, batches: dict[TopicPartition, list[Any]]) -> None:
-        batches = self._owned(batches)
-        if not batches:
-            return
+    async def _handle(self, batches: Batches) -> None:
         counts = Counts()
         messages = to_messages(batches)
         # the fold is synchronous and stateful: the registry must answer before it starts
@@ -127,67 +157,45 @@ class AggregationWorker(StageWorker):
         for tp, records in batches.items():
             offsets[tp.partition][tp] = records[-1].offset + 1
         if await self._write(outputs, offsets):  # a fenced task's records count for its new owner
-            self._count(counts)
-
-    def _ready(self, tp: TopicPartition) -> bool:
-        return tp in self.assignment and tp.partition in self._aggregation.tasks
+            self.parts.count(counts)
 
     async def _idle(self) -> None:
         outputs = self._aggregation.tick()
         if outputs:
             await self._write(outputs, {})
-        await self._settle()
+        await self.parts.settle()
 
     async def _write(
         self, outputs: dict[int, TaskOutput], offsets: dict[int, dict[TopicPartition, int]]
     ) -> bool:
         """Write (and under exactly-once commit) the outputs; False when a task was fenced."""
         stores = self._aggregation.tasks
-        fenced = False
-        if self.exactly_once:
-            partitions = sorted(set(outputs) | set(offsets))
-            committed = await gather_all(
-                [
-                    self._transaction(partition, outputs.get(partition), offsets.get(partition, {}))
-                    for partition in partitions
-                ]
-            )
-            for partition, done in zip(partitions, committed, strict=True):
-                if not done:
-                    await self._fenced(partition)
-                    outputs.pop(partition, None)
-                    fenced = True
-                elif partition in outputs and outputs[partition].changelog:
-                    self._wrote(partition, len(outputs[partition].changelog) + 1)  # + marker
+        fenced: set[int] = set()
+        if self.parts.transactions is not None:
+            writes: dict[int, tuple[list[OutRecord], dict[TopicPartition, int]]] = {
+                partition: (_task_records(outputs.get(partition)), offsets.get(partition, {}))
+                for partition in sorted(set(outputs) | set(offsets))
+            }
+            fenced = await self.parts.transactions.commit_all(writes)
+            for partition in sorted(fenced):
+                await self._fenced(partition)
+                outputs.pop(partition, None)
+            for partition, output in outputs.items():
+                if output.changelog:
+                    self._wrote(partition, len(output.changelog) + 1)  # + the commit marker
         else:
-            assert self._sender is not None  # noqa: S101 - at-least-once always has one
-            results = [r for output in outputs.values() for r in output.records]
-            await acknowledged(await self._sender.send(results))
-            changelog = [r for output in outputs.values() for r in output.changelog]
-            await acknowledged(await self._sender.send(changelog))
+            at_least_once = self.parts.at_least_once
+            assert at_least_once is not None  # noqa: S101 - one of the two is set
+            await at_least_once.write([r for out in outputs.values() for r in out.records])
+            await at_least_once.write([r for out in outputs.values() for r in out.changelog])
             for partition, output in outputs.items():
                 self._wrote(partition, len(output.changelog))
             for partition_offsets in offsets.values():
-                self._settled.update(partition_offsets)
-            await self._settle()
+                at_least_once.settled(partition_offsets)
+            await at_least_once.settle()
         for partition in outputs:
             stores[partition].commit(None)
         return not fenced
-
-    async def _transaction(
-        self, partition: int, output: TaskOutput | None, offsets: dict[TopicPartition, int]
-    ) -> bool:
-        """One task's results, changelog and offsets in one transaction; False when fenced."""
-        producer = self._task_producers[partition]
-        records = [] if output is None else [*output.records, *output.changelog]
-        try:
-            async with producer.transaction():
-                await acknowledged(await self._task_senders[partition].send(records))
-                if offsets:
-                    await producer.send_offsets_to_transaction(offsets, self.group_id)
-        except ProducerFenced:
-            return False
-        return True
 
     async def _fenced(self, partition: int) -> None:
         """Another worker owns the task now (this one was a zombie, frozen past its session).
@@ -198,61 +206,53 @@ class AggregationWorker(StageWorker):
         """
         logger.warning(
             "%s: fenced on task %d by its new owner; the batch is aborted and left to it",
-            self.group_id,
+            self.parts.group_id,
             partition,
         )
-        self.assignment = {tp for tp in self.assignment if tp.partition != partition}
-        self._next = {tp: n for tp, n in self._next.items() if tp.partition != partition}
+        self.parts.member.drop(
+            {tp for tp in self.parts.member.assignment if tp.partition == partition}
+        )
         self._changelog_end.pop(partition, None)
         store = self._aggregation.close_task(partition)
         if store is not None:
             store.discard()
             store.close()
-        self._task_senders.pop(partition, None)
-        producer = self._task_producers.pop(partition, None)
-        if producer is not None:
-            with contextlib.suppress(Exception):  # a fenced producer may refuse to close cleanly
-                await producer.stop()
+        assert self.parts.transactions is not None  # noqa: S101 - only exactly-once is fenced
+        await self.parts.transactions.close(partition, fenced=True)
 
-    # -- assignment --------------------------------------------------------------------------
+    # -- assignment (the member's Owner) -----------------------------------------------------
 
-    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
-        """Fence old owners (exactly-once), restore each new task's store, then go."""
-        async with self._batch_lock:
-            logger.info("%s assigned %s", self.group_id, sorted(map(str, assigned)))
-            for partition in sorted({tp.partition for tp in assigned}):
-                if partition in self._aggregation.tasks:
-                    continue
-                if self.exactly_once:
-                    await self._start_task_producer(partition)
-                store = self._standbys.pop(partition, None) or open_store(
-                    self._state_dir, partition
+    async def take(self, assigned: set[TopicPartition]) -> None:
+        """Fence old owners (exactly-once) and restore each new task's store."""
+        for partition in sorted({tp.partition for tp in assigned}):
+            if partition in self._aggregation.tasks:
+                continue
+            if self.parts.transactions is not None:
+                # starting the producer fences the previous owner and aborts its transaction
+                await self.parts.transactions.open(
+                    partition,
+                    transactional_id=f"{self.parts.group_id}.task-{partition}",
+                    client_id=f"{self.parts.group_id}-task-{partition}",
                 )
-                restored = await self._reader.restore(partition, store)
-                self.restores.append(restored)
-                self._changelog_end[partition] = restored.end
-                self.metrics.restored(restored.records)
-                self._aggregation.open_task(partition, store)
-            await self._rewind(assigned)
-            self.assignment = set(assigned)
+            store = self._standbys.pop(partition, None) or open_store(self._state_dir, partition)
+            restored = await self._reader.restore(partition, store)
+            self.restores.append(restored)
+            self._changelog_end[partition] = restored.end
+            self.metrics.restored(restored.records)
+            self._aggregation.open_task(partition, store)
 
-    async def _let_go(self, revoked: set[TopicPartition]) -> None:
-        """Checkpoint and release the tasks none of whose partitions this worker keeps."""
-        kept = {tp.partition for tp in self.assignment}
+    async def release(self, revoked: set[TopicPartition]) -> None:
+        """Commit what is settled; checkpoint and release the tasks this worker no longer has."""
+        await self.parts.settle(commit_now=True)
+        kept = {tp.partition for tp in self.parts.member.assignment}
         for partition in sorted({tp.partition for tp in revoked} - kept):
-            await self._release(partition, keep_standby=self._standby_reader is not None)
+            await self._release_task(partition, keep_standby=self._standby_reader is not None)
 
-    async def _start_task_producer(self, partition: int) -> None:
-        producer = clients.producer(
-            self.settings,
-            transactional_id=f"{self.group_id}.task-{partition}",
-            client_id=f"{self.group_id}-task-{partition}",
-        )
-        await producer.start()  # fences the previous owner and aborts its open transaction
-        self._task_producers[partition] = producer
-        self._task_senders[partition] = BatchSender(producer)
+    def ready(self, tp: TopicPartition) -> bool:
+        """``tp`` is ready once its task's store is restored."""
+        return tp.partition in self._aggregation.tasks
 
-    async def _release(self, partition: int, *, keep_standby: bool) -> None:
+    async def _release_task(self, partition: int, *, keep_standby: bool) -> None:
         store = self._aggregation.close_task(partition)
         if store is not None:
             await self._checkpoint(partition, store)
@@ -260,10 +260,8 @@ class AggregationWorker(StageWorker):
                 self._standbys[partition] = store
             else:
                 store.close()
-        self._task_senders.pop(partition, None)
-        producer = self._task_producers.pop(partition, None)
-        if producer is not None:
-            await producer.stop()
+        if self.parts.transactions is not None:
+            await self.parts.transactions.close(partition)
 
     def _wrote(self, partition: int, offsets: int) -> None:
         if partition in self._changelog_end:
@@ -301,8 +299,10 @@ class AggregationWorker(StageWorker):
         while True:
             await asyncio.sleep(_STANDBY_INTERVAL_S)
             try:
-                partitions = self._consumer.partitions_for_topic(self.stage.inputs[0]) or set()
-                async with self._batch_lock:
+                partitions = (
+                    self.parts.member.consumer.partitions_for_topic(self.stage.inputs[0]) or set()
+                )
+                async with self.parts.member.lock:
                     for partition in sorted(set(partitions) - set(self._aggregation.tasks)):
                         store = self._standbys.get(partition)
                         if store is None:
@@ -314,3 +314,8 @@ class AggregationWorker(StageWorker):
                 raise
             except Exception:  # a standby is an optimisation; the next round tries again
                 logger.warning("standby copies of %s lag", self._changelog, exc_info=True)
+
+
+def _task_records(output: TaskOutput | None) -> list[Any]:
+    """One task's writes of a batch: its results, then its changelog records."""
+    return [] if output is None else [*output.records, *output.changelog]

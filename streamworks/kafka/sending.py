@@ -10,6 +10,7 @@ future per batch. Per-partition order is the list's order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -19,7 +20,7 @@ from aiokafka.errors import MessageSizeTooLargeError
 from streamworks.core.messages import OutRecord
 from streamworks.kafka.clients import key_partitioner
 
-__all__ = ["BatchSender"]
+__all__ = ["BatchSender", "acknowledged"]
 
 _PARTITIONS_TTL_S = 30.0
 
@@ -109,3 +110,23 @@ class BatchSender:
 def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
+
+
+async def acknowledged(futures: list[asyncio.Future[Any]]) -> None:
+    """Wait until every send is acknowledged; raise the first failure.
+
+    Waiting on the last one first, then only on what is still pending (not a gather with a
+    callback per future) keeps this cheap with hundreds of records per batch.
+    """
+    if not futures:
+        return
+    with contextlib.suppress(Exception):  # a failure is raised below, in order
+        await futures[-1]  # sent last: usually everything before it is done by then
+    pending = [f for f in futures if not f.done()]
+    if pending:
+        await asyncio.wait(pending)
+    # every failure is retrieved (asyncio would log the others as never retrieved)
+    failures = [asyncio.CancelledError() if f.cancelled() else f.exception() for f in futures]
+    first = next((failure for failure in failures if failure is not None), None)
+    if first is not None:
+        raise first

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 def worker_for(
     pipeline: Pipeline, stage: str, settings: Settings, codec: AvroCodec, **options: Any
-) -> StageWorker:
+) -> StageWorker | AggregationWorker:
     """The right worker for ``stage``: an aggregation worker for aggregations."""
     kind = StageWorker if pipeline.stages[stage].aggregation is None else AggregationWorker
     return kind(pipeline, stage, settings, codec, **options)

@@ -42,7 +42,7 @@ from streamworks.kafka.sending import BatchSender
 from streamworks.ops.supervisor import Supervisor
 from streamworks.runtime.dead_letters import DLQ_PREFIX, header
 from streamworks.runtime.processor import Counts, StageProcessor
-from streamworks.runtime.worker import acknowledged
+from streamworks.kafka.sending import acknowledged
 from streamworks.schemas.codec import AvroCodec
 from streamworks.schemas.errors import RegistryUnavailableError
 from streamworks.schemas.memory_registry import InMemoryRegistry

@@ -1,0 +1,115 @@
+"""At-least-once writes: one shared producer, and input offsets committed only when settled.
+
+An offset is *settled* once the outputs of its record and of every earlier record of its
+partition are acknowledged. Settled offsets are committed at most every ``interval_s`` (and
+always before a rebalance or stop): committing each small batch would cost a round trip per
+batch, and a crash re-reads at most one interval's records.
+
+A stage worker pipelines: it hands a batch's outputs to the producer and settles the previous
+batch while these are on the wire (:meth:`AtLeastOnce.handed`), so one batch is in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaProducer, TopicPartition
+
+from streamworks.core.messages import OutRecord
+from streamworks.core.settings import Settings
+from streamworks.kafka import clients
+from streamworks.kafka.sending import BatchSender, acknowledged
+from streamworks.runtime.membership import GroupMember
+from streamworks.runtime.metrics import StageMetrics
+from streamworks.runtime.processor import Counts
+
+__all__ = ["AtLeastOnce"]
+
+
+class AtLeastOnce:
+    """The at-least-once writes and commits of one worker of ``member``'s group.
+
+    ``done`` is told the counts of records whose offsets are committed.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        member: GroupMember,
+        metrics: StageMetrics,
+        done: Callable[[Counts], None],
+        *,
+        interval_s: float = 0.2,
+    ) -> None:
+        self._settings = settings
+        self._member = member
+        self._metrics = metrics
+        self._done = done
+        self._interval_s = interval_s
+        self._producer: AIOKafkaProducer | None = None
+        self._sender: BatchSender | None = None
+        self._inflight: (
+            tuple[list[asyncio.Future[Any]], dict[TopicPartition, int], Counts] | None
+        ) = None
+        self._settled: dict[TopicPartition, int] = {}
+        self._settled_counts = Counts()
+        self._last_commit = time.monotonic()
+
+    async def start(self) -> None:
+        """Start the shared producer."""
+        self._producer = clients.producer(self._settings, client_id=f"{self._member.group_id}-out")
+        await self._producer.start()
+        self._sender = BatchSender(self._producer)
+
+    async def stop(self) -> None:
+        """Stop the shared producer (settle first: what it still holds is not committed)."""
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def send(self, records: list[OutRecord]) -> list[asyncio.Future[Any]]:
+        """Hand ``records`` to the producer; the futures resolve as they are acknowledged."""
+        assert self._sender is not None  # noqa: S101 - started before the first batch
+        return await self._sender.send(records)
+
+    async def write(self, records: list[OutRecord]) -> None:
+        """Send ``records`` and wait until all are acknowledged."""
+        await acknowledged(await self.send(records))
+
+    async def handed(
+        self,
+        futures: list[asyncio.Future[Any]],
+        offsets: dict[TopicPartition, int],
+        counts: Counts,
+    ) -> None:
+        """A batch's outputs are on the wire: settle the previous batch, then hold this one.
+
+        Its ``offsets`` settle (and its ``counts`` count) once ``futures`` are acknowledged.
+        """
+        await self.settle()
+        self._inflight = (futures, offsets, counts)
+
+    def settled(self, offsets: dict[TopicPartition, int]) -> None:
+        """``offsets`` whose outputs are already acknowledged: commit them with the next."""
+        self._settled.update(offsets)
+
+    async def settle(self, *, commit_now: bool = False) -> None:
+        """Wait for the batch in flight to be acknowledged; commit what is settled when due."""
+        if self._inflight is not None:
+            futures, offsets, counts = self._inflight
+            self._inflight = None
+            await acknowledged(futures)
+            self._settled.update(offsets)
+            self._settled_counts.add(counts)
+        due = time.monotonic() - self._last_commit >= self._interval_s
+        if not self._settled or not (commit_now or due):
+            return
+        offsets, self._settled = self._settled, {}
+        counts, self._settled_counts = self._settled_counts, Counts()
+        self._last_commit = time.monotonic()
+        began = time.perf_counter()
+        if await self._member.commit(offsets):
+            self._metrics.committed(time.perf_counter() - began)
+            self._done(counts)

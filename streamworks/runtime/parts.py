@@ -1,0 +1,123 @@
+"""What every worker of a stage is made of, whatever it does with its records.
+
+A stage worker (:mod:`streamworks.runtime.worker`) and an aggregation worker
+(:mod:`streamworks.aggregate.worker`) differ in what a batch does and in what they set up for
+a partition. They share, through :class:`WorkerParts`:
+
+* their identity and figures: the group, the worker id, its counts and Prometheus metrics;
+* their place in the consumer group (:class:`~streamworks.runtime.membership.GroupMember`);
+* how they write: :class:`~streamworks.runtime.transactions.Transactions` under exactly-once,
+  :class:`~streamworks.runtime.commits.AtLeastOnce` otherwise (exactly one of the two is set);
+* the life cycle: start, run until stopped, commit what is settled, leave, close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+from streamworks.core.settings import Settings
+from streamworks.kafka import clients
+from streamworks.pipeline.graph import Pipeline
+from streamworks.runtime.commits import AtLeastOnce
+from streamworks.runtime.membership import Batches, GroupMember, Owner
+from streamworks.runtime.metrics import StageMetrics
+from streamworks.runtime.processor import Counts
+from streamworks.runtime.transactions import Transactions
+
+__all__ = ["WorkerParts"]
+
+K = TypeVar("K")
+
+
+class WorkerParts(Generic[K]):
+    """The shared parts of one worker of ``stage``; ``K`` is its unit of transactions.
+
+    ``assignor`` is how the group spreads partitions over its members.
+    """
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        stage: str,
+        settings: Settings,
+        assignor: type,
+        *,
+        max_batch: int,
+        poll_timeout_ms: int,
+        commit_interval_s: float,
+        worker_id: str | None,
+    ) -> None:
+        self.group_id = pipeline.group_id(stage)
+        self.worker_id = worker_id or uuid.uuid4().hex[:12]
+        """The id the worker publishes its stats and metrics under."""
+        self.counts = Counts()
+        """The worker's accounting since it started: records counted once committed."""
+        self.metrics = StageMetrics(pipeline.name, stage, self.worker_id)
+        """Its Prometheus figures (served by
+        :class:`~streamworks.runtime.metrics.MetricsServer`)."""
+        consumer = clients.consumer(
+            settings=settings.model_copy(
+                update={"guarantee": pipeline.guarantee, "client_id": self.group_id}
+            ),
+            group_id=self.group_id,
+            max_poll_records=max_batch,
+            isolation_level="read_committed",
+            partition_assignment_strategy=(assignor,),
+        )
+        self.member = GroupMember(
+            consumer,
+            self.group_id,
+            self.metrics,
+            max_batch=max_batch,
+            poll_timeout_ms=poll_timeout_ms,
+        )
+        """Its place in the stage's consumer group."""
+        self.transactions: Transactions[K] | None = None
+        self.at_least_once: AtLeastOnce | None = None
+        if pipeline.guarantee == "exactly-once":
+            self.transactions = Transactions(settings, self.group_id, self.metrics)
+        else:
+            self.at_least_once = AtLeastOnce(
+                settings, self.member, self.metrics, self.count, interval_s=commit_interval_s
+            )
+        self._stopping = asyncio.Event()
+
+    def count(self, counts: Counts) -> None:
+        """Count records as done: in the stats and in the metrics."""
+        self.counts.add(counts)
+        self.metrics.counted(counts)
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to finish the batch in flight and return."""
+        self._stopping.set()
+
+    async def start(self, inputs: list[str], owner: Owner) -> None:
+        """Start the writer, then join the group on ``inputs``."""
+        if self.at_least_once is not None:
+            await self.at_least_once.start()
+        await self.member.start(inputs, owner)
+
+    async def run(
+        self, handle: Callable[[Batches], Awaitable[None]], idle: Callable[[], Awaitable[Any]]
+    ) -> None:
+        """Fetch and ``handle`` until stopped; then commit everything settled."""
+        await self.member.run(handle, idle, self._stopping)
+        async with self.member.lock:
+            await self.settle(commit_now=True)
+
+    async def settle(self, *, commit_now: bool = False) -> None:
+        """At-least-once: wait for the batch in flight; commit what is settled when due."""
+        if self.at_least_once is not None:
+            await self.at_least_once.settle(commit_now=commit_now)
+
+    async def close(self) -> None:
+        """Leave the group (its partitions move on at once) and stop the producers."""
+        await self.member.stop()
+        if self.at_least_once is not None:
+            await self.at_least_once.stop()
+        if self.transactions is not None:
+            await self.transactions.close_all()
+        self.metrics.forget()
