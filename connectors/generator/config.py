@@ -6,7 +6,6 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from connectors.generator.source import GeneratorSource
 from streamworks.connectors.base.config import SourceConfig
 
 __all__ = ["GeneratorConfig"]
@@ -33,7 +32,3 @@ class GeneratorConfig(SourceConfig):
         if self.dirty + self.invalid + self.unparseable > 1:
             raise ValueError("dirty + invalid + unparseable must be at most 1")
         return self
-
-    def build(self) -> GeneratorSource:
-        """The generator source."""
-        return GeneratorSource(self)

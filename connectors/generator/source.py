@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
 
+from connectors.generator.config import GeneratorConfig
 from streams.orders.generator import OrderGenerator
 from streamworks.connectors.base.records import SourceRecord
 from streamworks.connectors.base.source import Source, SourceContext
-
-if TYPE_CHECKING:
-    from connectors.generator.config import GeneratorConfig
 
 __all__ = ["GeneratorSource"]
 

@@ -1,4 +1,7 @@
-"""The connector contracts: a source runs and remembers positions, a sink writes and flushes."""
+"""The connector contracts: a source runs and remembers positions, a sink writes and flushes.
+
+A :class:`Kind` pairs a configuration model with the connector it builds.
+"""
 
 from streamworks.connectors.base.config import (
     ConnectorConfig,
@@ -13,6 +16,7 @@ from streamworks.connectors.base.errors import (
     RejectedError,
     TransientError,
 )
+from streamworks.connectors.base.kind import Kind, kind_of, register_kind
 from streamworks.connectors.base.records import Position, SinkRecord, SourceRecord
 from streamworks.connectors.base.sink import Sink, SinkContext
 from streamworks.connectors.base.source import Sent, Source, SourceContext
@@ -22,6 +26,7 @@ __all__ = [
     "ConnectorConfigError",
     "ConnectorError",
     "ConversionError",
+    "Kind",
     "Position",
     "RejectedError",
     "RetryConfig",
@@ -35,4 +40,6 @@ __all__ = [
     "SourceContext",
     "SourceRecord",
     "TransientError",
+    "kind_of",
+    "register_kind",
 ]

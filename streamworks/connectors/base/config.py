@@ -1,22 +1,17 @@
 """The configuration every connector shares; each connector kind extends one of these.
 
-A connector's model subclasses :class:`SourceConfig` or :class:`SinkConfig`, fixes ``kind``
-to a ``Literal`` and implements ``build()``. Models are frozen and reject unknown keys, so a
-typo in a YAML file is an error that names the key, not a silently ignored setting.
+A connector's model subclasses :class:`SourceConfig` or :class:`SinkConfig` and fixes
+``kind`` to a ``Literal``. It only describes: the connector imports its model, never the
+reverse, and a :class:`~streamworks.connectors.base.kind.Kind` pairs the two. Models are
+frozen and reject unknown keys, so a typo in a YAML file is an error that names the key,
+not a silently ignored setting.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from streamworks.core.settings import Guarantee
-
-if TYPE_CHECKING:
-    from streamworks.connectors.base.sink import Sink
-    from streamworks.connectors.base.source import Source
 
 __all__ = ["ConnectorConfig", "RetryConfig", "SinkConfig", "SourceConfig"]
 
@@ -37,7 +32,7 @@ class RetryConfig(BaseModel):
     )
 
 
-class ConnectorConfig(BaseModel, ABC):
+class ConnectorConfig(BaseModel):
     """Fields of every connector."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -72,10 +67,6 @@ class SourceConfig(ConnectorConfig):
         description="exactly-once writes records and position in one transaction.",
     )
 
-    @abstractmethod
-    def build(self) -> Source:
-        """The source this configuration describes."""
-
 
 class SinkConfig(ConnectorConfig):
     """A sink: which topics it reads, as which group, in what batches."""
@@ -93,7 +84,3 @@ class SinkConfig(ConnectorConfig):
     def group_id(self) -> str:
         """The consumer group of this sink's workers."""
         return self.group or f"connect-{self.name}"
-
-    @abstractmethod
-    def build(self) -> Sink:
-        """The sink this configuration describes."""

@@ -12,12 +12,9 @@ The runtime decides what to do from the class, never from the message:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+from streamworks.connectors.base.records import SinkRecord
 from streamworks.core.errors import ConfigurationError, StreamworksError
-
-if TYPE_CHECKING:
-    from streamworks.connectors.base.records import SinkRecord
 
 __all__ = [
     "ConnectorConfigError",

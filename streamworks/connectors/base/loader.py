@@ -14,7 +14,8 @@ The file is a list of connectors, each with a ``name`` and a ``kind`` that picks
         key: [order_id]
 
 ``${NAME}`` and ``${NAME:-default}`` in a value are replaced from the environment, so
-secrets stay out of the file.
+secrets stay out of the file. A project's own kind is named ``package.module:ConfigClass``;
+importing that module registers the kind (see :mod:`streamworks.connectors.base.kind`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pydantic import ValidationError
 
 from streamworks.connectors.base.config import ConnectorConfig
 from streamworks.connectors.base.errors import ConnectorConfigError
+from streamworks.connectors.base.kind import Kind, kind_of
 
 __all__ = ["load_connectors"]
 
@@ -38,10 +40,11 @@ _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 Path_ = tuple[str | int, ...]
 
 
-def load_connectors(
-    path: Path, kinds: Mapping[str, type[ConnectorConfig]]
-) -> list[ConnectorConfig]:
-    """The connectors described in ``path``; ConnectorConfigError names the first problem."""
+def load_connectors(path: Path, kinds: Mapping[str, Kind[Any]]) -> list[ConnectorConfig]:
+    """The connectors described in ``path``; ConnectorConfigError names the first problem.
+
+    ``kinds`` gives the short names (``http``, ``postgres``); every other kind is a reference.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -79,9 +82,7 @@ class _File:
                 return self.lines[where[:end]]
         return None
 
-    def connectors(
-        self, data: Any, kinds: Mapping[str, type[ConnectorConfig]]
-    ) -> list[ConnectorConfig]:
+    def connectors(self, data: Any, kinds: Mapping[str, Kind[Any]]) -> list[ConnectorConfig]:
         if not isinstance(data, dict) or set(data) != {"connectors"}:
             raise self.fail((), "the file must hold one key, connectors, with a list of them")
         items = data["connectors"]
@@ -117,11 +118,11 @@ class _File:
         return found
 
     def _model(
-        self, kind: Any, kinds: Mapping[str, type[ConnectorConfig]], where: Path_
+        self, kind: Any, kinds: Mapping[str, Kind[Any]], where: Path_
     ) -> type[ConnectorConfig]:
         """A built-in kind by name, or a project's own by ``package.module:ConfigClass``."""
         if isinstance(kind, str) and kind in kinds:
-            return kinds[kind]
+            return kinds[kind].config
         if not isinstance(kind, str) or ":" not in kind:
             raise self.fail(
                 where,
@@ -135,6 +136,10 @@ class _File:
             raise self.fail(where, f"cannot load kind {kind}: {error}") from None
         if not (isinstance(model, type) and issubclass(model, ConnectorConfig)):
             raise self.fail(where, f"{kind} is not a ConnectorConfig subclass")
+        try:
+            kind_of(model)  # a worker could not build it: say so now, with the line
+        except ConnectorConfigError as error:
+            raise self.fail(where, str(error)) from None
         return model
 
     def _expand(self, value: Any, where: Path_) -> Any:

@@ -21,7 +21,10 @@ from streamworks.connectors.base._sink_runtime import SinkRuntime
 from streamworks.connectors.base._source_runtime import SourceRuntime
 from streamworks.connectors.base.config import ConnectorConfig, SinkConfig, SourceConfig
 from streamworks.connectors.base.errors import ConnectorConfigError
+from streamworks.connectors.base.kind import kind_of
 from streamworks.connectors.base.positions import POSITIONS_TOPIC
+from streamworks.connectors.base.sink import Sink
+from streamworks.connectors.base.source import Source
 from streamworks.core.settings import Settings
 from streamworks.kafka.security import check_login, explain
 from streamworks.runtime.metrics import MetricsServer
@@ -65,6 +68,7 @@ class ConnectWorker:
         for config in self.configs:
             if not isinstance(config, SourceConfig | SinkConfig):
                 raise ConnectorConfigError(f"connector {config.name} is neither source nor sink")
+            kind_of(type(config))  # an unregistered kind fails here, before anything starts
 
     def drain(self) -> None:
         """Ask every connector to finish its current step and stop."""
@@ -107,7 +111,7 @@ class ConnectWorker:
             if isinstance(config, SourceConfig)
             else SinkRuntime(
                 config,
-                config.build(),
+                _sink(config),
                 logins[config.name],
                 registry,
                 self.stopping,
@@ -138,7 +142,7 @@ class ConnectWorker:
 
     async def _run_one(self, runtime: SourceRuntime | SinkRuntime) -> None:
         if isinstance(runtime, SourceRuntime):
-            source = runtime.config.build()
+            source = _source(runtime.config)
             await source.run(runtime)
             logger.info("source %s finished: %d records", runtime.name, runtime.produced)
         else:
@@ -169,6 +173,29 @@ class ConnectWorker:
                     raise task.exception()  # type: ignore[misc]
         finally:
             stop.cancel()
+
+
+def _source(config: SourceConfig) -> Source:
+    """The source ``config`` describes, made by its registered kind."""
+    built = kind_of(type(config)).build(config)
+    if not isinstance(built, Source):
+        raise _mismatch(config, built)
+    return built
+
+
+def _sink(config: SinkConfig) -> Sink:
+    """The sink ``config`` describes, made by its registered kind."""
+    built = kind_of(type(config)).build(config)
+    if not isinstance(built, Sink):
+        raise _mismatch(config, built)
+    return built
+
+
+def _mismatch(config: ConnectorConfig, built: object) -> ConnectorConfigError:
+    wanted = "source" if isinstance(config, SourceConfig) else "sink"
+    return ConnectorConfigError(
+        f"the kind of connector {config.name} built a {type(built).__name__}, not a {wanted}"
+    )
 
 
 def _reads(config: ConnectorConfig) -> set[str]:

@@ -8,8 +8,6 @@ from typing import Literal
 from pydantic import Field
 
 from streamworks.connectors.base.config import SinkConfig, SourceConfig
-from streamworks.connectors.files.sink import JsonlSink
-from streamworks.connectors.files.source import FileSource
 
 __all__ = ["DoneAction", "FileSourceConfig", "JsonlSinkConfig"]
 
@@ -53,10 +51,6 @@ class FileSourceConfig(SourceConfig):
         "of watching the directory for ever.",
     )
 
-    def build(self) -> FileSource:
-        """The file source."""
-        return FileSource(self)
-
 
 class JsonlSinkConfig(SinkConfig):
     """Topics appended to JSON-lines files that rotate by size and age."""
@@ -74,7 +68,3 @@ class JsonlSinkConfig(SinkConfig):
     rotate_s: float = Field(
         default=3600.0, gt=0, description="Close a file this long after it was opened."
     )
-
-    def build(self) -> JsonlSink:
-        """The JSONL sink."""
-        return JsonlSink(self)

@@ -29,15 +29,13 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, ParamSpec
+from typing import IO, ParamSpec
 
 from streamworks.connectors.base.documents import record_document, to_json
 from streamworks.connectors.base.errors import TransientError
 from streamworks.connectors.base.records import SinkRecord
 from streamworks.connectors.base.sink import Sink, SinkContext
-
-if TYPE_CHECKING:
-    from streamworks.connectors.files.config import JsonlSinkConfig
+from streamworks.connectors.files.config import JsonlSinkConfig
 
 __all__ = ["JsonlSink"]
 

@@ -24,7 +24,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from streamworks.connectors.base.errors import ConnectorConfigError, ConversionError
 from streamworks.connectors.base.records import Position, SourceRecord
@@ -37,9 +37,7 @@ from streamworks.connectors.files._formats import (
     shown,
 )
 from streamworks.connectors.files._reader import HEAD_BYTES, Chunk, FileCursor, fingerprint
-
-if TYPE_CHECKING:
-    from streamworks.connectors.files.config import FileSourceConfig
+from streamworks.connectors.files.config import FileSourceConfig
 
 __all__ = ["FileSource"]
 

@@ -11,7 +11,6 @@ import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -19,15 +18,13 @@ from aiohttp.http_exceptions import HttpProcessingError
 from streamworks.connectors.base.convert import UnknownTopicError
 from streamworks.connectors.base.errors import ConversionError
 from streamworks.connectors.base.records import SourceRecord
+from streamworks.connectors.base.source import SourceContext
 from streamworks.connectors.http._answers import Refusal, answer, refusal
 from streamworks.connectors.http._flow import Flow
 from streamworks.connectors.http._parsing import Parsed, Problem, parse_json, parse_ndjson
+from streamworks.connectors.http.config import HttpSourceConfig
 from streamworks.core.errors import StreamworksError
 from streamworks.core.messages import OutRecord
-
-if TYPE_CHECKING:
-    from streamworks.connectors.base.source import SourceContext
-    from streamworks.connectors.http.config import HttpSourceConfig
 
 __all__ = ["Ingest"]
 

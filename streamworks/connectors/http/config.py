@@ -8,7 +8,6 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 
 from streamworks.connectors.base.config import SourceConfig
-from streamworks.connectors.http.source import HttpSource
 
 __all__ = ["HOST_ENV", "HttpSourceConfig"]
 
@@ -60,7 +59,3 @@ class HttpSourceConfig(SourceConfig):
     def allowed_topics(self) -> tuple[str, ...]:
         """The topics clients may post to."""
         return tuple(self.topics) if self.topics is not None else (self.topic,)
-
-    def build(self) -> HttpSource:
-        """The HTTP source."""
-        return HttpSource(self)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -17,9 +16,7 @@ from streamworks.connectors.base.errors import ConnectorError
 from streamworks.connectors.base.source import Source, SourceContext
 from streamworks.connectors.http._flow import Flow
 from streamworks.connectors.http._handlers import Ingest
-
-if TYPE_CHECKING:
-    from streamworks.connectors.http.config import HttpSourceConfig
+from streamworks.connectors.http.config import HttpSourceConfig
 
 __all__ = ["HttpSource"]
 

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from streamworks.connectors.base.config import SinkConfig
-
-if TYPE_CHECKING:
-    from streamworks.connectors.postgres.sink import PostgresSink
 
 __all__ = ["URL_ENV", "PostgresSinkConfig"]
 
@@ -58,9 +55,3 @@ class PostgresSinkConfig(SinkConfig):
         if len(set(key)) != len(key):
             raise ValueError("key names a field twice")
         return key
-
-    def build(self) -> PostgresSink:
-        """The sink; needs psycopg 3 (``pip install 'streamworks[postgres]'``)."""
-        from streamworks.connectors.postgres.sink import PostgresSink  # noqa: PLC0415 - optional psycopg
-
-        return PostgresSink(self)

@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 
 from streamworks.connectors.base.config import SinkConfig
-from streamworks.connectors.webhook.sink import WebhookSink
 
 __all__ = ["WebhookSinkConfig"]
 
@@ -39,7 +38,3 @@ class WebhookSinkConfig(SinkConfig):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"expected an http:// or https:// URL with a host, got {url!r}")
         return url
-
-    def build(self) -> WebhookSink:
-        """The webhook sink."""
-        return WebhookSink(self)

@@ -26,7 +26,6 @@ import logging
 import time
 from collections.abc import Sequence
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -34,9 +33,7 @@ from streamworks.connectors.base.documents import record_document, to_json
 from streamworks.connectors.base.errors import RejectedError, TransientError
 from streamworks.connectors.base.records import SinkRecord
 from streamworks.connectors.base.sink import Sink, SinkContext
-
-if TYPE_CHECKING:
-    from streamworks.connectors.webhook.config import WebhookSinkConfig
+from streamworks.connectors.webhook.config import WebhookSinkConfig
 
 __all__ = ["WebhookSink", "idempotency_key"]
 

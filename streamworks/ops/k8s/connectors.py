@@ -9,12 +9,14 @@ references in it are resolved in the pod, from the settings ConfigMap and the Se
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
 from streamworks.connectors.base.config import ConnectorConfig, SinkConfig
+from streamworks.connectors.base.kind import Kind
 from streamworks.connectors.base.loader import load_connectors
 from streamworks.connectors.http import HttpSourceConfig
 from streamworks.connectors.kinds import KINDS
@@ -33,7 +35,10 @@ class _RenderPostgres(PostgresSinkConfig):
     url: SecretStr = SecretStr("postgresql://set-in-the-secret")
 
 
-_KINDS: dict[str, type[ConnectorConfig]] = {**KINDS, "postgres": _RenderPostgres}
+_KINDS: dict[str, Kind[Any]] = {
+    **KINDS,
+    "postgres": replace(KINDS["postgres"], config=_RenderPostgres),
+}
 
 
 @dataclass(frozen=True)

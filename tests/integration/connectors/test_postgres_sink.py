@@ -102,7 +102,7 @@ def sink_config(url: str, table: str, **overrides: Any) -> PostgresSinkConfig:
 
 
 async def started(config: PostgresSinkConfig) -> PostgresSink:
-    sink = config.build()
+    sink = PostgresSink(config)
     schemas = {topic: contract(topic).schema for topic in (ORDERS, REVENUE)}
     await sink.start(FakeContext(config.name, {t: schemas[t] for t in config.topics}))
     return sink

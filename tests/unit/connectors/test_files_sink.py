@@ -30,7 +30,7 @@ def records(first: int, count: int, *, pad: int = 0) -> list[SinkRecord]:
 
 def sink(directory: Path, **overrides: Any) -> JsonlSink:
     options: dict[str, Any] = {"name": "jsonl-test", "topics": ["t"], "directory": directory}
-    return JsonlSinkConfig(**(options | overrides)).build()
+    return JsonlSink(JsonlSinkConfig(**(options | overrides)))
 
 
 def complete(directory: Path) -> list[Path]:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from streamworks.connectors.base import ConversionError, Position
-from streamworks.connectors.files import FileSourceConfig
+from streamworks.connectors.files import FileSource, FileSourceConfig
 from streamworks.testing.helpers import wait_for
 from tests.unit.connectors.fakes import MemoryContext
 
@@ -44,7 +44,7 @@ def settled(path: Path, data: bytes) -> Path:
 
 
 async def run(cfg: FileSourceConfig, context: FakeContext) -> None:
-    await asyncio.wait_for(cfg.build().run(context), timeout=10)
+    await asyncio.wait_for(FileSource(cfg).run(context), timeout=10)
 
 
 async def test_csv_rows_are_text_records_named_by_header(tmp_path: Path) -> None:
@@ -141,7 +141,7 @@ async def test_a_growing_file_waits_for_its_last_line_until_it_settles(tmp_path:
     path = tmp_path / "a.jsonl"
     path.write_bytes(b'{"n": 1}\n{"n": 2')  # fresh: the writer may still be busy
     context = FakeContext()
-    source = config(tmp_path, settle_s=30, exit_when_done=False).build()
+    source = FileSource(config(tmp_path, settle_s=30, exit_when_done=False))
     task = asyncio.create_task(source.run(context))
     try:
         await wait_for(lambda: bool(context.sends), timeout=5, interval=0.01, what="a send")

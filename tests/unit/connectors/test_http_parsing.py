@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from streamworks.connectors.base import kind_of
 from streamworks.connectors.http import HttpSource, HttpSourceConfig
 from streamworks.connectors.http._parsing import Problem, parse_json, parse_ndjson
 from streamworks.connectors.kinds import load_file
@@ -56,7 +57,7 @@ def test_the_config_defaults_to_its_own_topic_and_builds_the_source() -> None:
     config = HttpSourceConfig(name="ingest", topic="orders.raw")
     assert config.allowed_topics == ("orders.raw",)
     assert (config.host, config.port, config.max_body_bytes) == ("127.0.0.1", 8088, 10 * 2**20)
-    assert isinstance(config.build(), HttpSource)
+    assert isinstance(kind_of(HttpSourceConfig).build(config), HttpSource)
     wider = HttpSourceConfig(
         name="ingest", topic="a", topics=["a", "b"], token=SecretStr("hush-hush")
     )

@@ -24,7 +24,7 @@ from multidict import CIMultiDictProxy
 from streamworks.connectors.base.convert import TopicConverter
 from streamworks.connectors.base.errors import ConnectorError, ProduceError
 from streamworks.connectors.base.records import Position, SourceRecord
-from streamworks.connectors.http import HttpSourceConfig
+from streamworks.connectors.http import HttpSource, HttpSourceConfig
 from streamworks.connectors.http._answers import Refusal
 from streamworks.connectors.http._flow import Flow
 from streamworks.connectors.http._handlers import Ingest
@@ -153,7 +153,7 @@ async def serving() -> AsyncIterator[Serve]:
         settings: dict[str, Any] = {"name": "http-test", "topic": TOPIC, "port": 0}
         settings["topics"] = [TOPIC, NO_SCHEMA]
         config = HttpSourceConfig(**(settings | overrides))
-        source = config.build()
+        source = HttpSource(config)
         context = FakeContext()
         task = asyncio.create_task(source.run(context))
         await asyncio.wait_for(source.listening.wait(), timeout=10)

@@ -33,10 +33,10 @@ def config(**fields: Any) -> PostgresSinkConfig:
 
 def test_a_minimal_config_builds_the_sink_and_hides_the_password() -> None:
     found = config()
-    assert KINDS["postgres"] is PostgresSinkConfig
+    assert KINDS["postgres"].config is PostgresSinkConfig
     assert found.create_table is True
     assert "s3cret" not in repr(found)
-    sink = found.build()
+    sink = KINDS["postgres"].build(found)
     assert isinstance(sink, PostgresSink)
     assert sink.name == "orders-to-pg"
     assert "s3cret" not in sink._where

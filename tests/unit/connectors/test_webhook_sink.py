@@ -73,7 +73,7 @@ def records(first: int, count: int) -> list[SinkRecord]:
 
 async def started(url: str, **overrides: Any) -> WebhookSink:
     options: dict[str, Any] = {"name": "hook", "topics": ["t"], "url": url, "timeout_s": 2}
-    sink = WebhookSinkConfig(**(options | overrides)).build()
+    sink = WebhookSink(WebhookSinkConfig(**(options | overrides)))
     await sink.start(FakeSinkContext())
     return sink
 

@@ -69,14 +69,7 @@ CONNECTOR = '''\
 
 from typing import Literal
 
-from streamworks.connectors.base import Source, SourceConfig, SourceContext
-
-
-class NullSource(Source):
-    """Produces nothing."""
-
-    async def run(self, context: SourceContext) -> None:
-        return None
+from streamworks.connectors.base import Kind, Source, SourceConfig, SourceContext, register_kind
 
 
 class NullConfig(SourceConfig):
@@ -84,8 +77,18 @@ class NullConfig(SourceConfig):
 
     kind: Literal["null"] = "null"
 
-    def build(self) -> NullSource:
-        return NullSource(self.name)
+
+class NullSource(Source):
+    """Produces nothing."""
+
+    def __init__(self, config: NullConfig) -> None:
+        super().__init__(config.name)
+
+    async def run(self, context: SourceContext) -> None:
+        return None
+
+
+NULL = register_kind(Kind(NullConfig, NullSource))
 '''
 
 
@@ -156,10 +159,11 @@ def test_a_project_connector_kind_is_named_by_reference(project: Path) -> None:
     code = (
         "from pathlib import Path\n"
         "from streamworks.connectors import load_file\n"
+        "from streamworks.connectors.base import kind_of\n"
         "from streamworks.ops.project import current\n"
         "current()\n"
         "[c] = load_file(Path('connect.yaml'))\n"
-        "print(type(c).__name__, c.kind, c.name, type(c.build()).__name__)\n"
+        "print(type(c).__name__, c.kind, c.name, type(kind_of(type(c)).build(c)).__name__)\n"
     )
     done = run(project, "-c", code)
     assert done.returncode == 0, done.stderr
