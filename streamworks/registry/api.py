@@ -11,16 +11,18 @@ answers exactly as if it did not exist. Writes need the read-write role (403 oth
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from streamworks.registry import commands
-from streamworks.registry.auth import REALM, authentication, caller
+from streamworks.registry.auth import REALM, Authenticator, authentication, caller
 from streamworks.registry.errors import (
     BadRequestError,
     ForbiddenError,
@@ -31,16 +33,18 @@ from streamworks.registry.errors import (
     UnauthorizedError,
     UnsupportedMediaTypeError,
 )
-from streamworks.registry.forwarding import FORWARDED_HEADER, OFFSET_HEADER, WriteRequest
+from streamworks.registry.forwarding import (
+    FORWARDED_HEADER,
+    OFFSET_HEADER,
+    WriteOutcome,
+    WriteRequest,
+)
 from streamworks.registry.metrics import count_requests
 from streamworks.registry.records import SchemaRecord
 from streamworks.registry.state import RegistryState, parse_version
 from streamworks.runtime.metrics import metrics_response
 
-if TYPE_CHECKING:
-    from streamworks.registry.service import RegistryService
-
-__all__ = ["CONTENT_TYPE", "build_app"]
+__all__ = ["CONTENT_TYPE", "Instance", "build_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +55,46 @@ _ACCEPTED_TYPES = {
     "application/json",
     "application/octet-stream",  # what aiohttp reports when no Content-Type was sent
 }
-_SERVICE: web.AppKey[RegistryService] = web.AppKey("registry_service")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def build_app(service: RegistryService) -> web.Application:
+class Instance(Protocol):
+    """What the API needs of the registry instance it answers for.
+
+    :class:`~streamworks.registry.service.RegistryService` is one; the service starts the
+    API, so the API names only this, not the service.
+    """
+
+    @property
+    def authenticator(self) -> Authenticator | None:
+        """Checks logins against the users file; None when the registry is open."""
+        ...
+
+    @property
+    def state(self) -> RegistryState:
+        """The subjects and schemas, read from the log."""
+        ...
+
+    @property
+    def connections(self) -> weakref.WeakSet[asyncio.Transport]:
+        """The transports of the requests served; each request adds its own."""
+        ...
+
+    async def write(
+        self,
+        command: Callable[[RegistryState], commands.Plan[Any]],
+        request: WriteRequest,
+        *,
+        forwarded: bool,
+    ) -> WriteOutcome:
+        """Run a write on the primary (here or forwarded) and answer it."""
+        ...
+
+
+_SERVICE: web.AppKey[Instance] = web.AppKey("registry_service")
+
+
+def build_app(service: Instance) -> web.Application:
     """The aiohttp application answering for ``service`` (and its ``/metrics``)."""
     middlewares: list[Middleware] = [_remember_connection, count_requests, _errors]
     if service.authenticator is not None:
