@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streamworks.ops.k8s.commands import app
-from streamworks.ops.k8s.render import RenderOptions, default_image, dump, render, write
+from streamworks.ops.k8s.options import RenderOptions, default_image
+from streamworks.ops.k8s.render import dump, render, write
 
 __all__ = ["RenderOptions", "app", "default_image", "dump", "render", "write"]

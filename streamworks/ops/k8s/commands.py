@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from streamworks.ops.k8s.render import RenderOptions, default_image, render, write
+from streamworks.ops.k8s.options import RenderOptions, default_image
+from streamworks.ops.k8s.render import render, write
 from streamworks.ops.project import current, load_pipeline
 
 __all__ = ["app"]

@@ -8,8 +8,6 @@ applying the folder never overwrites a real Secret with the placeholder).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import yaml
@@ -25,6 +23,7 @@ from streamworks.ops.k8s.objects import (
     namespace,
     secret,
 )
+from streamworks.ops.k8s.options import RenderOptions
 from streamworks.ops.k8s.workloads import (
     Names,
     ingest_objects,
@@ -34,35 +33,9 @@ from streamworks.ops.k8s.workloads import (
 )
 from streamworks.pipeline.graph import Pipeline
 
-__all__ = ["SECRET_FILE", "RenderOptions", "default_image", "dump", "render", "write"]
+__all__ = ["SECRET_FILE", "dump", "render", "write"]
 
 SECRET_FILE = "templates/postgres-secret.yaml"  # noqa: S105 - a file name, not a secret
-
-
-def default_image() -> str:
-    """``streamworks/platform:<installed version>``."""
-    try:
-        return f"streamworks/platform:{version('streamworks')}"
-    except PackageNotFoundError:
-        return "streamworks/platform:latest"
-
-
-@dataclass(frozen=True)
-class RenderOptions:
-    """Where the manifests point and how the pools scale."""
-
-    namespace: str = "streamworks"
-    """Namespace of every object."""
-    image: str = field(default_factory=default_image)
-    """The platform image every container runs."""
-    bootstrap: str = "kafka:9092"
-    """Kafka as seen from the cluster (the pods and KEDA)."""
-    lag_threshold: int = 100
-    """Records of lag per replica KEDA aims for."""
-    ingest: Path | None = None
-    """Single-replica connector file; default ``ingest.yaml`` beside the pipeline."""
-    sinks: Path | None = None
-    """Scalable sink file; default ``sinks.yaml`` beside the pipeline."""
 
 
 def render(

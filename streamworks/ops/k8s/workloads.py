@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from streamworks.ops.acl.derive import REGISTRY_PRINCIPAL
 from streamworks.ops.k8s.connectors import MOUNT, read_connectors
@@ -18,10 +18,8 @@ from streamworks.ops.k8s.objects import (
     labels,
     service,
 )
+from streamworks.ops.k8s.options import RenderOptions
 from streamworks.pipeline.graph import Pipeline
-
-if TYPE_CHECKING:
-    from streamworks.ops.k8s.render import RenderOptions
 
 __all__ = ["Names", "ingest_objects", "registry_objects", "sink_objects", "stage_objects"]
 
