@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from streamworks.core.errors import ConfigurationError
+from streamworks.pipeline.aggregation import Aggregation
+from streamworks.pipeline.tables import GlobalTable
 from streamworks.schemas.records import AvroRecord
-
-if TYPE_CHECKING:
-    from streamworks.pipeline.aggregation import Aggregation
-    from streamworks.pipeline.tables import GlobalTable
 
 __all__ = ["RetryPolicy", "Stage", "StageFunction", "To"]
 

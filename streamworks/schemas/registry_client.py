@@ -15,8 +15,9 @@ import ssl
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from streamworks.core.settings import Settings
 from streamworks.schemas.errors import (
     RegistryAuthenticationError,
     RegistryAuthorizationError,
@@ -25,9 +26,6 @@ from streamworks.schemas.errors import (
     RegistryUnavailableError,
     SchemaNotFoundError,
 )
-
-if TYPE_CHECKING:  # schemas is the lowest package: no runtime import of streams
-    from streamworks.core.settings import Settings
 
 __all__ = ["RegisteredSchema", "RegistryClient"]
 
