@@ -38,11 +38,10 @@ from schemas.records import EnrichedOrder
 from streamworks.aggregate.processor import AggregationProcessor
 from streamworks.core.messages import InMessage
 from streamworks.kafka import clients
-from streamworks.kafka.sending import BatchSender
+from streamworks.kafka.sending import BatchSender, acknowledged
 from streamworks.ops.supervisor import Supervisor
 from streamworks.runtime.dead_letters import DLQ_PREFIX, header
 from streamworks.runtime.processor import Counts, StageProcessor
-from streamworks.kafka.sending import acknowledged
 from streamworks.schemas.codec import AvroCodec
 from streamworks.schemas.errors import RegistryUnavailableError
 from streamworks.schemas.memory_registry import InMemoryRegistry
