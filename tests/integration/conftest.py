@@ -7,6 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from streamworks.testing import KafkaEndpoint
+from streamworks.testing.registry import RegistryThread
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
@@ -20,3 +23,10 @@ def collect_garbage_after_each_test() -> Iterator[None]:
     behind warns inside this test's report instead of whichever test the GC reaches later."""
     yield
     gc.collect()
+
+
+@pytest.fixture(scope="module")
+def registry_url(kafka: KafkaEndpoint) -> Iterator[str]:
+    """A registry on its own thread for the module: workers' codecs call it synchronously."""
+    with RegistryThread(kafka.bootstrap_servers) as registry:
+        yield registry.url
