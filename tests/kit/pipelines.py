@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +40,7 @@ __all__ = [
     "slow_pipeline",
     "total",
     "totals_pipeline",
+    "totals_truth",
     "window_count",
     "windows_from_env",
     "windows_pipeline",
@@ -185,6 +187,15 @@ def totals_pipeline(name: str) -> Pipeline:
         emit=total,
     )
     return pipeline
+
+
+def totals_truth(readings: Iterable[Reading]) -> dict[str, tuple[int, float]]:
+    """What :func:`totals_pipeline` must end with: sensor -> (readings, sum of values)."""
+    truth: dict[str, tuple[int, float]] = {}
+    for r in readings:
+        count, total = truth.get(r.sensor, (0, 0.0))
+        truth[r.sensor] = (count + 1, total + r.value)
+    return truth
 
 
 def windows_pipeline(name: str, *, standby: bool = False) -> Pipeline:

@@ -22,23 +22,20 @@ from typing import Any
 
 import pytest
 
-from schemas.records import EnrichedOrder, WindowCount
 from streamworks.core.settings import Settings
 from streamworks.ops.supervisor import Supervisor
 from streamworks.runtime.topics import ensure_topics
-from streamworks.schemas.codec import AvroCodec
-from streamworks.schemas.registry_client import RegistryClient
-from streamworks.schemas.typed import RecordCodec
-from streamworks.testing import KafkaEndpoint, consume_until, produce, unique_name
-from tests.integration.streams.agg_app import WINDOW_S, windows_pipeline
-from tests.integration.streams.kit import decode_all
-from tests.unit.streams.aggregation_helpers import EPOCH_MS, order
+from streamworks.testing import KafkaEndpoint, consume_until, unique_name
+from tests.integration.workers import decode_all, produce_records
+from tests.kit.builders import EPOCH_MS, millis, reading
+from tests.kit.pipelines import WINDOW_S, windows_pipeline
+from tests.kit.records import WindowCount
 
 REPORT = Path(".cache/reports/aggregation-recovery.json")
-ORDERS = 20_000
+READINGS = 20_000
 CHUNKS = 20
 KILL_AFTER_CHUNKS = (5, 10, 15)
-CUSTOMERS = 200
+SENSORS = 200
 GAP_MS = 20
 _RESTORED = re.compile(
     r"^(?P<at>\S+ \S+) INFO streamworks\.state\.changelog: \S+ restored: (?P<records>\d+) records "
@@ -51,9 +48,9 @@ WindowKey = tuple[str, int]
 def _truth() -> Counter[WindowKey]:
     size = WINDOW_S * 1000
     truth: Counter[WindowKey] = Counter()
-    for n in range(ORDERS):
+    for n in range(READINGS):
         ms = EPOCH_MS + n * GAP_MS
-        truth[(f"c{n % CUSTOMERS}", ms - ms % size)] += 1
+        truth[(f"s{n % SENSORS}", ms - ms % size)] += 1
     return truth
 
 
@@ -95,30 +92,25 @@ async def test_kill_9_three_times_keeps_every_window_exact(
         "STREAMWORKS_BOOTSTRAP_SERVERS": bootstrap,
         "STREAMWORKS_REGISTRY_URL": registry_url,
         "STREAMWORKS_STATE_DIR": str(tmp_path / "state"),
-        "AGG_TEST_NAME": name,
-        "AGG_TEST_STANDBY": "1" if standby else "0",
+        "KIT_PREFIX": name,
+        "KIT_STANDBY": "1" if standby else "0",
     }
     settings = Settings(bootstrap_servers=bootstrap, registry_url=registry_url)
     await ensure_topics(windows_pipeline(name), settings)
-    codec = RecordCodec(
-        EnrichedOrder, AvroCodec(RegistryClient(registry_url)), subject=f"{name}.in-value"
-    )
     logs = tmp_path / "logs"
     supervisor = Supervisor(
-        "tests.integration.streams.agg_app:windows", {"windows": 2}, env=env, log_dir=logs
+        "tests.kit.pipelines:windows_from_env", {"windows": 2}, env=env, log_dir=logs
     )
     supervisor.start()
     kills: list[float] = []
     try:
-        per_chunk = ORDERS // CHUNKS
+        per_chunk = READINGS // CHUNKS
         for chunk in range(CHUNKS):
             batch = [
-                order(n, f"c{n % CUSTOMERS}", n * GAP_MS)
+                reading(f"s{n % SENSORS}", n * GAP_MS)
                 for n in range(chunk * per_chunk, (chunk + 1) * per_chunk)
             ]
-            await produce(
-                bootstrap, f"{name}.in", [(o.customer_id.encode(), codec.encode(o)) for o in batch]
-            )
+            await produce_records(settings, f"{name}.in", batch, key=lambda r: r.sensor)
             supervisor.poll()
             if chunk + 1 in KILL_AFTER_CHUNKS:
                 victim = supervisor.workers("windows")[len(kills) % 2].process
@@ -152,9 +144,9 @@ async def test_kill_9_three_times_keeps_every_window_exact(
     finally:
         supervisor.stop()
 
-    windows = Counter((w.key, round(w.window_start.timestamp() * 1000)) for w in emitted)
+    windows = Counter((w.key, millis(w.start)) for w in emitted)
     twice = [key for key, n in windows.items() if n > 1]
-    found = {(w.key, round(w.window_start.timestamp() * 1000)): w.count for w in emitted}
+    found = {(w.key, millis(w.start)): w.count for w in emitted}
     restores = _restores(logs)
     takeovers = []
     for killed_at, next_kill in zip(kills, [*kills[1:], float("inf")], strict=True):
@@ -169,7 +161,7 @@ async def test_kill_9_three_times_keeps_every_window_exact(
     _record(
         "standby" if standby else "changelog only",
         {
-            "orders": ORDERS,
+            "readings": READINGS,
             "windows": len(truth),
             "emitted": len(emitted),
             "emitted_twice": len(twice),

@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from connectors.generator import GeneratorConfig
-from schemas.records import RawOrder
-from streams.orders import OrderGenerator, orders_pipeline
-from streamworks.connectors.files import JsonlSinkConfig
+from streamworks.connectors.files import FileSourceConfig, JsonlSinkConfig
 from streamworks.core.settings import Settings
 from streamworks.runtime.metrics import MetricsServer
 from streamworks.runtime.topics import ensure_topics
-from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.catalog import contract
 from streamworks.schemas.registry_client import RegistryClient
-from streamworks.schemas.typed import RecordCodec
-from streamworks.testing import KafkaEndpoint, produce, unique_name, wait_for
+from streamworks.testing import KafkaEndpoint, unique_name, wait_for
 from streamworks.testing.connectors import running
 from streamworks.testing.helpers import TopicFactory
 from streamworks.testing.registry import RegistryThread
-from tests.integration.connectors.contract import Topics
-from tests.integration.streams.kit import workers
+from tests.integration.workers import produce_records, workers
+from tests.kit.builders import feed
+from tests.kit.pipelines import sensor_pipeline
+from tests.kit.records import Reading
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -57,17 +56,17 @@ async def test_a_stage_worker_serves_its_counts_and_lag(
 ) -> None:
     settings = Settings(bootstrap_servers=kafka.bootstrap_servers, registry_url=registry_url)
     prefix = unique_name("metrics")
-    pipeline = orders_pipeline(prefix=prefix, name=prefix)
+    pipeline = sensor_pipeline(prefix)
     await ensure_topics(pipeline, settings)
-    codec = RecordCodec(
-        RawOrder, AvroCodec(RegistryClient(registry_url)), subject=f"{prefix}.raw-value"
+    readings = [*feed(299), Reading("s-nan", float("nan"), feed(1)[0].at)]  # one filtered
+    await produce_records(
+        settings,
+        f"{prefix}.readings",
+        readings,
+        key=lambda r: r.sensor,
+        extra=[(len(readings), b"poison", b"\x00\x00\x00\x00\x09not avro")],
     )
-    orders = list(OrderGenerator(seed=5).orders(300))
-    records: list[tuple[bytes | None, bytes | None]] = [
-        (o.order_id.encode(), codec.encode(o)) for o in orders
-    ]
-    records.append((b"poison", b"\x00\x00\x00\x00\x09not avro"))
-    await produce(kafka.bootstrap_servers, f"{prefix}.raw", records)
+    records = len(readings) + 1
 
     server = MetricsServer(settings)
     await server.start()
@@ -81,22 +80,20 @@ async def test_a_stage_worker_serves_its_counts_and_lag(
                 nonlocal samples
                 samples = await scrape(url)
                 lag = labelled(samples, "streamworks_lag_records", **mine)
-                done = value(samples, "streamworks_records_in_total", **mine) == len(records)
+                done = value(samples, "streamworks_records_in_total", **mine) == records
                 return done and bool(lag)
 
-            await wait_for(counted, timeout=60, what=f"{len(records)} records in /metrics")
+            await wait_for(counted, timeout=60, what=f"{records} records in /metrics")
             assert value(samples, "streamworks_records_dead_lettered_total", **mine) == 1
-            in_ = value(samples, "streamworks_records_in_total", **mine)
-            out = value(samples, "streamworks_records_out_total", **mine)
-            filtered = value(samples, "streamworks_records_filtered_total", **mine)
-            assert in_ == (out or 0) + (filtered or 0) + 1
-            assert (value(samples, "streamworks_batch_records_sum", **mine) or 0) >= len(records)
+            assert value(samples, "streamworks_records_filtered_total", **mine) == 1
+            assert value(samples, "streamworks_records_out_total", **mine) == records - 2
+            assert (value(samples, "streamworks_batch_records_sum", **mine) or 0) >= records
             assert (value(samples, "streamworks_commit_seconds_count", **mine) or 0) >= 1
             assert (value(samples, "streamworks_rebalances_total", **mine) or 0) >= 1
             partitions = {
                 labels["partition"]
                 for labels in labelled(samples, "streamworks_lag_records", **mine)
-                if labels["topic"] == f"{prefix}.raw"
+                if labels["topic"] == f"{prefix}.readings"
             }
             assert partitions  # a gauge per owned partition that has been fetched
 
@@ -117,9 +114,19 @@ async def test_a_connect_worker_serves_connector_figures(
 ) -> None:
     registry = schema_registry.url
     settings = kafka_settings.model_copy(update={"registry_url": registry})
-    topic = await Topics(topic_factory, registry).make("orders.raw")
+    topic = await topic_factory("metrics-readings", partitions=3)
+    RegistryClient(registry).register(f"{topic}-value", contract(Reading.topic).schema_str)
     count = 200
-    source = GeneratorConfig(name=unique_name("gen"), topic=topic, seed=3, count=count, batch=50)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    lines = [
+        json.dumps({"sensor": r.sensor, "value": r.value, "at": r.at.isoformat()})
+        for r in feed(count)
+    ]
+    (inbox / "readings.jsonl").write_text("\n".join(lines) + "\n")
+    source = FileSourceConfig(
+        name=unique_name("files"), topic=topic, directory=inbox, settle_s=0.2, batch_lines=50
+    )
     sink = JsonlSinkConfig(name=unique_name("lines"), topics=[topic], directory=tmp_path / "out")
     async with running([source, sink], settings) as worker:
         assert worker.metrics.address is not None
@@ -139,7 +146,7 @@ async def test_a_connect_worker_serves_connector_figures(
         assert produced == count
         assert value(samples, "streamworks_connector_write_seconds_count", connector=sink.name)
 
-    # the registry the generator asked for its schema counts that request by route
+    # the registry the file source asked for its schema counts that request by route
     samples = await scrape(f"{registry}/metrics")
     routes = {
         labels["route"] for labels in labelled(samples, "streamworks_registry_requests_total")

@@ -1,8 +1,9 @@
-"""Fan-in on the real broker: the customers join, revenue windows, running totals, restores."""
+"""The flagship's fan-in on the real broker, one supervised process per stage: the customers
+join, exact revenue windows and running totals, and the order checks' decisions."""
 
 from __future__ import annotations
 
-import shutil
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,30 +14,69 @@ from schemas.records import (
     CustomerTotals,
     EnrichedOrder,
     OrderRelease,
-    RawOrder,
     RegionRevenue,
     Tier,
 )
 from streams.orders import OrderGenerator, orders_pipeline
-from streamworks.aggregate.worker import AggregationWorker
+from streams.orders.pipeline import REVENUE_WINDOW_S
 from streamworks.core.settings import Settings
 from streamworks.ops.supervisor import Supervisor
 from streamworks.runtime.topics import ensure_topics
-from streamworks.schemas.codec import AvroCodec
-from streamworks.schemas.registry_client import RegistryClient
-from streamworks.schemas.typed import RecordCodec
-from streamworks.testing import KafkaEndpoint, consume_until, produce, unique_name
-from tests.integration.streams.agg_app import totals_pipeline
-from tests.integration.streams.kit import (
-    decode_all,
-    latest_totals,
-    publish_customers,
-    revenue_truth,
-    revenue_windows,
-    totals_truth,
-    workers,
-)
-from tests.unit.streams.aggregation_helpers import order
+from streamworks.testing import KafkaEndpoint, consume_until, unique_name
+from tests.integration.workers import decode_all, produce_records
+
+WindowKey = tuple[str, str, int]
+"""(region, currency, window start ms)."""
+
+
+def _minute(order: EnrichedOrder) -> int:
+    ms = round(order.ordered_at.timestamp() * 1000)
+    size = REVENUE_WINDOW_S * 1000
+    return ms - ms % size
+
+
+def revenue_truth(
+    enriched: list[EnrichedOrder], late: list[EnrichedOrder]
+) -> dict[WindowKey, tuple[int, int]]:
+    """(region, currency, window start) -> (revenue, orders) of the orders not found late."""
+    late_ids = Counter(o.order_id for o in late)
+    truth: dict[WindowKey, tuple[int, int]] = {}
+    for order in enriched:
+        if late_ids[order.order_id]:
+            late_ids[order.order_id] -= 1
+            continue
+        key = (order.region, order.currency, _minute(order))
+        revenue, count = truth.get(key, (0, 0))
+        truth[key] = (revenue + order.amount_cents, count + 1)
+    return truth
+
+
+def revenue_windows(results: list[RegionRevenue]) -> dict[WindowKey, tuple[int, int]]:
+    """The emitted windows; raises if one was emitted twice."""
+    found: dict[WindowKey, tuple[int, int]] = {}
+    for r in results:
+        key = (r.region, r.currency, round(r.window_start.timestamp() * 1000))
+        assert key not in found, f"window {key} emitted twice"
+        found[key] = (r.revenue_cents, r.order_count)
+    return found
+
+
+def totals_truth(enriched: list[EnrichedOrder]) -> dict[str, tuple[int, int]]:
+    """customer -> (orders, revenue)."""
+    truth: dict[str, tuple[int, int]] = {}
+    for order in enriched:
+        count, revenue = truth.get(order.customer_id, (0, 0))
+        truth[order.customer_id] = (count + 1, revenue + order.amount_cents)
+    return truth
+
+
+def latest_totals(results: list[CustomerTotals]) -> dict[str, tuple[int, int]]:
+    """customer -> (orders, revenue) of the highest running total seen per customer."""
+    latest: dict[str, tuple[int, int]] = {}
+    for r in results:
+        current = latest.get(r.customer_id, (0, 0))
+        latest[r.customer_id] = max(current, (r.order_count, r.revenue_cents))
+    return latest
 
 
 @pytest.mark.timeout(300)
@@ -57,14 +97,10 @@ async def test_the_flagship_joins_customers_and_emits_exact_revenue_and_totals(
     await ensure_topics(pipeline, settings)
     generator = OrderGenerator(seed=21)
     directory = generator.customer_directory()
-    await publish_customers(bootstrap, registry_url, f"{prefix}.customers", generator.customers())
-    raw = RecordCodec(
-        RawOrder, AvroCodec(RegistryClient(registry_url)), subject=f"{prefix}.raw-value"
-    )
+    customers = generator.customers()
+    await produce_records(settings, f"{prefix}.customers", customers, key=lambda c: c.customer_id)
     orders = list(generator.orders(3_000))
-    await produce(
-        bootstrap, f"{prefix}.raw", [(o.order_id.encode(), raw.encode(o)) for o in orders]
-    )
+    await produce_records(settings, f"{prefix}.raw", orders, key=lambda o: o.order_id)
 
     # one process per stage, supervised, as `streamworks run` does it
     supervisor = Supervisor("orders", dict.fromkeys(pipeline.stages, 1), env=env, log_dir=tmp_path)
@@ -135,63 +171,3 @@ async def test_the_flagship_joins_customers_and_emits_exact_revenue_and_totals(
         else:
             assert d.complete
             assert d.released == (not d.failed)
-
-
-async def test_state_is_restored_from_the_changelog_after_wiped_or_stale_local_state(
-    kafka: KafkaEndpoint, registry_url: str, tmp_path: Path
-) -> None:
-    bootstrap = kafka.bootstrap_servers
-    settings = Settings(
-        bootstrap_servers=bootstrap,
-        registry_url=registry_url,
-        state_dir=tmp_path / "state",
-        guarantee="exactly-once",
-    )
-    name = unique_name("restore")
-    pipeline = totals_pipeline(name)
-    await ensure_topics(pipeline, settings)
-    codec = RecordCodec(
-        EnrichedOrder, AvroCodec(RegistryClient(registry_url)), subject=f"{name}.in-value"
-    )
-    sent: list[EnrichedOrder] = []
-
-    async def phase(first: int, count: int) -> list[AggregationWorker]:
-        batch = [order(n, f"c{n % 13}", n, amount=n) for n in range(first, first + count)]
-        sent.extend(batch)
-        await produce(
-            bootstrap, f"{name}.in", [(o.customer_id.encode(), codec.encode(o)) for o in batch]
-        )
-        async with workers(
-            pipeline, settings, per_stage=1, stages=["totals", "totals.repartition"]
-        ) as pool:
-            await consume_until(
-                bootstrap,
-                f"{name}.out",
-                until=lambda s: len(s) >= len(sent),
-                timeout=90,
-                isolation_level="read_committed",
-            )
-        return [w for w in pool if isinstance(w, AggregationWorker)]
-
-    state = settings.state_dir / f"{name}.totals"
-    first = await phase(0, 300)
-    assert [r.records for r in first[0].restores] == [0, 0]  # empty changelogs
-    stale = tmp_path / "stale"
-    shutil.copytree(state, stale)
-
-    second = await phase(300, 300)
-    assert all(r.start > 0 for r in second[0].restores)  # resumed from its checkpoint
-    shutil.rmtree(state)  # wiped local state: rebuilt from the changelog's start
-    third = await phase(600, 300)
-    assert sum(r.records for r in third[0].restores) > 0
-    shutil.rmtree(state)
-    shutil.copytree(stale, state)  # stale local state: caught up from its old checkpoint
-    fourth = await phase(900, 300)
-    assert fourth[0].restores[-1].records > 0
-
-    out = await consume_until(bootstrap, f"{name}.out", count=len(sent), timeout=30)
-    assert len(out) == len(sent)  # exactly one update per order, across four workers
-    last: dict[str, tuple[int, int]] = {}
-    for result in decode_all(registry_url, CustomerTotals, out):
-        last[result.customer_id] = (result.order_count, result.revenue_cents)
-    assert last == totals_truth(sent)

@@ -1,79 +1,77 @@
-"""Stage workers on the real broker: the flagship stages, worker pools and dead letters."""
+"""Stage workers on the real broker: worker pools route every record and dead-letter a poison."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from aiokafka import ConsumerRecord
 
-from schemas.records import InvalidOrder, RawOrder, ValidOrder
-from streams.orders import OrderGenerator, orders_pipeline
 from streamworks.core.settings import Settings
 from streamworks.runtime.dead_letters import DLQ_PREFIX, header
 from streamworks.runtime.topics import ensure_topics
 from streamworks.schemas.codec import AvroCodec
 from streamworks.schemas.registry_client import RegistryClient
 from streamworks.schemas.typed import RecordCodec
-from streamworks.testing import KafkaEndpoint, consume_until, produce, unique_name
-from tests.integration.streams.kit import workers
+from streamworks.testing import KafkaEndpoint, consume_until, unique_name
+from tests.integration.workers import produce_records, workers
+from tests.kit.builders import feed
+from tests.kit.pipelines import sensor_pipeline
+from tests.kit.records import Alarm, Label
+
+POISON = b"\x00\x00\x00\x00\x09not avro at all"
 
 
-async def test_two_workers_per_stage_route_every_order_and_dead_letter_a_poison(
+async def test_two_workers_per_stage_route_every_reading_and_dead_letter_a_poison(
     kafka: KafkaEndpoint, registry_url: str
 ) -> None:
     settings = Settings(bootstrap_servers=kafka.bootstrap_servers, registry_url=registry_url)
-    generator = OrderGenerator(seed=11)
-    prefix = unique_name("orders")
-    pipeline = orders_pipeline(prefix=prefix, name=prefix)
+    prefix = unique_name("sensors")
+    pipeline = sensor_pipeline(prefix)
     pipeline.validate()
     await ensure_topics(pipeline, settings)
-
-    raw_codec = RecordCodec(
-        RawOrder, AvroCodec(RegistryClient(registry_url)), subject=f"{prefix}.raw-value"
+    readings = feed(2_000)
+    await produce_records(
+        settings,
+        f"{prefix}.readings",
+        readings,
+        key=lambda r: r.sensor,
+        extra=[(1_000, b"poison", POISON)],
     )
-    orders = list(generator.orders(2_000))
-    records: list[tuple[bytes | None, bytes | None]] = [
-        (o.order_id.encode(), raw_codec.encode(o)) for o in orders
-    ]
-    records.insert(1_000, (b"poison", b"\x00\x00\x00\x00\x09not avro at all"))
-    await produce(kafka.bootstrap_servers, f"{prefix}.raw", records)
 
-    routing = ("clean", "format", "validate")  # what routes every order: what is counted
+    routing = ("clean", "scale", "classify")  # what routes every reading: what is counted
     async with workers(pipeline, settings, per_stage=2, stages=routing) as pool:
-        expected = {o.order_id.strip().lower() for o in orders}
-        readers: dict[str, RecordCodec[Any]] = {
-            f"{prefix}.valid": RecordCodec(ValidOrder, AvroCodec(RegistryClient(registry_url))),
-            f"{prefix}.invalid": RecordCodec(InvalidOrder, AvroCodec(RegistryClient(registry_url))),
-        }
+        expected = {r.sensor for r in readings}  # one reading per sensor
+        labels = RecordCodec(Label, AvroCodec(RegistryClient(registry_url)), register=False)
+        alarms = RecordCodec(Alarm, AvroCodec(RegistryClient(registry_url)), register=False)
 
-        def order_ids(seen: Sequence[ConsumerRecord[bytes, bytes]]) -> list[str]:
-            ids = []
-            for r in seen:
-                record = readers[r.topic].decode(r.value)
-                order = record if isinstance(record, ValidOrder) else record.order
-                ids.append(str(order.order_id))
-            return ids
+        def sensors(seen: Sequence[ConsumerRecord[bytes, bytes]]) -> list[str]:
+            return [
+                labels.decode(r.value).sensor
+                if r.topic == f"{prefix}.labels"
+                else alarms.decode(r.value).reading.sensor
+                for r in seen
+            ]
 
         routed = await consume_until(
             kafka.bootstrap_servers,
-            list(readers),
-            until=lambda seen: set(order_ids(seen)) >= expected,
+            [f"{prefix}.labels", f"{prefix}.alarms"],
+            until=lambda seen: set(sensors(seen)) >= expected,
             timeout=120,
         )
-        ids = order_ids(routed)
-        assert set(ids) == expected  # lost = 0
-        duplicates = len(ids) - len(set(ids))
+        found = sensors(routed)
+        assert set(found) == expected  # lost = 0
+        duplicates = len(found) - len(set(found))
         assert duplicates == 0  # no worker died, so at-least-once wrote each once
+        assert {r.topic for r in routed} == {f"{prefix}.labels", f"{prefix}.alarms"}
 
         [letter] = await consume_until(kafka.bootstrap_servers, f"{prefix}.clean.dlq", count=1)
-        assert letter.value == b"\x00\x00\x00\x00\x09not avro at all"
+        assert letter.value == POISON
         headers = tuple((k, v) for k, v in letter.headers)
         assert (
             header(headers, DLQ_PREFIX + "error.class")
             == "streamworks.schemas.errors.ValueDecodeError"
         )
-        assert header(headers, DLQ_PREFIX + "origin.topic") == f"{prefix}.raw"
+        assert header(headers, DLQ_PREFIX + "origin.topic") == f"{prefix}.readings"
 
     clean = [w for w in pool if w.stage.name == "clean"]
     assert sum(w.counts.records_in for w in clean) >= 2_001

@@ -13,7 +13,6 @@ from typing import Any
 import aiohttp
 from typer.testing import CliRunner
 
-from schemas.records import EnrichedOrder
 from streamworks.aggregate.worker import AggregationWorker
 from streamworks.core.settings import Settings
 from streamworks.ops.cli import app
@@ -21,14 +20,10 @@ from streamworks.pipeline.graph import Pipeline
 from streamworks.runtime.query import QueryServer, key_partition
 from streamworks.runtime.stats import StatsPublisher
 from streamworks.runtime.topics import ensure_topics
-from streamworks.runtime.worker import StageWorker
-from streamworks.schemas.codec import AvroCodec
-from streamworks.schemas.registry_client import RegistryClient
-from streamworks.schemas.typed import RecordCodec
-from streamworks.testing import KafkaEndpoint, consume_until, produce, unique_name, wait_for
-from tests.integration.streams.agg_app import totals_pipeline
-from tests.integration.streams.kit import totals_truth, workers
-from tests.unit.streams.aggregation_helpers import order
+from streamworks.testing import KafkaEndpoint, consume_until, unique_name, wait_for
+from tests.integration.workers import Worker, produce_records, workers
+from tests.kit.builders import reading
+from tests.kit.pipelines import totals_pipeline, totals_truth
 
 _PIPELINE_VARIABLE = "STREAMWORKS_TEST_TABLES_PIPELINE"
 
@@ -40,7 +35,7 @@ def tables_pipeline() -> Pipeline:
 
 @asynccontextmanager
 async def serving(
-    pool: list[StageWorker], pipeline: Pipeline, settings: Settings
+    pool: list[Worker], pipeline: Pipeline, settings: Settings
 ) -> AsyncIterator[list[QueryServer]]:
     """What ``run_worker`` adds to each aggregation worker: a query server and its stats."""
     servers: list[QueryServer] = []
@@ -85,13 +80,8 @@ async def test_any_worker_answers_with_the_owners_value_and_so_does_the_cli(
     name = unique_name("tables")
     pipeline = totals_pipeline(name)
     await ensure_topics(pipeline, settings)
-    codec = RecordCodec(
-        EnrichedOrder, AvroCodec(RegistryClient(registry_url)), subject=f"{name}.in-value"
-    )
-    sent = [order(n, f"c{n % 13}", n, amount=n) for n in range(400)]
-    await produce(
-        bootstrap, f"{name}.in", [(o.customer_id.encode(), codec.encode(o)) for o in sent]
-    )
+    sent = [reading(f"s{n % 13}", n, float(n)) for n in range(400)]
+    await produce_records(settings, f"{name}.in", sent, key=lambda r: r.sensor)
     truth = totals_truth(sent)
     cli_env = {
         _PIPELINE_VARIABLE: name,
@@ -126,27 +116,27 @@ async def test_any_worker_answers_with_the_owners_value_and_so_does_the_cli(
             ),
             what="each of the two workers to own one partition",
         )
-        for customer, (count, revenue) in sorted(truth.items()):
-            partition = key_partition(pipeline, "totals", customer)
+        for sensor, (count, total) in sorted(truth.items()):
+            partition = key_partition(pipeline, "totals", sensor)
             asked = next(s for s in servers if partition not in s.details()["partitions"])
-            status, body = await _get(asked.address, "totals", customer)
+            status, body = await _get(asked.address, "totals", sensor)
             assert status == 200, body
             assert body["routed_from"] == asked.worker_id
             assert partition in by_id[body["worker"]].details()["partitions"]
-            assert (body["key"], body["partition"]) == (customer, partition)
-            assert (body["value"]["orders"], body["value"]["revenue"]) == (count, revenue)
+            assert (body["key"], body["partition"]) == (sensor, partition)
+            assert (body["value"]["count"], body["value"]["sum"]) == (count, total)
 
-        code, out, _ = await cli("totals", "c5")
+        code, out, _ = await cli("totals", "s5")
         assert code == 0
         answer = json.loads(out)
-        assert (answer["value"]["orders"], answer["value"]["revenue"]) == truth["c5"]
+        assert (answer["value"]["count"], answer["value"]["sum"]) == truth["s5"]
         code, _, err = await cli("totals", "nobody")
         assert code == 1
         assert err.strip() == "error: key 'nobody' has no value in totals"
-        code, _, err = await cli("totals.repartition", "c5")
+        code, _, err = await cli("totals.repartition", "s5")
         assert code == 1
         assert "has no aggregation stage 'totals.repartition'; tables: totals" in err
 
-    code, _, err = await cli("totals", "c5")  # the workers published their stop
+    code, _, err = await cli("totals", "s5")  # the workers published their stop
     assert code == 1
     assert f"no worker of stage totals of pipeline {name} is running" in err

@@ -14,17 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from schemas.records import EnrichedOrder, WindowCount
 from streamworks.core.settings import Settings
 from streamworks.pipeline import Count, Tumbling
 from streamworks.pipeline.graph import Pipeline, TopicSpec
 from streamworks.runtime.topics import ensure_topics
-from streamworks.schemas.codec import AvroCodec
-from streamworks.schemas.registry_client import RegistryClient
-from streamworks.schemas.typed import RecordCodec
-from streamworks.testing import KafkaEndpoint, consume_until, produce, unique_name, wait_for
-from tests.integration.streams.kit import decode_all, workers
-from tests.unit.streams.aggregation_helpers import EPOCH_MS, order, ordered_at, window_count
+from streamworks.testing import KafkaEndpoint, consume_until, unique_name, wait_for
+from tests.integration.workers import decode_all, produce_records, workers
+from tests.kit.builders import EPOCH_MS, millis, reading
+from tests.kit.pipelines import window_count
+from tests.kit.records import Reading, WindowCount
 from tests.unit.streams.test_aggregation_properties import fixed_truth
 
 GRACE_S = 3
@@ -63,17 +61,17 @@ async def test_final_windows_on_kafka_equal_the_batch_truth(
     pipeline = Pipeline(
         name,
         guarantee="exactly-once",
-        topics=[TopicSpec(f"{name}.in", EnrichedOrder, 1, external=True)],
+        topics=[TopicSpec(f"{name}.in", Reading, 1, external=True)],
     )
     pipeline.aggregate(
         "count",
         inputs=f"{name}.in",
-        input_type=EnrichedOrder,
-        key=lambda o: o.customer_id,
+        input_type=Reading,
+        key=lambda r: r.sensor,
         aggregator=Count(),
         window=Tumbling(10, grace=GRACE_S),
         mode="final",
-        event_time=ordered_at,
+        event_time=lambda r: r.at,
         output=f"{name}.out",
         output_type=WindowCount,
         emit=window_count,
@@ -81,25 +79,15 @@ async def test_final_windows_on_kafka_equal_the_batch_truth(
     )
     await ensure_topics(pipeline, settings)
     events = _stream(seed)
-    codec = RecordCodec(
-        EnrichedOrder, AvroCodec(RegistryClient(registry_url)), subject=f"{name}.in-value"
-    )
-    await produce(
-        bootstrap,
-        f"{name}.in",
-        [(key.encode(), codec.encode(order(n, key, ts))) for n, (key, ts) in enumerate(events)],
-    )
+    readings = [reading(key, ts) for key, ts in events]
+    await produce_records(settings, f"{name}.in", readings, key=lambda r: r.sensor)
     truth, late = fixed_truth(events, 10_000, 10_000, GRACE_S * 1_000)
     async with workers(pipeline, settings, per_stage=1) as pool:
         await wait_for(lambda: pool[0].counts.records_in >= len(events), timeout=60)
     out = await consume_until(bootstrap, f"{name}.out", count=len(truth), timeout=30)
     emitted = Counter(
         {
-            (
-                w.key,
-                round(w.window_start.timestamp() * 1000) - EPOCH_MS,
-                round(w.window_end.timestamp() * 1000) - EPOCH_MS,
-            ): w.count
+            (w.key, millis(w.start) - EPOCH_MS, millis(w.end) - EPOCH_MS): w.count
             for w in decode_all(registry_url, WindowCount, out)
         }
     )

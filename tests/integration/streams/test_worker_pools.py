@@ -10,26 +10,70 @@ import json
 import os
 import signal
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 
-from schemas.records import RawOrder
-from streams.orders import OrderGenerator
-from streams.orders.app import build
-from streams.orders.observe import RoutedOrders
 from streamworks.core.settings import Settings
 from streamworks.ops.supervisor import Supervisor
 from streamworks.runtime.topics import ensure_topics
 from streamworks.schemas.codec import AvroCodec
 from streamworks.schemas.registry_client import RegistryClient
 from streamworks.schemas.typed import RecordCodec
-from streamworks.testing import KafkaEndpoint, produce, unique_name
+from streamworks.testing import KafkaEndpoint, unique_name
+from tests.integration.workers import produce_records
+from tests.kit.builders import feed
+from tests.kit.pipelines import sensors_from_env
+from tests.kit.records import Alarm, Label
 
 REPORT = Path(".cache/reports/worker-pools.json")
-ROUTING = ("clean", "format", "validate")
-"""The stages that route every order to valid or invalid: what these tests count."""
+APP = "tests.kit.pipelines:sensors_from_env"
+ROUTING = ("clean", "scale", "classify")
+"""The stages that route every reading to labels or alarms: what these tests count."""
+
+
+class Routed:
+    """How often each sensor arrived on ``<prefix>.labels`` or ``<prefix>.alarms``.
+
+    Reads committed records only, from the start; call :meth:`poll` repeatedly. Every
+    reading of these tests is of its own sensor, so a sensor seen twice is a duplicate.
+    """
+
+    def __init__(self, bootstrap_servers: str, registry_url: str, prefix: str) -> None:
+        codec = AvroCodec(RegistryClient(registry_url))
+        self._labels = f"{prefix}.labels"
+        self._label = RecordCodec(Label, codec, register=False)
+        self._alarm = RecordCodec(Alarm, codec, register=False)
+        self.ids: Counter[str] = Counter()
+        """Sensor -> how many times it was read."""
+        self._consumer = AIOKafkaConsumer(
+            self._labels,
+            f"{prefix}.alarms",
+            bootstrap_servers=bootstrap_servers,
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        )
+
+    async def __aenter__(self) -> Routed:
+        await self._consumer.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._consumer.stop()
+
+    async def poll(self, timeout_ms: int = 300) -> None:
+        """Read what arrived since the last poll."""
+        for records in (await self._consumer.getmany(timeout_ms=timeout_ms)).values():
+            for r in records:
+                if r.topic == self._labels:
+                    self.ids[self._label.decode(r.value).sensor] += 1
+                else:
+                    self.ids[self._alarm.decode(r.value).reading.sensor] += 1
 
 
 def _record(name: str, figures: dict[str, Any]) -> None:
@@ -46,28 +90,23 @@ async def _setup(
     env = {
         "STREAMWORKS_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "STREAMWORKS_REGISTRY_URL": registry_url,
-        "STREAMWORKS_ORDERS_PREFIX": prefix,
+        "KIT_PREFIX": prefix,
         "STREAMWORKS_GUARANTEE": guarantee,
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    await ensure_topics(build(), Settings())
+    await ensure_topics(sensors_from_env(), Settings())
     return prefix, env
 
 
 async def _load(
-    kafka: KafkaEndpoint, registry_url: str, prefix: str, count: int, seed: int
+    kafka: KafkaEndpoint, registry_url: str, prefix: str, count: int, start: int
 ) -> set[str]:
-    codec = RecordCodec(
-        RawOrder, AvroCodec(RegistryClient(registry_url)), subject=f"{prefix}.raw-value"
-    )
-    orders = list(OrderGenerator(seed=seed).orders(count))
-    await produce(
-        kafka.bootstrap_servers,
-        f"{prefix}.raw",
-        [(o.order_id.encode(), codec.encode(o)) for o in orders],
-    )
-    return {o.order_id.strip().lower() for o in orders}
+    """``count`` readings, each of its own sensor, from sensor number ``start``."""
+    settings = Settings(bootstrap_servers=kafka.bootstrap_servers, registry_url=registry_url)
+    readings = feed(count, start=start)
+    await produce_records(settings, f"{prefix}.readings", readings, key=lambda r: r.sensor)
+    return {r.sensor for r in readings}
 
 
 @pytest.mark.parametrize("guarantee", ["at-least-once", "exactly-once"])
@@ -75,22 +114,20 @@ async def test_kill_9_of_a_worker_half_way_loses_nothing(
     kafka: KafkaEndpoint, registry_url: str, guarantee: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     prefix, env = await _setup(kafka, registry_url, guarantee, monkeypatch)
-    expected = await _load(kafka, registry_url, prefix, 20_000, seed=21)
+    expected = await _load(kafka, registry_url, prefix, 20_000, start=0)
     logs = Path(f".cache/reports/logs/{prefix}")
-    supervisor = Supervisor("orders", dict.fromkeys(ROUTING, 2), env=env, log_dir=logs)
+    supervisor = Supervisor(APP, dict.fromkeys(ROUTING, 2), env=env, log_dir=logs)
     supervisor.start()
     killed: int | None = None
     started = time.monotonic()
     try:
-        async with RoutedOrders(
-            kafka.bootstrap_servers, AvroCodec(RegistryClient(registry_url)), prefix
-        ) as routed:
+        async with Routed(kafka.bootstrap_servers, registry_url, prefix) as routed:
             deadline = time.monotonic() + 150
             while set(routed.ids) < expected and time.monotonic() < deadline:
                 await routed.poll()
                 supervisor.poll()
                 if killed is None and len(routed.ids) >= len(expected) // 2:
-                    victim = supervisor.workers("validate")[0].process
+                    victim = supervisor.workers("classify")[0].process
                     os.kill(victim.pid, signal.SIGKILL)
                     killed = len(routed.ids)
             await asyncio.sleep(2)  # stragglers: duplicates appear after the last first copy
@@ -102,7 +139,7 @@ async def test_kill_9_of_a_worker_half_way_loses_nothing(
     _record(
         f"kill-9 {guarantee}",
         {
-            "orders": len(expected),
+            "readings": len(expected),
             "killed_at_routed": killed,
             "lost": lost,
             "duplicated": duplicated,
@@ -120,22 +157,20 @@ async def test_kill_9_of_a_worker_half_way_loses_nothing(
 async def test_scaling_a_stage_1_3_1_while_data_flows_loses_nothing(
     kafka: KafkaEndpoint, registry_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("STREAMWORKS_ORDERS_PARTITIONS", "3")  # room for three workers
+    monkeypatch.setenv("KIT_PARTITIONS", "3")  # room for three workers
     prefix, env = await _setup(kafka, registry_url, "at-least-once", monkeypatch)
-    supervisor = Supervisor("orders", dict.fromkeys(ROUTING, 1), env=env)
+    supervisor = Supervisor(APP, dict.fromkeys(ROUTING, 1), env=env)
     supervisor.start()
     expected: set[str] = set()
     sizes: list[int] = []
     try:
-        async with RoutedOrders(
-            kafka.bootstrap_servers, AvroCodec(RegistryClient(registry_url)), prefix
-        ) as routed:
+        async with Routed(kafka.bootstrap_servers, registry_url, prefix) as routed:
             for step, size in enumerate((3, 1, 1)):
-                expected |= await _load(kafka, registry_url, prefix, 3_000, seed=100 + step)
+                expected |= await _load(kafka, registry_url, prefix, 3_000, start=step * 3_000)
                 await routed.poll()
                 supervisor.poll()
-                supervisor.scale("validate", size)
-                sizes.append(len(supervisor.workers("validate")))
+                supervisor.scale("classify", size)
+                sizes.append(len(supervisor.workers("classify")))
             deadline = time.monotonic() + 180
             while set(routed.ids) < expected and time.monotonic() < deadline:
                 await routed.poll()
@@ -143,6 +178,6 @@ async def test_scaling_a_stage_1_3_1_while_data_flows_loses_nothing(
     finally:
         supervisor.stop()
     lost = len(expected - set(routed.ids))
-    _record("scale 1-3-1", {"orders": len(expected), "lost": lost, "pool_sizes": sizes})
+    _record("scale 1-3-1", {"readings": len(expected), "lost": lost, "pool_sizes": sizes})
     assert sizes == [3, 1, 1]
     assert lost == 0
