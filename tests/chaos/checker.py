@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from schemas.records import CustomerTotals, EnrichedOrder
 from streamworks.runtime.dead_letters import LINEAGE_OFFSET
-from tests.integration.streams.kit import decode_all
+from tests.integration.workers import decode_all
 
 __all__ = ["Figures", "check", "drain", "open_transactions"]
 

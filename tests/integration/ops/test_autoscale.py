@@ -21,8 +21,6 @@ from typing import Any
 
 import pytest
 
-from schemas.records import RawOrder
-from streams.orders import OrderGenerator
 from streamworks.core.settings import Settings
 from streamworks.kafka import clients
 from streamworks.ops.status import StageStatus, collect_status
@@ -31,7 +29,9 @@ from streamworks.schemas.codec import AvroCodec
 from streamworks.schemas.registry_client import RegistryClient
 from streamworks.schemas.typed import RecordCodec
 from streamworks.testing import unique_name, wait_for
-from tests.integration.ops import slow_app
+from tests.kit.builders import feed
+from tests.kit.pipelines import slow_pipeline
+from tests.kit.records import Reading
 
 REPORT = Path(".cache/reports/autoscale.json")
 RATE = 150
@@ -47,17 +47,17 @@ def settings(kafka_settings: Settings, schema_registry: Any) -> Settings:
 
 @pytest.mark.timeout(480)  # 30 s of load, the catch-up, then three idle periods to shrink
 async def test_a_slow_stage_gets_workers_while_behind_and_gives_them_back(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, tmp_path: Path
 ) -> None:
     prefix = unique_name("slow")
-    monkeypatch.setenv("STREAMWORKS_SLOW_PREFIX", prefix)
-    pipeline = slow_app.build()
+    pipeline = slow_pipeline(prefix)
+    partitions = pipeline.topics()[f"{prefix}.in"].partitions
     await ensure_topics(pipeline, settings)
     env = {
         **os.environ,
         "STREAMWORKS_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
         "STREAMWORKS_REGISTRY_URL": settings.registry_url,
-        "STREAMWORKS_SLOW_PREFIX": prefix,
+        "KIT_PREFIX": prefix,
     }
     log = tmp_path / "run.log"
     run = _start_run(env, log)
@@ -99,7 +99,7 @@ async def test_a_slow_stage_gets_workers_while_behind_and_gives_them_back(
     _report(timeline)
     assert code == 0, output
     assert peak >= 2, f"the pool never grew: {timeline}\n{output}"
-    assert peak <= slow_app.PARTITIONS
+    assert peak <= partitions
     assert "autoscale: slow: 1 -> 2 workers" in output
     assert status.lag_records == 0
 
@@ -113,7 +113,7 @@ def _start_run(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
                 "-m",
                 "streamworks",
                 "run",
-                "tests.integration.ops.slow_app:build",
+                "tests.kit.pipelines:slow_from_env",
                 "--autoscale",
                 "slow=1:4",
             ],
@@ -141,10 +141,9 @@ async def _workers(pipeline: Any, settings: Settings, count: int, *, exactly: bo
 async def _feed(settings: Settings, topic: str) -> None:
     """RATE records a second for LOAD_SECONDS, in tenth-of-a-second chunks."""
     codec = RecordCodec(
-        RawOrder, AvroCodec(RegistryClient(settings.registry_url)), subject=f"{topic}-value"
+        Reading, AvroCodec(RegistryClient(settings.registry_url)), subject=f"{topic}-value"
     )
-    orders = list(OrderGenerator(seed=5).orders(RATE * LOAD_SECONDS))
-    records = [(o.order_id.encode(), codec.encode(o)) for o in orders]
+    records = [(r.sensor.encode(), codec.encode(r)) for r in feed(RATE * LOAD_SECONDS)]
     chunk = RATE // 10
     producer = clients.producer(settings)
     await producer.start()

@@ -1,7 +1,7 @@
 """The dashboard in a real browser against a running pipeline on the real broker.
 
-The flagship pipeline on fresh topics with its orders fed and ``clean`` run by two
-workers, ``format`` not running: format's input fills up, so it is the bottleneck.
+The kit's sensor pipeline on fresh topics with its readings fed and ``clean`` run by two
+workers, ``scale`` not running: scale's input fills up, so it is the bottleneck.
 ``streamworks dashboard`` serves it (with a connector file drawn in); headless Chromium
 (Debian's ``chromium``) runs the page's script, and the test reads the stage boxes' numbers
 from the DOM it dumps, then saves a screenshot to .cache/reports/dashboard.png.
@@ -25,11 +25,12 @@ import pytest
 from streamworks.core.settings import Settings
 from streamworks.testing import KafkaEndpoint, unique_name, wait_for
 from streamworks.testing.registry import RegistryThread
-from tests.integration.streams.kit import flagship_with_orders, publishing_workers
+from tests.integration.workers import publishing_workers, sensors_with_readings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-ORDERS = 200
+READINGS = 200
+APP = "tests.kit.pipelines:sensors_from_env"
 SCREENSHOT = Path(".cache/reports/dashboard.png")
 STAGE = re.compile(r'<g [^>]*data-stage="([^"]+)"[^>]*>(.*?)</g>', re.DOTALL)
 FIELD = re.compile(r'data-field="(\w+)">([^<]*)<')
@@ -92,13 +93,13 @@ def stage_boxes(dom: str) -> dict[str, dict[str, str]]:
 
 @asynccontextmanager
 async def dashboard(kafka: KafkaEndpoint, prefix: str, connectors: Path) -> AsyncIterator[str]:
-    """``streamworks dashboard orders --port 0`` for the prefixed flagship; yields its URL."""
+    """``streamworks dashboard <the kit's pipeline> --port 0`` for ``prefix``; yields its URL."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "streamworks",
         "dashboard",
-        "orders",
+        APP,
         "--port",
         "0",
         "--connectors",
@@ -106,7 +107,7 @@ async def dashboard(kafka: KafkaEndpoint, prefix: str, connectors: Path) -> Asyn
         env={
             **os.environ,
             "STREAMWORKS_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-            "STREAMWORKS_ORDERS_PREFIX": prefix,
+            "KIT_PREFIX": prefix,
         },
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -127,12 +128,12 @@ async def test_the_dashboard_shows_stage_numbers_and_the_bottleneck_in_a_browser
 ) -> None:
     settings = Settings(bootstrap_servers=kafka.bootstrap_servers, registry_url=schema_registry.url)
     prefix = unique_name("dash")
-    pipeline = await flagship_with_orders(settings, prefix, ORDERS, seed=11)
+    pipeline = await sensors_with_readings(settings, prefix, READINGS)
     connectors = tmp_path / "connectors.yaml"
     connectors.write_text(
         "connectors:\n"
-        f"  - {{name: {prefix}-http, kind: http, topic: {prefix}.raw, port: 0}}\n"
-        f"  - {{name: {prefix}-archive, kind: jsonl, topics: [{prefix}.enriched],"
+        f"  - {{name: {prefix}-http, kind: http, topic: {prefix}.readings, port: 0}}\n"
+        f"  - {{name: {prefix}-archive, kind: jsonl, topics: [{prefix}.labels],"
         f" directory: {tmp_path / 'out'}}}\n"
     )
 
@@ -143,20 +144,20 @@ async def test_the_dashboard_shows_stage_numbers_and_the_bottleneck_in_a_browser
     ):
         latest: list[dict[str, Any]] = []
 
-        async def clean_done_format_behind() -> bool:
+        async def clean_done_scale_behind() -> bool:
             async with http.get(f"{url}api/status") as answer:
                 if answer.status != 200:
                     return False
                 latest[:] = [await answer.json()]
             stages = {s["name"]: s for s in latest[0]["stages"]}
             return bool(
-                stages["clean"]["records_in"] == ORDERS
+                stages["clean"]["records_in"] == READINGS
                 and stages["clean"]["workers"] == 2
-                and stages["format"]["lag_records"] == ORDERS
-                and latest[0]["bottleneck"] == "format"
+                and stages["scale"]["lag_records"] == READINGS
+                and latest[0]["bottleneck"] == "scale"
             )
 
-        await wait_for(clean_done_format_behind, timeout=90, what="clean done, format behind")
+        await wait_for(clean_done_scale_behind, timeout=90, what="clean done, scale behind")
         async with http.get(f"{url}api/graph") as answer:
             graph = await answer.json()
         kinds = {n["id"]: n["kind"] for n in graph["nodes"]}
@@ -167,20 +168,24 @@ async def test_the_dashboard_shows_stage_numbers_and_the_bottleneck_in_a_browser
         dom = (await browse(url, tmp_path / "profile", "--dump-dom")).decode()
         boxes = stage_boxes(dom)
         assert set(boxes) == {s.name for s in pipeline.order()}
-        clean, fmt = boxes["clean"], boxes["format"]
+        clean, scale = boxes["clean"], boxes["scale"]
         assert (clean["records_in"], clean["workers"], clean["partitions"]) == (
-            str(ORDERS),
+            str(READINGS),
             "2",
             "2",
         )
         assert clean["lag_records"] == "0"
         assert clean["dead_lettered"] == str(latest[0]["dlq"]["clean"]["count"])
         assert clean["bottleneck"] == "false"
-        assert (fmt["lag_records"], fmt["workers"], fmt["bottleneck"]) == (str(ORDERS), "0", "true")
-        assert float(fmt["lag_seconds"]) > 0
+        assert (scale["lag_records"], scale["workers"], scale["bottleneck"]) == (
+            str(READINGS),
+            "0",
+            "true",
+        )
+        assert float(scale["lag_seconds"]) > 0
         assert f'data-connector="{prefix}-http"' in dom
-        assert f'data-topic="{prefix}.raw"' in dom
-        assert re.search(r'id="bottleneck"[^>]*>format<', dom)
+        assert f'data-topic="{prefix}.readings"' in dom
+        assert re.search(r'id="bottleneck"[^>]*>scale<', dom)
 
         target = fresh(SCREENSHOT)
         await browse(url, tmp_path / "profile", f"--screenshot={target}", "--window-size=1400,900")

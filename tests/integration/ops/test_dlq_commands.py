@@ -128,31 +128,31 @@ def run_cli(settings: Settings, *args: str, **env: str) -> str:
 async def test_inspect_groups_a_stage_s_dead_letters_by_error(
     kafka_settings: Settings, topics: Topics
 ) -> None:
-    prefix = unique_name("dlqorders")
-    dlq, origin = f"{prefix}.clean.dlq", f"{prefix}.raw"
+    prefix = unique_name("dlqsensors")
+    dlq, origin = f"{prefix}.clean.dlq", f"{prefix}.readings"
     await topics.create(dlq, origin)
     await write_letters(
         kafka_settings,
         dlq,
         origin,
-        [(i, StageError(f"price {i} of c-{i:05d} is negative")) for i in range(5)]
-        + [(5, ValueError("no field 'sku'")), (6, ValueError("no field 'sku'"))],
+        [(i, StageError(f"value {i} of s-{i:05d} is negative")) for i in range(5)]
+        + [(5, ValueError("no field 'at'")), (6, ValueError("no field 'at'"))],
     )
     out = run_cli(
         kafka_settings,
         "inspect",
-        "orders",
+        "tests.kit.pipelines:sensors_from_env",  # the DLQ of the kit pipeline's clean stage
         "clean",
         "--json",
-        STREAMWORKS_ORDERS_PREFIX=prefix,
+        KIT_PREFIX=prefix,
         STREAMWORKS_DLQ_SAMPLES="2",
     )
     found: dict[str, Any] = json.loads(out)
     assert found["topic"] == dlq
     assert found["total"] == 7
     assert [(g["error_class"], g["pattern"], g["count"]) for g in found["groups"]] == [
-        ("streamworks.core.errors.StageError", "price <n> of c-<n> is negative", 5),
-        ("builtins.ValueError", "no field 'sku'", 2),
+        ("streamworks.core.errors.StageError", "value <n> of s-<n> is negative", 5),
+        ("builtins.ValueError", "no field 'at'", 2),
     ]
     first = found["groups"][0]
     assert first["origins"] == {origin: 5}
@@ -163,7 +163,7 @@ async def test_inspect_groups_a_stage_s_dead_letters_by_error(
         assert sample["message"].endswith("is negative")
     assert first["first_ms"] <= first["last_ms"]
     table = run_cli(kafka_settings, "inspect", "--topic", dlq, COLUMNS="250")
-    assert "price <n> of c-<n> is negative" in table
+    assert "value <n> of s-<n> is negative" in table
     assert "7 dead letter(s)" in table
     assert f"{origin}[0]@" in table  # a sample's origin, not taken for markup
 

@@ -1,8 +1,8 @@
 """``streamworks status`` on the real broker: lag on the stage that is not keeping up.
 
-The flagship pipeline on fresh topics, with ``clean`` run by two in-process workers and
-``format`` not running at first: format's input fills up, so it is the bottleneck; once a
-format worker runs, its lag drains to 0.
+The kit's sensor pipeline on fresh topics, with ``clean`` run by two in-process workers and
+``scale`` not running at first: scale's input fills up, so it is the bottleneck; once a
+scale worker runs, its lag drains to 0.
 """
 
 from __future__ import annotations
@@ -19,26 +19,27 @@ from streamworks.core.settings import Settings
 from streamworks.ops.status import PipelineStatus, StatusCollector, collect_status
 from streamworks.testing import KafkaEndpoint, unique_name, wait_for
 from streamworks.testing.registry import RegistryThread
-from tests.integration.streams.kit import flagship_with_orders, publishing_workers
+from tests.integration.workers import publishing_workers, sensors_with_readings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-ORDERS = 300
+READINGS = 300
+APP = "tests.kit.pipelines:sensors_from_env"
 
 
 async def json_status(kafka: KafkaEndpoint, prefix: str) -> dict[str, Any]:
-    """``streamworks status orders --json`` for the prefixed flagship, parsed."""
+    """``streamworks status <the kit's pipeline> --json`` for ``prefix``, parsed."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "streamworks",
         "status",
-        "orders",
+        APP,
         "--json",
         env={
             **os.environ,
             "STREAMWORKS_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-            "STREAMWORKS_ORDERS_PREFIX": prefix,
+            "KIT_PREFIX": prefix,
         },
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -55,7 +56,7 @@ async def test_status_shows_the_lagging_stage_as_the_bottleneck_until_it_drains(
 ) -> None:
     settings = Settings(bootstrap_servers=kafka.bootstrap_servers, registry_url=schema_registry.url)
     prefix = unique_name("status")
-    pipeline = await flagship_with_orders(settings, prefix, ORDERS, seed=7)
+    pipeline = await sensors_with_readings(settings, prefix, READINGS)
 
     async with (
         publishing_workers(pipeline, settings, "clean", 2),
@@ -63,42 +64,45 @@ async def test_status_shows_the_lagging_stage_as_the_bottleneck_until_it_drains(
     ):
         latest: list[PipelineStatus] = []
 
-        async def clean_done_format_behind() -> bool:
+        async def clean_done_scale_behind() -> bool:
             latest[:] = [await collector.sample()]
-            clean, fmt = latest[0].stage("clean"), latest[0].stage("format")
+            clean, scale = latest[0].stage("clean"), latest[0].stage("scale")
             return (
                 clean.workers == 2
                 and clean.lag_records == 0
-                and clean.records_in == ORDERS
-                and fmt.lag_records == ORDERS
+                and clean.records_in == READINGS
+                and scale.lag_records == READINGS
             )
 
-        await wait_for(clean_done_format_behind, timeout=90, what="clean done, format behind")
+        await wait_for(clean_done_scale_behind, timeout=90, what="clean done, scale behind")
         status = latest[0]
-        clean, fmt = status.stage("clean"), status.stage("format")
-        assert (clean.partitions, clean.out + clean.filtered + clean.dead_lettered) == (2, ORDERS)
-        assert fmt.workers == 0
-        assert fmt.lag_seconds > 0
-        assert status.bottleneck == "format"
-        assert fmt.bottleneck
+        clean, scale = status.stage("clean"), status.stage("scale")
+        assert (clean.partitions, clean.out + clean.filtered + clean.dead_lettered) == (
+            2,
+            READINGS,
+        )
+        assert scale.workers == 0
+        assert scale.lag_seconds > 0
+        assert status.bottleneck == "scale"
+        assert scale.bottleneck
         assert not clean.bottleneck
         assert [s.name for s in status.stages] == list(s.name for s in pipeline.order())
 
         data = await json_status(kafka, prefix)
-        assert data["bottleneck"] == "format"
+        assert data["bottleneck"] == "scale"
         stages = {s["name"]: s for s in data["stages"]}
-        assert stages["format"]["lag_records"] == ORDERS
+        assert stages["scale"]["lag_records"] == READINGS
         assert stages["clean"]["workers"] == 2
 
-    async with publishing_workers(pipeline, settings, "format", 1):
+    async with publishing_workers(pipeline, settings, "scale", 1):
 
-        async def format_drained() -> bool:
+        async def scale_drained() -> bool:
             now = await collect_status(pipeline, settings)
             latest[:] = [now]
-            return now.stage("format").lag_records == 0 and now.stage("format").workers == 1
+            return now.stage("scale").lag_records == 0 and now.stage("scale").workers == 1
 
-        await wait_for(format_drained, timeout=90, what="format's lag drained")
-        drained = latest[0].stage("format")
+        await wait_for(scale_drained, timeout=90, what="scale's lag drained")
+        drained = latest[0].stage("scale")
         assert drained.lag_seconds == 0
         assert not drained.bottleneck
-        assert latest[0].bottleneck == "validate"  # format's output now waits for validate
+        assert latest[0].bottleneck == "classify"  # scale's output now waits for classify
