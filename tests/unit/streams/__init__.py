@@ -1,0 +1,1 @@
+"""Tests of the reference project's stream processors (``streams/``: the orders pipeline)."""

@@ -1,4 +1,4 @@
-"""Small builders shared by the aggregation tests."""
+"""Builders of the flagship's enriched orders and customer totals, for the chaos suite's app."""
 
 from __future__ import annotations
 

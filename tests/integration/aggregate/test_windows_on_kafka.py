@@ -1,6 +1,6 @@
 """Windows on the real broker: random out-of-order streams against a batch recomputation.
 
-The smaller, broker-backed twin of tests/unit/streams/test_aggregation_properties.py: a
+The smaller, broker-backed twin of tests/unit/aggregate/test_aggregation_properties.py: a
 seeded random stream with out-of-order and late records goes through a real aggregation
 worker (RocksDB, changelog, transactions); every final window must equal the batch
 truth and every late record must be on the late topic.
@@ -23,7 +23,7 @@ from tests.integration.workers import decode_all, produce_records, workers
 from tests.kit.builders import EPOCH_MS, millis, reading
 from tests.kit.pipelines import window_count
 from tests.kit.records import Reading, WindowCount
-from tests.unit.streams.test_aggregation_properties import fixed_truth
+from tests.unit.aggregate.test_aggregation_properties import fixed_truth
 
 GRACE_S = 3
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from streamworks.pipeline import Hopping, Session, Sliding, Tumbling
 from streamworks.testing.driver import TestDriver
 from tests.kit.builders import reading
-from tests.unit.streams.test_aggregations import IN, counting, emitted
+from tests.unit.aggregate.test_aggregations import IN, counting, emitted
 
 Stream = list[tuple[str, int]]
 Result = tuple[Counter[tuple[str, int, int]], int]
