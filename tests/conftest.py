@@ -5,8 +5,3 @@ not installed: pytest's rootdir is on ``sys.path``. Each test module imports the
 uses (framework tests the kit's, ``tests.kit.records``; flagship tests the project's,
 ``schemas.records`` or ``streams.orders``), and importing them makes their contracts known.
 """
-
-# A stopgap, to go once its last users import what they need: test_coerce.py,
-# test_http_corpus.py and test_http_source.py of tests/unit/connectors look the project's
-# contracts up by name (contract("orders.raw")) without importing ``schemas``.
-import schemas  # noqa: F401

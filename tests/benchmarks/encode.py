@@ -13,6 +13,7 @@ from typing import Any
 
 import fastavro
 
+import schemas  # noqa: F401  (the reference project's contracts, looked up by name)
 from streamworks.connectors.base._coerce import compile_schema
 from streamworks.connectors.base._encode import compile_encoder
 from streamworks.schemas.catalog import contract

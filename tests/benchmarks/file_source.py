@@ -154,6 +154,7 @@ def _order_id(row: dict[str, Any]) -> str:
 
 # -- the harness --------------------------------------------------------------------------------
 async def _prepare(bootstrap: str, registry: str, prefix: str) -> str:
+    import schemas  # noqa: F401, PLC0415  (the reference project's contracts)
     from streamworks.schemas.catalog import contract  # noqa: PLC0415
     from streamworks.schemas.registry_client import RegistryClient  # noqa: PLC0415
     from streamworks.testing.helpers import TopicFactory  # noqa: PLC0415

@@ -212,6 +212,7 @@ def _rss_mb(pid: int) -> float:
 
 
 async def _prepare(bootstrap: str, registry: str, prefix: str) -> str:
+    import schemas  # noqa: F401, PLC0415  (the reference project's contracts)
     from streamworks.schemas.catalog import contract  # noqa: PLC0415
     from streamworks.schemas.registry_client import RegistryClient  # noqa: PLC0415
     from streamworks.testing.helpers import TopicFactory  # noqa: PLC0415

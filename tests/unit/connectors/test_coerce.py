@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import schemas  # noqa: F401  (the reference project's contracts, looked up by name here)
 from streamworks.connectors.base._coerce import Invalid, compile_schema
 from streamworks.schemas.catalog import contract
 

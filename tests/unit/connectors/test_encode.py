@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import schemas  # noqa: F401  (the reference project's contracts: real schemas to encode)
 from streamworks.connectors.base._coerce import Invalid, compile_schema
 from streamworks.connectors.base._encode import Unencodable, compile_encoder
 from streamworks.schemas.catalog import contracts

@@ -21,6 +21,7 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDictProxy
 
+import schemas  # noqa: F401  (the reference project's contracts, looked up by name here)
 from streamworks.connectors.base.convert import TopicConverter
 from streamworks.connectors.base.errors import ConnectorError, ProduceError
 from streamworks.connectors.base.records import Position, SourceRecord

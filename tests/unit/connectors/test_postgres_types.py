@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import schemas  # noqa: F401  (the reference project's contracts, looked up by name here)
 from streamworks.connectors.base import SinkRecord
 from streamworks.connectors.postgres._rows import RowPlan
 from streamworks.connectors.postgres._sql import Statements

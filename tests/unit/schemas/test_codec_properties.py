@@ -8,22 +8,29 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamworks.schemas.catalog import contracts
+from schemas import CONTRACTS as PROJECT_CONTRACTS
+from streamworks.schemas.catalog import Contract, load_contracts
 from streamworks.schemas.codec import AvroCodec
 from streamworks.schemas.errors import DecodeError
 from streamworks.schemas.memory_registry import InMemoryRegistry
+from tests.kit import CONTRACTS as KIT_CONTRACTS
 from tests.unit.schemas.avro_strategies import records
 
-TOPICS = sorted(contracts())
+_CONTRACTS: dict[str, Contract] = {
+    **load_contracts(PROJECT_CONTRACTS),
+    **load_contracts(KIT_CONTRACTS),
+}
+"""Every contract of the reference project and of the test kit: varied, real schemas."""
+TOPICS = sorted(_CONTRACTS)
 _CODEC = AvroCodec(InMemoryRegistry())
-_ENCODERS = {t: _CODEC.encoder(c.subject, c.schema_str) for t, c in contracts().items()}
-_DECODERS = {t: _CODEC.decoder(c.schema) for t, c in contracts().items()}
+_ENCODERS = {t: _CODEC.encoder(c.subject, c.schema_str) for t, c in _CONTRACTS.items()}
+_DECODERS = {t: _CODEC.decoder(c.schema) for t, c in _CONTRACTS.items()}
 
 
 @pytest.mark.parametrize("topic", TOPICS)
 def test_random_records_round_trip(topic: str) -> None:
     @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-    @given(records(contracts()[topic].schema))
+    @given(records(_CONTRACTS[topic].schema))
     def round_trip(record: dict[str, Any]) -> None:
         data = _ENCODERS[topic].encode(record)
         assert _DECODERS[topic].decode(data) == record
@@ -45,7 +52,7 @@ def test_random_bytes_only_ever_raise_decode_errors(data: bytes) -> None:
 @given(st.data())
 def test_mutated_records_only_ever_raise_decode_errors(data: st.DataObject) -> None:
     topic = data.draw(st.sampled_from(TOPICS))
-    record = data.draw(records(contracts()[topic].schema))
+    record = data.draw(records(_CONTRACTS[topic].schema))
     encoded = bytearray(_ENCODERS[topic].encode(record))
     for _ in range(data.draw(st.integers(1, 4))):
         position = data.draw(st.integers(0, len(encoded) - 1))
