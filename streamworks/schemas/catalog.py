@@ -16,12 +16,14 @@ from typing import Any
 
 import fastavro
 
+from streamworks.schemas.derive import derive_schema, misfits
 from streamworks.schemas.errors import InvalidSchemaError
 
 __all__ = [
     "Contract",
     "contract",
     "contract_dirs",
+    "contract_of",
     "contracts",
     "load_contracts",
     "use_contracts",
@@ -137,6 +139,38 @@ def contract(name: str) -> Contract:
             "make a folder known with streamworks.use_contracts or [tool.streamworks] contracts"
         )
     return _loaded[name]
+
+
+def contract_of(record_type: type) -> Contract:
+    """The contract of a record class: the ``.avsc`` it names, or the schema of its fields.
+
+    A class naming a contract (``contract = "orders.raw"``) must fit it: a field the file
+    lacks, a file field without a default the class lacks, or a type its values cannot take
+    is refused here, naming the field, rather than dead-lettering every record later. A
+    class naming none gets the schema derived from its type hints
+    (:func:`~streamworks.schemas.derive.derive_schema`), named by the record's full name.
+    """
+    named = getattr(record_type, "contract", None)
+    if named is None:
+        return _derived(record_type)
+    found = contract(named)
+    problems = _misfits(record_type, named)
+    if problems:
+        raise InvalidSchemaError(
+            f"{record_type.__name__} does not fit contract {named}: {'; '.join(problems)}"
+        )
+    return found
+
+
+@cache
+def _derived(record_type: type) -> Contract:
+    schema = derive_schema(record_type)
+    return Contract(topic=_full_name(schema, None), schema=schema)
+
+
+@cache
+def _misfits(record_type: type, named: str) -> tuple[str, ...]:
+    return tuple(misfits(record_type, contract(named).schema))
 
 
 def _full_name(schema: dict[str, Any], namespace: str | None) -> str:

@@ -32,6 +32,11 @@ class AvroRecord:
         for name, value in out.items():
             if isinstance(value, AvroRecord):
                 out[name] = value.to_avro()
+            elif isinstance(value, list | tuple) and value and isinstance(value[0], AvroRecord):
+                out[name] = [item.to_avro() for item in value]
+            elif isinstance(value, dict) and value:
+                if isinstance(next(iter(value.values())), AvroRecord):
+                    out[name] = {key: item.to_avro() for key, item in value.items()}
         return out
 
     @classmethod
@@ -61,16 +66,24 @@ class AvroRecord:
         return readers
 
 
-def _converter(hint: Any) -> _Convert | None:
+def _converter(hint: Any) -> _Convert | None:  # noqa: PLR0911 - one return per kind
     """How to turn fastavro's value for a field of type ``hint`` into the typed value."""
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
         return _converter(options[0]) if len(options) == 1 else None
-    if typing.get_origin(hint) is tuple:
+    if typing.get_origin(hint) is typing.Annotated:
+        return _converter(typing.get_args(hint)[0])
+    if typing.get_origin(hint) in (tuple, list):
+        kind = typing.get_origin(hint)
         item = _converter(typing.get_args(hint)[0])
         if item is None:
-            return tuple
-        return lambda values: tuple(item(v) for v in values)
+            return tuple if kind is tuple else None
+        return lambda values: kind(item(v) for v in values)
+    if typing.get_origin(hint) is dict:
+        value = _converter(typing.get_args(hint)[1])
+        if value is None:
+            return None
+        return lambda values: {k: value(v) for k, v in values.items()}
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return hint
     if isinstance(hint, type) and issubclass(hint, AvroRecord):
