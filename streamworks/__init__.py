@@ -26,6 +26,7 @@ from streamworks.pipeline.stage import RetryPolicy, To
 from streamworks.pipeline.tables import GlobalTable, OnMissing
 from streamworks.pipeline.windows import Hopping, Session, Sliding, Tumbling, Window
 from streamworks.schemas.catalog import use_contracts
+from streamworks.schemas.derive import Precision
 from streamworks.schemas.records import AvroRecord
 
 __version__ = "0.1.0"
@@ -40,6 +41,7 @@ __all__ = [  # noqa: RUF022 - grouped by role, not sorted
     "OnMissing",
     # records and their contracts
     "AvroRecord",
+    "Precision",
     "use_contracts",
     # aggregations and windows
     "Aggregation",

@@ -40,7 +40,7 @@ from streamworks.runtime.stats import read_stage_counts
 from streamworks.runtime.topics import ensure_topics, register_contracts
 from streamworks.schemas.codec import AvroCodec
 from streamworks.schemas.errors import RegistryError
-from streamworks.schemas.evolution import register_all
+from streamworks.schemas.evolution import folder_subjects, register_all
 from streamworks.schemas.registry_client import RegistryClient
 from streamworks.schemas.typed import RecordCodec
 from streamworks.testing.helpers import produce
@@ -86,7 +86,9 @@ def demo(
         pipeline = build()
         pipeline.validate()
         asyncio.run(ensure_topics(pipeline, settings))
-        register_all(RegistryClient.from_settings(settings, url=registry_url), CONTRACTS)
+        register_all(
+            RegistryClient.from_settings(settings, url=registry_url), folder_subjects(CONTRACTS)
+        )
         register_contracts(pipeline, RegistryClient.from_settings(settings, url=registry_url))
         console.print(f"pipeline [bold]{prefix}[/]: topics {prefix}.raw ... {prefix}.enriched")
         console.print(f"worker and connector logs: {logs}")

@@ -21,10 +21,8 @@ class Tier(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Customer(AvroRecord):
+class Customer(AvroRecord, contract="customers"):
     """The latest known facts about a customer (``customers``, compacted by id)."""
-
-    topic = "customers"
 
     customer_id: str
     """Customer identifier; also the record key."""

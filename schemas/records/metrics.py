@@ -11,10 +11,8 @@ __all__ = ["CustomerTotals", "RegionRevenue", "WindowCount"]
 
 
 @dataclass(frozen=True, slots=True)
-class RegionRevenue(AvroRecord):
+class RegionRevenue(AvroRecord, contract="metrics.revenue"):
     """Revenue and order count of one region in one closed window (``metrics.revenue``)."""
-
-    topic = "metrics.revenue"
 
     region: str
     """Sales region; the record key."""
@@ -31,10 +29,8 @@ class RegionRevenue(AvroRecord):
 
 
 @dataclass(frozen=True, slots=True)
-class CustomerTotals(AvroRecord):
+class CustomerTotals(AvroRecord, contract="metrics.customers"):
     """Running totals of one customer's orders (``metrics.customers``)."""
-
-    topic = "metrics.customers"
 
     customer_id: str
     """Customer identifier; the record key."""
@@ -47,10 +43,8 @@ class CustomerTotals(AvroRecord):
 
 
 @dataclass(frozen=True, slots=True)
-class WindowCount(AvroRecord):
+class WindowCount(AvroRecord, contract="metrics.window_count"):
     """How many records one key had in one closed window (``metrics.window_count``)."""
-
-    topic = "metrics.window_count"
 
     key: str
     """The counted key; also the record key."""

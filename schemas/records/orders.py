@@ -22,10 +22,8 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
-class RawOrder(AvroRecord):
+class RawOrder(AvroRecord, contract="orders.raw"):
     """An order exactly as a source received it (``orders.raw``)."""
-
-    topic = "orders.raw"
 
     order_id: str
     """The source's order identifier, as sent."""
@@ -48,10 +46,8 @@ class RawOrder(AvroRecord):
 
 
 @dataclass(frozen=True, slots=True)
-class CleanOrder(AvroRecord):
+class CleanOrder(AvroRecord, contract="orders.clean"):
     """A raw order with its text normalised (``orders.clean``)."""
-
-    topic = "orders.clean"
 
     order_id: str
     """Order identifier, trimmed and lower-cased."""
@@ -74,10 +70,8 @@ class CleanOrder(AvroRecord):
 
 
 @dataclass(frozen=True, slots=True)
-class FormattedOrder(AvroRecord):
+class FormattedOrder(AvroRecord, contract="orders.formatted"):
     """A clean order parsed into typed fields (``orders.formatted``)."""
-
-    topic = "orders.formatted"
 
     order_id: UUID
     """Order identifier."""
@@ -102,10 +96,8 @@ class FormattedOrder(AvroRecord):
 
 
 @dataclass(frozen=True, slots=True)
-class ValidOrder(AvroRecord):
+class ValidOrder(AvroRecord, contract="orders.valid"):
     """An order that passed every validation rule (``orders.valid``)."""
-
-    topic = "orders.valid"
 
     order_id: UUID
     """Order identifier."""
@@ -128,10 +120,8 @@ class ValidOrder(AvroRecord):
 
 
 @dataclass(frozen=True, slots=True)
-class InvalidOrder(AvroRecord):
+class InvalidOrder(AvroRecord, contract="orders.invalid"):
     """A formatted order that broke validation rules (``orders.invalid``)."""
-
-    topic = "orders.invalid"
 
     order: FormattedOrder
     """The order as the validate stage received it."""
@@ -142,10 +132,8 @@ class InvalidOrder(AvroRecord):
 
 
 @dataclass(frozen=True, slots=True)
-class EnrichedOrder(AvroRecord):
+class EnrichedOrder(AvroRecord, contract="orders.enriched"):
     """A valid order joined with its customer's tier and region (``orders.enriched``)."""
-
-    topic = "orders.enriched"
 
     order_id: UUID
     """Order identifier."""
@@ -172,10 +160,8 @@ class EnrichedOrder(AvroRecord):
 
 
 @dataclass(frozen=True, slots=True)
-class CheckResult(AvroRecord):
+class CheckResult(AvroRecord, contract="orders.check"):
     """One check service's answer about one order (``orders.check``)."""
-
-    topic = "orders.check"
 
     order_id: UUID
     """The checked order; the correlation id and the record key."""
@@ -190,10 +176,8 @@ class CheckResult(AvroRecord):
 
 
 @dataclass(frozen=True, slots=True)
-class OrderRelease(AvroRecord):
+class OrderRelease(AvroRecord, contract="orders.released"):
     """The decision on an order once its checks were gathered (``orders.released``)."""
-
-    topic = "orders.released"
 
     order_id: UUID
     """The order; also the record key."""

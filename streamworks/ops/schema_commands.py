@@ -1,7 +1,14 @@
-"""``streamworks schemas check|register``: contracts against the registry or a git revision."""
+"""``streamworks schemas check|register|export``: the project's schemas, checked and shared.
+
+A project's subjects are ``<topic>-value`` for every typed topic of its pipelines (each with
+its record class's contract, derived or hand-written), and ``<file>-value`` for every file
+of its contracts folder. ``export`` writes the pipelines' schemas as ``<topic>.avsc`` files,
+so derived schemas can be reviewed and checked against a git revision like written ones.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -11,18 +18,19 @@ from rich.table import Table
 
 from streamworks.core.settings import Settings
 from streamworks.ops.project import current, load_pipeline
-from streamworks.runtime.topics import register_contracts
+from streamworks.schemas.catalog import Contract
 from streamworks.schemas.evolution import (
     SubjectCheck,
     against_registry,
     against_revision,
+    folder_subjects,
     register_all,
 )
 from streamworks.schemas.registry_client import RegistryClient
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Check and register the project's Avro contracts.")
+app = typer.Typer(help="Check, register and export the project's Avro schemas.")
 console = Console()
 
 Directory = Annotated[
@@ -30,7 +38,14 @@ Directory = Annotated[
     typer.Option(
         "--dir",
         envvar="STREAMWORKS_CONTRACTS_DIR",
-        help="Folder of .avsc contracts [default: the project's contracts].",
+        help="Only this folder of .avsc files [default: the project's contracts and pipelines].",
+    ),
+]
+PipelineName = Annotated[
+    str | None,
+    typer.Option(
+        envvar="STREAMWORKS_SCHEMAS_PIPELINE",
+        help="Only this pipeline's topics (a name of the project, or module:attribute).",
     ),
 ]
 RegistryUrl = Annotated[
@@ -52,17 +67,22 @@ def check(
         str, typer.Option(help="Compatibility level for --against (the registry has its own).")
     ] = "BACKWARD",
     directory: Directory = None,
+    pipeline: PipelineName = None,
 ) -> None:
-    """Fail, naming the field, when a contract change would break compatibility."""
-    folder = _folder(directory)
+    """Fail, naming the field, when a schema change would break compatibility.
+
+    Against a git revision the files of a folder are compared (the contracts folder, or
+    one ``export`` wrote); against a registry, every subject of the project.
+    """
     if (registry is None) == (against is None):
         console.print("[red]error:[/] give exactly one of --registry URL or --against REVISION")
         raise typer.Exit(2)
     if registry is not None:
-        results = against_registry(RegistryClient.from_settings(Settings(), url=registry), folder)
+        client = RegistryClient.from_settings(Settings(), url=registry)
+        results = against_registry(client, _subjects(directory, pipeline))
         baseline = registry
     else:
-        results = against_revision(str(against), folder, level)
+        results = against_revision(str(against), _folder(directory), level)
         baseline = f"git revision {against}"
     _print(results, baseline)
     broken = [r for r in results if r.outcome == "incompatible"]
@@ -77,34 +97,122 @@ def check(
 def register(
     registry: RegistryUrl = None,
     directory: Directory = None,
-    pipeline: Annotated[
-        str | None,
-        typer.Option(
-            envvar="STREAMWORKS_SCHEMAS_PIPELINE",
-            help="Also register each of this pipeline's topics' contracts under <topic>-value.",
-        ),
-    ] = None,
+    pipeline: PipelineName = None,
 ) -> None:
-    """Register every contract under ``<topic>-value`` (idempotent).
+    """Register every subject of the project (idempotent).
 
-    With ``--pipeline`` the pipeline's own topics (a prefixed flagship's ``shop.raw``, say)
-    get their contracts too, so connectors at its edges can check records before any stage
-    has written.
+    Stages register their outputs when they first write; registering up front lets the
+    connectors at a pipeline's edges check records before any stage has written.
     """
-    folder = _folder(directory)
     if registry is None:
         console.print("[red]error:[/] --registry URL (or STREAMWORKS_REGISTRY_URL) is required")
         raise typer.Exit(2)
-    client = RegistryClient.from_settings(Settings(), url=registry)
-    ids = register_all(client, folder)
-    if pipeline is not None:
-        ids.update(register_contracts(load_pipeline(pipeline), client))
+    subjects = _subjects(directory, pipeline)
+    ids = register_all(RegistryClient.from_settings(Settings(), url=registry), subjects)
     table = Table(title=f"registered in {registry}")
     table.add_column("subject")
     table.add_column("id", justify="right")
     for subject, schema_id in sorted(ids.items()):
         table.add_row(subject, str(schema_id))
     console.print(table)
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option(help="Folder to write <topic>.avsc files into.")],
+    pipeline: PipelineName = None,
+    check_only: Annotated[
+        bool,
+        typer.Option("--check", help="Write nothing; fail when the folder is not up to date."),
+    ] = False,
+) -> None:
+    """Write each typed topic's schema as ``<topic>.avsc`` (derived or hand-written).
+
+    Commit the folder: ``schemas check --against REV --dir FOLDER`` then fails, naming the
+    field, when a record class changes incompatibly; ``--check`` in CI fails when someone
+    changed a class and did not export again.
+    """
+    wanted = {
+        subject.removesuffix("-value") + ".avsc": _pretty(found)
+        for subject, found in _pipeline_subjects(pipeline).items()
+    }
+    present = {path.name for path in out.glob("*.avsc")} if out.is_dir() else set()
+    stale = sorted(name for name, text in wanted.items() if _read(out / name) != text)
+    extra = sorted(present - set(wanted))
+    if check_only:
+        for name in stale:
+            console.print(f"[red]out of date[/]: {out / name}", highlight=False)
+        for name in extra:
+            console.print(f"[red]no topic has this schema now[/]: {out / name}", highlight=False)
+        if stale or extra:
+            console.print("run `streamworks schemas export --out " + str(out) + "` and commit")
+            raise typer.Exit(1)
+        console.print(f"{out}: {len(wanted)} schemas, up to date")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name in stale:
+        (out / name).write_text(wanted[name])
+    console.print(f"{out}: {len(stale)} written, {len(wanted) - len(stale)} unchanged")
+    for name in extra:  # never deleted here: a reviewer decides
+        console.print(f"[yellow]no topic has this schema now[/]: {out / name}", highlight=False)
+
+
+def _pretty(found: Contract) -> str:
+    return json.dumps(found.schema, indent=2) + "\n"
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text() if path.is_file() else None
+
+
+def _pipeline_subjects(pipeline: str | None) -> dict[str, Contract]:
+    """The subjects of ``pipeline``, or of every pipeline of the project here."""
+    if pipeline is not None:
+        names = [pipeline]
+    else:
+        project = current()
+        names = sorted(project.pipelines) if project is not None else []
+        if not names:
+            console.print(
+                "[red]error:[/] no pipelines: give --pipeline module:attribute, or list them "
+                "in [tool.streamworks] pipelines of the project's pyproject.toml"
+            )
+            raise typer.Exit(2)
+    subjects: dict[str, Contract] = {}
+    for name in names:
+        subjects.update(load_pipeline(name).subjects())
+    return subjects
+
+
+def _subjects(directory: Path | None, pipeline: str | None) -> dict[str, Contract]:
+    """``--dir``'s files, or the project's: its contracts folder and its pipelines' topics."""
+    if directory is not None:
+        subjects = folder_subjects(directory)
+        if pipeline is None:
+            return subjects
+    else:
+        project = current()
+        folder = project.contracts if project is not None else None
+        subjects = folder_subjects(folder) if folder is not None else {}
+        if pipeline is None and (project is None or not project.pipelines):
+            if not subjects:
+                console.print(
+                    "[red]error:[/] nothing to check: give --dir or --pipeline, or run inside a "
+                    "project ([tool.streamworks] contracts or pipelines)"
+                )
+                raise typer.Exit(2)
+            return subjects
+    for subject, found in _pipeline_subjects(pipeline).items():
+        known = subjects.get(subject)
+        if known is not None and known.schema != found.schema:
+            console.print(
+                f"[red]error:[/] {subject}: the contracts folder's {known.name}.avsc and the "
+                f"pipeline's record ({found.record_name}) differ",
+                highlight=False,
+            )
+            raise typer.Exit(1)
+        subjects[subject] = found
+    return subjects
 
 
 def _folder(directory: Path | None) -> Path:

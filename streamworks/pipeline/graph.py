@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from streamworks.core.errors import ConfigurationError
@@ -21,8 +22,9 @@ from streamworks.pipeline.gather import Answers, Gather, Gathered
 from streamworks.pipeline.stage import RetryPolicy, Stage, StageFunction
 from streamworks.pipeline.tables import GlobalTable
 from streamworks.pipeline.windows import Window, WindowKind
-from streamworks.schemas.catalog import contract
+from streamworks.schemas.catalog import Contract, contract_of, use_contracts
 from streamworks.schemas.compatibility import reader_problems
+from streamworks.schemas.errors import SchemaError
 from streamworks.schemas.records import AvroRecord
 
 __all__ = ["Pipeline", "PipelineError", "TopicSpec", "dead_letter_topic"]
@@ -64,7 +66,13 @@ class Pipeline:
         guarantee: Guarantee = "at-least-once",
         topics: list[TopicSpec] | None = None,
         default_partitions: int = 2,
+        contracts: Path | str | None = None,
     ) -> None:
+        """``contracts`` is a folder of hand-written ``.avsc`` contracts that record classes
+        of this pipeline name (``class R(AvroRecord, contract=...)``); classes that name none
+        need none."""
+        if contracts is not None:
+            use_contracts(contracts)
         self.name = name
         self.guarantee = guarantee
         self.default_partitions = default_partitions
@@ -293,10 +301,18 @@ class Pipeline:
     def validate(self) -> None:
         """Raise :class:`PipelineError` listing every problem; return when there is none.
 
-        Every stage's input must be produced by a stage or declared external, and every
-        writer schema on an edge must be readable by the reader's schema (Avro resolution).
+        Every record class must have a schema (derived, or a contract it fits), every
+        stage's input must be produced by a stage or declared external, and every writer
+        schema on an edge must be readable by the reader's schema (Avro resolution).
         """
         problems: list[str] = []
+        for record_type in self._record_types():
+            try:
+                contract_of(record_type)
+            except SchemaError as error:
+                problems.append(str(error))
+        if problems:  # the edges cannot be checked without the schemas
+            raise PipelineError(self.name, problems)
         declared = self.topics()
         for stage in self.stages.values():
             counts = {declared[topic].partitions for topic in stage.inputs}
@@ -323,11 +339,31 @@ class Pipeline:
                     f"cannot read as {stage.input_type.__name__}: {problem}"
                     for writer, kind in writers
                     for problem in reader_problems(
-                        contract(stage.input_type.topic).schema_str, contract(kind.topic).schema_str
+                        contract_of(stage.input_type).schema_str, contract_of(kind).schema_str
                     )
                 )
         if problems:
             raise PipelineError(self.name, problems)
+
+    def subjects(self) -> dict[str, Contract]:
+        """Every typed topic's registry subject (``<topic>-value``) and its contract."""
+        return {
+            f"{spec.name}-value": contract_of(spec.record_type)
+            for spec in self.topics().values()
+            if spec.record_type is not None
+        }
+
+    def _record_types(self) -> list[type[AvroRecord]]:
+        """Every record class the pipeline reads or writes, each once, in declaration order."""
+        found: dict[type[AvroRecord], None] = {}
+        for spec in self._topics.values():
+            if spec.record_type is not None:
+                found[spec.record_type] = None
+        for stage in self.stages.values():
+            found[stage.input_type] = None
+            found.update(dict.fromkeys(stage.outputs.values()))
+            found.update(dict.fromkeys(table.record_type for table in stage.tables))
+        return list(found)
 
     def order(self) -> list[Stage[Any]]:
         """Stages with producers before consumers (declaration order breaks ties)."""

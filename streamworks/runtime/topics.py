@@ -20,7 +20,6 @@ from streamworks.core.settings import Settings
 from streamworks.kafka import clients
 from streamworks.kafka.security import principal_of
 from streamworks.pipeline.graph import Pipeline, PipelineError
-from streamworks.schemas.catalog import contract
 from streamworks.schemas.registry_client import RegistryClient
 
 __all__ = ["ensure_topic", "ensure_topics", "register_contracts"]
@@ -113,11 +112,8 @@ def register_contracts(pipeline: Pipeline, registry: RegistryClient) -> dict[str
     and create tables before any stage has run.
     """
     return {
-        f"{spec.name}-value": registry.register(
-            f"{spec.name}-value", contract(spec.record_type.topic).schema_str
-        )
-        for spec in pipeline.topics().values()
-        if spec.record_type is not None
+        subject: registry.register(subject, found.schema_str)
+        for subject, found in pipeline.subjects().items()
     }
 
 

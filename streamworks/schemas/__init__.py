@@ -1,7 +1,8 @@
 """Avro on the wire: record classes, contracts, the codec, the registry client, compatibility."""
 
-from streamworks.schemas.catalog import Contract, contract
+from streamworks.schemas.catalog import Contract, contract, contract_of
 from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.derive import derive_schema
 from streamworks.schemas.errors import (
     DecodeError,
     EncodeError,
@@ -31,4 +32,6 @@ __all__ = [
     "SchemaError",
     "ValueDecodeError",
     "contract",
+    "contract_of",
+    "derive_schema",
 ]

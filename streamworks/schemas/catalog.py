@@ -35,22 +35,27 @@ _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "st
 
 @dataclass(frozen=True)
 class Contract:
-    """One record type: the topic it travels on and its self-contained schema."""
+    """One record type's self-contained schema, and the name it is known by.
 
-    topic: str
-    """The topic (the file's name without ``.avsc``)."""
+    A contract is a schema, not a topic: which topics carry it is the pipeline's business,
+    and each topic's registry subject is ``<topic>-value``.
+    """
+
+    name: str
+    """A hand-written contract's file name without ``.avsc``; a derived one's record name."""
     schema: dict[str, Any] = field(repr=False)
     """The schema as JSON data, with foreign named types inlined."""
 
     @property
-    def name(self) -> str:
+    def record_name(self) -> str:
         """The record's full name, e.g. ``streamworks.orders.RawOrder``."""
         return _full_name(self.schema, None)
 
     @property
     def subject(self) -> str:
-        """The registry subject of the topic's values (TopicNameStrategy)."""
-        return f"{self.topic}-value"
+        """``<name>-value``: the subject of the topic of the same name (a contract folder's
+        convention, TopicNameStrategy)."""
+        return f"{self.name}-value"
 
     @property
     def schema_str(self) -> str:
@@ -88,7 +93,7 @@ def load_contracts(directory: Path) -> dict[str, Contract]:
             raise InvalidSchemaError(
                 f"{directory / topic}.avsc is not valid Avro: {error}"
             ) from error
-        result[topic] = Contract(topic=topic, schema=expanded)
+        result[topic] = Contract(name=topic, schema=expanded)
     return result
 
 
@@ -144,13 +149,13 @@ def contract(name: str) -> Contract:
 def contract_of(record_type: type) -> Contract:
     """The contract of a record class: the ``.avsc`` it names, or the schema of its fields.
 
-    A class naming a contract (``contract = "orders.raw"``) must fit it: a field the file
-    lacks, a file field without a default the class lacks, or a type its values cannot take
-    is refused here, naming the field, rather than dead-lettering every record later. A
-    class naming none gets the schema derived from its type hints
+    A class naming a contract (``class R(AvroRecord, contract="orders.raw")``) must fit it:
+    a field the file lacks, a file field without a default the class lacks, or a type its
+    values cannot take is refused here, naming the field, rather than dead-lettering every
+    record later. A class naming none gets the schema derived from its type hints
     (:func:`~streamworks.schemas.derive.derive_schema`), named by the record's full name.
     """
-    named = getattr(record_type, "contract", None)
+    named = getattr(record_type, "avro_contract", None)
     if named is None:
         return _derived(record_type)
     found = contract(named)
@@ -165,7 +170,7 @@ def contract_of(record_type: type) -> Contract:
 @cache
 def _derived(record_type: type) -> Contract:
     schema = derive_schema(record_type)
-    return Contract(topic=_full_name(schema, None), schema=schema)
+    return Contract(name=_full_name(schema, None), schema=schema)
 
 
 @cache

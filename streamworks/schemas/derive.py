@@ -18,8 +18,8 @@ a ``StrEnum``                      ``enum`` whose symbols are the members' value
 =================================  ==================================================
 
 Field defaults become Avro defaults, the docstring under a field (the house style) becomes
-its ``doc``, the class docstring the record's. The namespace is the class's ``namespace``
-attribute, else its module's name.
+its ``doc``, the class docstring the record's. The namespace is the one the class gives
+(``class R(AvroRecord, namespace=...)``), else its module's name.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class _Deriver:
     def record(self, cls: type, namespace: str | None = None) -> Any:
         if not dataclasses.is_dataclass(cls):
             raise InvalidSchemaError(f"{cls.__name__} is not a dataclass; a record needs fields")
-        space = cls.__dict__.get("namespace") or _module_namespace(cls) or namespace
+        space = cls.__dict__.get("avro_namespace") or _module_namespace(cls) or namespace
         full = f"{space}.{cls.__name__}" if space else cls.__name__
         if full in self._defined:
             return full

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -20,7 +20,13 @@ from streamworks.schemas.compatibility import check
 from streamworks.schemas.errors import SchemaError, SchemaNotFoundError
 from streamworks.schemas.registry_client import RegistryClient
 
-__all__ = ["SubjectCheck", "against_registry", "against_revision", "register_all"]
+__all__ = [
+    "SubjectCheck",
+    "against_registry",
+    "against_revision",
+    "folder_subjects",
+    "register_all",
+]
 
 Outcome = Literal["compatible", "new", "unchanged", "incompatible"]
 
@@ -39,19 +45,26 @@ class SubjectCheck:
     """Why it is incompatible: each names the field that breaks."""
 
 
-def against_registry(client: RegistryClient, directory: Path) -> list[SubjectCheck]:
-    """Each contract in ``directory`` against every live version registered for its subject."""
+def folder_subjects(directory: Path) -> dict[str, Contract]:
+    """The contracts of a folder by subject: ``<file name>-value`` (files named by topic)."""
+    return {found.subject: found for found in load_contracts(directory).values()}
+
+
+def against_registry(
+    client: RegistryClient, subjects: Mapping[str, Contract]
+) -> list[SubjectCheck]:
+    """Each subject's contract against every live version registered for the subject."""
     results = []
-    for found in load_contracts(directory).values():
+    for subject, found in sorted(subjects.items()):
         try:
-            versions = client.versions(found.subject)
+            versions = client.versions(subject)
         except SchemaNotFoundError:
-            results.append(SubjectCheck(found.subject, "new", client.compatibility()))
+            results.append(SubjectCheck(subject, "new", client.compatibility()))
             continue
-        level = client.compatibility(found.subject)
-        existing = [client.version(found.subject, v) for v in versions]
+        level = client.compatibility(subject)
+        existing = [client.version(subject, v) for v in versions]
         if any(_same(found.schema_str, e.schema) for e in existing[-1:]):
-            results.append(SubjectCheck(found.subject, "unchanged", level))
+            results.append(SubjectCheck(subject, "unchanged", level))
             continue
         problems = check(
             found.schema_str,
@@ -59,7 +72,7 @@ def against_registry(client: RegistryClient, directory: Path) -> list[SubjectChe
             level,
             labels=[f"registered version {e.version} (id {e.schema_id})" for e in existing],
         )
-        results.append(_verdict(found, level, problems))
+        results.append(_verdict(subject, level, problems))
     return results
 
 
@@ -83,21 +96,21 @@ def against_revision(revision: str, directory: Path, level: str = "BACKWARD") ->
             results.append(SubjectCheck(found.subject, "unchanged", level))
         else:
             problems = check(found.schema_str, [old.schema_str], level, labels=[revision])
-            results.append(_verdict(found, level, problems))
+            results.append(_verdict(found.subject, level, problems))
     return results
 
 
-def register_all(client: RegistryClient, directory: Path) -> dict[str, int]:
-    """Register every contract under its subject; return subject -> global id."""
+def register_all(client: RegistryClient, subjects: Mapping[str, Contract]) -> dict[str, int]:
+    """Register each subject's contract; return subject -> global id."""
     return {
-        found.subject: client.register(found.subject, found.schema_str)
-        for found in load_contracts(directory).values()
+        subject: client.register(subject, found.schema_str)
+        for subject, found in sorted(subjects.items())
     }
 
 
-def _verdict(found: Contract, level: str, problems: Sequence[str]) -> SubjectCheck:
+def _verdict(subject: str, level: str, problems: Sequence[str]) -> SubjectCheck:
     outcome: Outcome = "incompatible" if problems else "compatible"
-    return SubjectCheck(found.subject, outcome, level, tuple(problems))
+    return SubjectCheck(subject, outcome, level, tuple(problems))
 
 
 def _same(left: str, right: str) -> bool:

@@ -15,15 +15,40 @@ _Convert = Callable[[Any], Any]
 
 
 class AvroRecord:
-    """Base of the typed records; subclasses are frozen dataclasses mirroring one contract.
+    """Base of the typed records: frozen dataclasses whose fields are the record's.
 
-    ``topic`` names the contract (``schemas/contracts/<topic>.avsc``); a test checks that the
-    class's fields agree with the file's, so the two cannot drift apart.
+    By default a record's Avro schema is derived from its fields
+    (:func:`~streamworks.schemas.derive.derive_schema`), in the namespace given by
+    ``namespace=`` or else the class's module::
+
+        @dataclass(frozen=True)
+        class Reading(AvroRecord, namespace="iot"):
+            device_id: str
+            temp_c: float
+
+    A class may instead mirror a hand-written contract, an ``.avsc`` file of a folder made
+    known with :func:`~streamworks.schemas.catalog.use_contracts` (or ``Pipeline(...,
+    contracts=...)``), by naming it: ``class Reading(AvroRecord, contract="iot.reading")``.
+    The class must then fit the file; where it does not, the lookup fails naming the field.
+    A contract is a schema, not a topic: any topic may carry the record.
     """
 
-    topic: ClassVar[str]
+    avro_contract: ClassVar[str | None] = None
+    """The hand-written contract this class mirrors; None when its schema is derived."""
+    avro_namespace: ClassVar[str | None] = None
+    """The namespace of the derived schema; None: the class's module."""
     _readers: ClassVar[tuple[tuple[str, _Convert | None], ...] | None] = None
     _names: ClassVar[tuple[str, ...] | None] = None
+
+    def __init_subclass__(
+        cls, *, contract: str | None = None, namespace: str | None = None, **options: Any
+    ) -> None:
+        super().__init_subclass__(**options)
+        # dataclass(slots=True) builds the class anew, without these arguments: keep them
+        if contract is not None or "avro_contract" not in cls.__dict__:
+            cls.avro_contract = contract
+        if namespace is not None or "avro_namespace" not in cls.__dict__:
+            cls.avro_namespace = namespace
 
     def to_avro(self) -> dict[str, Any]:
         """The record as the dict fastavro writes (enums as text, nested records as dicts)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
-from streamworks.schemas.catalog import contract
+from streamworks.schemas.catalog import contract_of
 from streamworks.schemas.codec import AvroCodec, AvroEncoder
 from streamworks.schemas.errors import EncodeError
 from streamworks.schemas.records import AvroRecord
@@ -30,7 +30,7 @@ class RecordCodec(Generic[R]):
         register: bool = True,
     ) -> None:
         """``register=False`` makes a decode-only codec that never writes to the registry."""
-        found = contract(record_type.topic)
+        found = contract_of(record_type)
         self.record_type = record_type
         self.subject = subject or found.subject
         self._encoder = codec.encoder(self.subject, found.schema_str) if register else None

@@ -9,7 +9,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from streamworks.schemas.catalog import contract
+from streamworks.schemas.catalog import contract_of
 from streamworks.schemas.codec import AvroCodec
 from streamworks.schemas.registry_client import RegistryClient
 from streamworks.schemas.typed import RecordCodec
@@ -40,7 +40,7 @@ async def test_records_confluent_serializes_are_decoded_by_our_codec(
     context = SerializationContext(topic, MessageField.VALUE)
     alarms = [_alarm(n) for n in range(20)]
     with SchemaRegistryClient({"url": schema_registry.url}) as confluent:
-        serializer = AvroSerializer(confluent, contract(Alarm.topic).schema_str)
+        serializer = AvroSerializer(confluent, contract_of(Alarm).schema_str)
         framed = [serializer(a.to_avro(), context) for a in alarms]
     await produce(kafka.bootstrap_servers, topic, [(None, b) for b in framed])
 

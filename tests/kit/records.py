@@ -20,10 +20,8 @@ class Level(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Reading(AvroRecord):
+class Reading(AvroRecord, contract="kit.readings"):
     """One measurement of one sensor (``kit.readings``)."""
-
-    topic = "kit.readings"
 
     sensor: str
     """Which sensor measured it; the usual record key."""
@@ -34,10 +32,8 @@ class Reading(AvroRecord):
 
 
 @dataclass(frozen=True, slots=True)
-class Label(AvroRecord):
+class Label(AvroRecord, contract="kit.labels"):
     """What is known about a sensor, or a stage's conclusion about a reading (``kit.labels``)."""
-
-    topic = "kit.labels"
 
     sensor: str
     """The sensor; also the record key."""
@@ -48,10 +44,8 @@ class Label(AvroRecord):
 
 
 @dataclass(frozen=True, slots=True)
-class Alarm(AvroRecord):
+class Alarm(AvroRecord, contract="kit.alarms"):
     """A reading that broke a limit, with every limit it broke (``kit.alarms``)."""
-
-    topic = "kit.alarms"
 
     reading: Reading
     """The reading as the stage received it."""
@@ -62,10 +56,8 @@ class Alarm(AvroRecord):
 
 
 @dataclass(frozen=True, slots=True)
-class Total(AvroRecord):
+class Total(AvroRecord, contract="kit.totals"):
     """A running count and sum of one key's values (``kit.totals``)."""
-
-    topic = "kit.totals"
 
     key: str
     """The key the values were grouped by; also the record key."""
@@ -76,10 +68,8 @@ class Total(AvroRecord):
 
 
 @dataclass(frozen=True, slots=True)
-class WindowCount(AvroRecord):
+class WindowCount(AvroRecord, contract="kit.window_counts"):
     """How many records one key had in one window (``kit.window_counts``)."""
-
-    topic = "kit.window_counts"
 
     key: str
     """The counted key; also the record key."""
@@ -92,10 +82,8 @@ class WindowCount(AvroRecord):
 
 
 @dataclass(frozen=True, slots=True)
-class Vote(AvroRecord):
+class Vote(AvroRecord, contract="kit.votes"):
     """One voter's answer about one subject (``kit.votes``)."""
-
-    topic = "kit.votes"
 
     subject: str
     """What was voted on; the correlation id and the record key."""

@@ -13,7 +13,7 @@ from streamworks.connectors.files import FileSourceConfig, JsonlSinkConfig
 from streamworks.core.settings import Settings
 from streamworks.runtime.metrics import MetricsServer
 from streamworks.runtime.topics import ensure_topics
-from streamworks.schemas.catalog import contract
+from streamworks.schemas.catalog import contract_of
 from streamworks.schemas.registry_client import RegistryClient
 from streamworks.testing import KafkaEndpoint, unique_name, wait_for
 from streamworks.testing.connectors import running
@@ -115,7 +115,7 @@ async def test_a_connect_worker_serves_connector_figures(
     registry = schema_registry.url
     settings = kafka_settings.model_copy(update={"registry_url": registry})
     topic = await topic_factory("metrics-readings", partitions=3)
-    RegistryClient(registry).register(f"{topic}-value", contract(Reading.topic).schema_str)
+    RegistryClient(registry).register(f"{topic}-value", contract_of(Reading).schema_str)
     count = 200
     inbox = tmp_path / "inbox"
     inbox.mkdir()

@@ -6,12 +6,14 @@ as a user would, so nothing of this repository's reference project is on the pat
 
 from __future__ import annotations
 
-import os
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.projects import outside_env, write_project
 
 PYPROJECT = """\
 [project]
@@ -32,10 +34,8 @@ from streamworks import AvroRecord
 
 
 @dataclass(frozen=True, slots=True)
-class Reading(AvroRecord):
+class Reading(AvroRecord, contract="iot.reading"):
     """One sensor reading."""
-
-    topic = "iot.reading"
 
     device_id: str
     temp_c: float
@@ -95,30 +95,26 @@ NULL = register_kind(Kind(NullConfig, NullSource))
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A small project: pyproject, a package with a record and a pipeline, one contract."""
-    root = tmp_path / "iot-project"
-    (root / "iot").mkdir(parents=True)
-    (root / "contracts").mkdir()
-    (root / "pyproject.toml").write_text(PYPROJECT)
-    (root / "iot" / "__init__.py").write_text("")
-    (root / "iot" / "records.py").write_text(RECORDS)
-    (root / "iot" / "pipeline.py").write_text(PIPELINE)
-    (root / "iot" / "connectors.py").write_text(CONNECTOR)
-    (root / "contracts" / "iot.reading.avsc").write_text(CONTRACT)
-    return root
+    return write_project(
+        tmp_path / "iot-project",
+        {
+            "pyproject.toml": PYPROJECT,
+            "iot/__init__.py": "",
+            "iot/records.py": RECORDS,
+            "iot/pipeline.py": PIPELINE,
+            "iot/connectors.py": CONNECTOR,
+            "contracts/iot.reading.avsc": CONTRACT,
+        },
+    )
 
 
 def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``args`` with this interpreter in ``cwd``, with no PYTHONPATH (the repo not on it)."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("PYTHONPATH", "STREAMWORKS_PROJECT", "STREAMWORKS_KAFKA_HOME")
-    }
     return subprocess.run(
         [sys.executable, *args],
         check=False,
         cwd=cwd,
-        env=env,
+        env=outside_env(),
         capture_output=True,
         text=True,
         timeout=60,
@@ -197,3 +193,74 @@ def test_a_project_keeps_its_local_kafka_under_its_own_cache(project: Path) -> N
     env_free = run(project / "iot", "-c", code)
     assert env_free.returncode == 0, env_free.stderr
     assert env_free.stdout.strip() == str(project.resolve() / ".cache" / "kafka")
+
+
+DERIVED = '''\
+"""A record whose schema is derived from its fields."""
+
+from dataclasses import dataclass
+
+from streamworks import AvroRecord
+
+
+@dataclass(frozen=True)
+class Hot(AvroRecord, namespace="iot"):
+    """A reading above the threshold."""
+
+    device_id: str
+    """The device."""
+    temp_c: float
+'''
+
+
+def test_a_class_that_does_not_fit_its_contract_is_refused_naming_the_field(
+    project: Path,
+) -> None:
+    records = project / "iot" / "records.py"
+    records.write_text(records.read_text().replace("temp_c: float", "temperature_c: float"))
+    (project / "iot" / "pipeline.py").write_text(PIPELINE.replace("temp_c", "temperature_c"))
+    code = "from streamworks.ops.project import load_pipeline; load_pipeline('iot').validate()"
+    validated = run(project, "-c", code)
+    exported = run(project, "-m", "streamworks", "schemas", "export", "--out", "exported")
+    for done in (validated, exported):
+        assert done.returncode == 1
+        assert "Reading.temperature_c: in the class, not in the contract" in done.stderr
+        assert "Reading.temp_c: in the contract without a default, not in the class" in done.stderr
+    assert len(exported.stderr.strip().splitlines()) == 1  # one line, no traceback
+
+
+def test_export_writes_each_topics_schema_and_check_finds_a_stale_one(project: Path) -> None:
+    (project / "iot" / "hot.py").write_text(DERIVED)
+    (project / "iot" / "pipeline.py").write_text(
+        PIPELINE.replace(
+            "from iot.records import Reading",
+            "from iot.hot import Hot\nfrom iot.records import Reading",
+        )
+        .replace('outputs={"iot.hot": Reading}', 'outputs={"iot.hot": Hot}')
+        .replace(
+            "async def hot(reading: Reading) -> Reading | None:\n"
+            "    return reading if reading.temp_c > 30 else None",
+            "async def hot(reading: Reading) -> Hot | None:\n"
+            "    return Hot(reading.device_id, reading.temp_c) if reading.temp_c > 30 "
+            "else None",
+        )
+    )
+    out = project / "exported"
+    done = run(project, "-m", "streamworks", "schemas", "export", "--out", "exported")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["iot.hot.avsc", "iot.readings.avsc"]
+    hot = json.loads((out / "iot.hot.avsc").read_text())
+    assert hot["name"] == "Hot"
+    assert hot["namespace"] == "iot"
+    assert hot["fields"][0] == {"name": "device_id", "type": "string", "doc": "The device."}
+    assert json.loads((out / "iot.readings.avsc").read_text()) == json.loads(CONTRACT)
+    fresh = run(project, "-m", "streamworks", "schemas", "export", "--out", "exported", "--check")
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+
+    (project / "iot" / "hot.py").write_text(
+        DERIVED.replace("    temp_c: float\n", "    temp_c: float\n    room: str\n")
+    )
+    stale = run(project, "-m", "streamworks", "schemas", "export", "--out", "exported", "--check")
+    assert stale.returncode == 1
+    assert "out of date" in stale.stdout
+    assert "iot.hot.avsc" in stale.stdout

@@ -81,12 +81,14 @@ def _normalise_expected(hint: Any) -> Any:
 @pytest.mark.parametrize("folder", sorted(FOLDERS))
 def test_every_contract_has_a_record_class_and_back(folder: str) -> None:
     directory, records = FOLDERS[folder]
-    assert sorted(r.topic for r in records) == sorted(load_contracts(directory))
+    assert sorted(str(r.avro_contract) for r in records) == sorted(load_contracts(directory))
 
 
-@pytest.mark.parametrize("record_type", PROJECT_RECORDS + KIT_RECORDS, ids=lambda r: r.topic)
+@pytest.mark.parametrize(
+    "record_type", PROJECT_RECORDS + KIT_RECORDS, ids=lambda r: str(r.avro_contract)
+)
 def test_record_class_agrees_with_its_avsc(record_type: type[AvroRecord]) -> None:
-    schema = contract(record_type.topic).schema
+    schema = contract(str(record_type.avro_contract)).schema
     assert record_type.__name__ == schema["name"].rpartition(".")[2]
     hints = typing.get_type_hints(record_type)
     fields = {f.name: f for f in dataclasses.fields(record_type)}  # type: ignore[arg-type]

@@ -33,9 +33,7 @@ class Place(AvroRecord):
 
 
 @dataclass(frozen=True)
-class Everything(AvroRecord):
-    namespace = "test.derive"
-
+class Everything(AvroRecord, namespace="test.derive"):
     text: str
     count: int
     ratio: float
