@@ -17,7 +17,11 @@ import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-import pytest_asyncio
+
+try:
+    import pytest_asyncio
+except ImportError:  # pytest without pytest-asyncio: the kit's async fixture says what to add
+    pytest_asyncio = None  # type: ignore[assignment]
 
 from streamworks.core.settings import Settings
 from streamworks.testing._broker import (
@@ -64,12 +68,23 @@ def kafka_settings(kafka: KafkaEndpoint) -> Settings:
     return Settings(bootstrap_servers=kafka.bootstrap_servers)
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def topic_factory(kafka: KafkaEndpoint) -> AsyncIterator[TopicFactory]:
+async def _topic_factory(kafka: KafkaEndpoint) -> AsyncIterator[TopicFactory]:
     """``await topic_factory("orders", partitions=3)`` makes a topic only this test sees."""
     factory = TopicFactory(kafka.bootstrap_servers, default_replication=1)
     yield factory
     await factory.cleanup()
+
+
+if pytest_asyncio is not None:
+    topic_factory = pytest_asyncio.fixture(loop_scope="session", name="topic_factory")(
+        _topic_factory
+    )
+else:
+
+    @pytest.fixture(name="topic_factory")
+    def _no_topic_factory() -> None:
+        """Async fixtures need pytest-asyncio: ``pip install 'streamworks[testing]'``."""
+        pytest.fail("topic_factory needs pytest-asyncio: pip install 'streamworks[testing]'")
 
 
 @pytest.fixture

@@ -228,3 +228,32 @@ def test_import_works_outside_the_repository_without_faust(installed: Installed)
     assert found["faust"] == [], "importing streamworks imports faust, an optional extra"
     assert found["pom"], "streamworks/ops/kafka/pom.xml is not readable from the install"
     assert found["page"], "streamworks/ops/dashboard/static/index.html is not installed"
+
+
+PROJECT_TEST = """
+from streamworks import Pipeline
+
+
+def test_a_pipeline_can_be_declared() -> None:
+    assert Pipeline("mine").name == "mine"
+"""
+
+
+def test_a_projects_pytest_runs_with_the_plugin_and_without_pytest_asyncio(
+    installed: Installed,
+) -> None:
+    """The wheel registers a pytest plugin: plain pytest in a user's venv must still run."""
+    _run(
+        [installed.python, "-m", "pip", "install", "--no-input", "--progress-bar", "off", "pytest"],
+        cwd=installed.outside,
+        timeout=300,
+    )
+    tests = installed.outside / "project_tests"
+    tests.mkdir(exist_ok=True)
+    (tests / "test_mine.py").write_text(PROJECT_TEST)
+    shown = _run(
+        [installed.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", tests],
+        cwd=installed.outside,
+        timeout=120,
+    )
+    assert "1 passed" in shown
