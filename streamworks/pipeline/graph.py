@@ -19,6 +19,7 @@ from streamworks.pipeline.aggregation import (
 from streamworks.pipeline.aggregation import late_topic as late_topic_of
 from streamworks.pipeline.aggregators import Aggregator
 from streamworks.pipeline.gather import Answers, Gather, Gathered
+from streamworks.pipeline.infer import input_type_of, resolve_outputs
 from streamworks.pipeline.stage import RetryPolicy, Stage, StageFunction
 from streamworks.pipeline.tables import GlobalTable
 from streamworks.pipeline.windows import Window, WindowKind
@@ -114,8 +115,8 @@ class Pipeline:
         name: str,
         *,
         inputs: str | tuple[str, ...],
-        input_type: type[AvroRecord],
-        outputs: dict[str, type[AvroRecord]],
+        outputs: str | dict[str, type[AvroRecord]],
+        input_type: type[AvroRecord] | None = None,
         concurrency: int = 1,
         key: Callable[[Any], str | bytes] | None = None,
         repartition_by: Callable[[Any], str | bytes] | None = None,
@@ -123,15 +124,21 @@ class Pipeline:
         retry: RetryPolicy | None = None,
         tables: tuple[GlobalTable[Any], ...] = (),
     ) -> Callable[[StageFunction], StageFunction]:
-        """Decorator declaring the decorated ``async`` function as a stage of this pipeline."""
+        """Decorator declaring the decorated ``async`` function as a stage of this pipeline.
+
+        The record types come from the function's annotations
+        (:mod:`~streamworks.pipeline.infer`): ``outputs="iot.clean"`` writes the one record
+        class the function returns; ``outputs={topic: Record, ...}`` names several (or
+        types the annotations do not say); ``input_type=`` overrides the parameter's.
+        """
 
         def register(function: StageFunction) -> StageFunction:
             self.add(
                 Stage(
                     name=name,
                     inputs=(inputs,) if isinstance(inputs, str) else tuple(inputs),
-                    input_type=input_type,
-                    outputs=dict(outputs),
+                    input_type=input_type or input_type_of(name, function, batch=batch),
+                    outputs=resolve_outputs(name, function, outputs),
                     function=function,
                     concurrency=concurrency,
                     key=key,

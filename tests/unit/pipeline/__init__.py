@@ -1,0 +1,1 @@
+"""Tests of the pipeline declarations (streamworks.pipeline)."""
