@@ -12,14 +12,15 @@ from streamworks.core.settings import Guarantee
 from streamworks.pipeline.aggregation import (
     Aggregation,
     EmitMode,
-    Emitter,
     EventTime,
     changelog_topic,
 )
 from streamworks.pipeline.aggregation import late_topic as late_topic_of
 from streamworks.pipeline.aggregators import Aggregator
+from streamworks.pipeline.chain import Stream
 from streamworks.pipeline.gather import Answers, Gather, Gathered
 from streamworks.pipeline.infer import input_type_of, resolve_outputs
+from streamworks.pipeline.results import emitter, result_record
 from streamworks.pipeline.stage import RetryPolicy, Stage, StageFunction
 from streamworks.pipeline.tables import GlobalTable
 from streamworks.pipeline.windows import Window, WindowKind
@@ -161,8 +162,8 @@ class Pipeline:
         key: Callable[[Any], str],
         aggregator: Aggregator,
         output: str,
-        output_type: type[AvroRecord],
-        emit: Emitter,
+        output_type: type[AvroRecord] | None = None,
+        emit: Callable[..., AvroRecord] | None = None,
         window: WindowKind | None = None,
         mode: EmitMode = "update",
         event_time: EventTime | None = None,
@@ -178,13 +179,22 @@ class Pipeline:
         kept in RocksDB and the compacted ``<pipeline>.<name>.changelog`` topic; records
         later than their windows go to ``<pipeline>.<name>.late``. See
         :class:`~streamworks.pipeline.aggregation.Aggregation` for the rest.
+
+        Without ``output_type`` (and ``emit``) the stage writes a result record of its own:
+        the key, the window's start and end, one field per aggregator of a ``Combine``
+        (:mod:`~streamworks.pipeline.results`).
         """
         late = late_topic_of(self.name, name)
+        windowed = window is not None
+        if output_type is None:
+            if emit is not None:
+                raise ConfigurationError(f"aggregation {name}: an emit needs its output_type")
+            output_type = result_record(self.name, name, aggregator, windowed=windowed)
         spec = Aggregation(
             key=key,
             aggregator=aggregator,
             output=output,
-            emit=emit,
+            emit=emitter(name, emit, output_type, aggregator, windowed=windowed),
             window=window,
             mode=mode,
             event_time=event_time,
@@ -208,6 +218,12 @@ class Pipeline:
                 aggregation=spec,
             )
         )
+
+    def stream(self, inputs: str | tuple[str, ...], record_type: type[AvroRecord]) -> Stream:
+        """Start a chained aggregation over ``inputs`` (see :mod:`~streamworks.pipeline.chain`):
+        ``stream(topic, Record).group_by(key).tumbling(60).agg(n=Count()).to(out)``."""
+        topics = (inputs,) if isinstance(inputs, str) else tuple(inputs)
+        return Stream(self.aggregate, topics, record_type)
 
     def gather(
         self,
