@@ -19,7 +19,7 @@ import heapq
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,11 +29,11 @@ from streamworks.pipeline.aggregation import Aggregation
 from streamworks.pipeline.stage import Stage
 from streamworks.pipeline.windows import Window
 from streamworks.runtime.dead_letters import LINEAGE_PARTITION, LINEAGE_PREFIX, dead_letter
+from streamworks.runtime.inputs import InputDecoder
 from streamworks.runtime.processor import Counts
 from streamworks.schemas.codec import AvroCodec
 from streamworks.schemas.errors import DecodeError, RegistryAccessError, RegistryUnavailableError
-from streamworks.schemas.records import AvroRecord
-from streamworks.schemas.typed import RecordCodec
+from streamworks.schemas.typed import Format, codec_for
 from streamworks.state.store import Store
 
 __all__ = ["WINDOW_END", "WINDOW_START", "AggregationProcessor", "TaskOutput"]
@@ -77,7 +77,11 @@ def _epoch_ms(value: datetime | int) -> int:
 
 
 class AggregationProcessor:
-    """Folds batches of input messages into per-task state and emits results."""
+    """Folds batches of input messages into per-task state and emits results.
+
+    ``formats`` are the formats of the stage's topics by name, as for
+    :class:`~streamworks.runtime.processor.StageProcessor`.
+    """
 
     def __init__(
         self,
@@ -86,6 +90,7 @@ class AggregationProcessor:
         dead_letter_topic: str,
         *,
         clock: Callable[[], float] = time.time,
+        formats: Mapping[str, Format] | None = None,
     ) -> None:
         if stage.aggregation is None:
             raise ValueError(f"stage {stage.name} is not an aggregation")
@@ -93,9 +98,14 @@ class AggregationProcessor:
         self.spec: Aggregation = stage.aggregation
         self.dead_letter_topic = dead_letter_topic
         self._clock = clock
-        self._input: RecordCodec[AvroRecord] = RecordCodec(stage.input_type, codec, register=False)
-        self._output = RecordCodec(
-            stage.outputs[self.spec.output], codec, subject=f"{self.spec.output}-value"
+        formats = formats or {}
+        self.inputs = InputDecoder(stage, codec, formats)
+        """Its input decoder; the worker fetches the schemas of ``inputs.avro`` first."""
+        self._output = codec_for(
+            stage.outputs[self.spec.output],
+            codec,
+            format=formats.get(self.spec.output, "avro"),
+            subject=f"{self.spec.output}-value",
         )
         self._tasks: dict[int, _Task] = {}
         self._stage_header = (LINEAGE_PREFIX + "stage", stage.name.encode())
@@ -192,12 +202,7 @@ class AggregationProcessor:
         task.positions[message.topic] = message.offset + 1
         spec = self.spec
         try:
-            record = self._input.decode(
-                message.value,
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-            )
+            record = self.inputs.decode(message)
             key = spec.key(record)
             ts = (
                 message.timestamp_ms

@@ -37,6 +37,7 @@ from streamworks.pipeline.graph import Pipeline
 from streamworks.runtime.membership import Batches, to_messages
 from streamworks.runtime.parts import WorkerParts
 from streamworks.runtime.processor import Counts, schemas_ready
+from streamworks.runtime.topics import formats_of
 from streamworks.schemas.codec import AvroCodec
 from streamworks.state.changelog import ChangelogReader, Restored
 from streamworks.state.store import Store, open_store
@@ -87,7 +88,7 @@ class AggregationWorker:
         """Every restore this worker did, in order (for metrics and tests)."""
         self._codec = codec
         self._aggregation = AggregationProcessor(
-            self.stage, codec, pipeline.dead_letter_topic(stage)
+            self.stage, codec, pipeline.dead_letter_topic(stage), formats=formats_of(pipeline)
         )
         spec = self._aggregation.spec
         self._changelog = spec.changelog
@@ -151,7 +152,9 @@ class AggregationWorker:
         counts = Counts()
         messages = to_messages(batches)
         # the fold is synchronous and stateful: the registry must answer before it starts
-        counts.retries += await schemas_ready(self._codec, messages, self.stage)
+        counts.retries += await schemas_ready(
+            self._codec, messages, self.stage, avro=self._aggregation.inputs.avro
+        )
         outputs = self._aggregation.process(messages, counts)
         offsets: dict[int, dict[TopicPartition, int]] = defaultdict(dict)
         for tp, records in batches.items():

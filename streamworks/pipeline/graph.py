@@ -28,6 +28,7 @@ from streamworks.schemas.catalog import Contract, contract_of, use_contracts
 from streamworks.schemas.compatibility import reader_problems
 from streamworks.schemas.errors import SchemaError
 from streamworks.schemas.records import AvroRecord
+from streamworks.schemas.typed import FORMATS, Format
 
 __all__ = ["Pipeline", "PipelineError", "TopicSpec", "dead_letter_topic"]
 
@@ -56,6 +57,16 @@ class TopicSpec:
     """True when something outside the pipeline writes it (a connector, another service)."""
     config: dict[str, str] = field(default_factory=dict)
     """Other topic configs, e.g. ``{"cleanup.policy": "compact"}``."""
+    format: Format = "avro"
+    """How its values are written: ``"avro"``, framed with a schema registry id, or
+    ``"json"``, UTF-8 JSON objects checked against the record class's schema, no registry
+    (see :mod:`streamworks.schemas.json_codec`)."""
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ConfigurationError(
+                f"topic {self.name}: format {self.format!r} is not one of {', '.join(FORMATS)}"
+            )
 
 
 class Pipeline:
@@ -326,7 +337,8 @@ class Pipeline:
 
         Every record class must have a schema (derived, or a contract it fits), every
         stage's input must be produced by a stage or declared external, and every writer
-        schema on an edge must be readable by the reader's schema (Avro resolution).
+        schema on an edge must be readable by the reader's schema (Avro resolution); on a JSON
+        topic the reader must also know every field the writer writes.
         """
         problems: list[str] = []
         for record_type in self._record_types():
@@ -365,15 +377,24 @@ class Pipeline:
                         contract_of(stage.input_type).schema_str, contract_of(kind).schema_str
                     )
                 )
+                if declared[topic].format == "json":  # a JSON reader refuses unknown fields
+                    problems.extend(
+                        f"{writer} writes {kind.__name__} to JSON topic {topic} with fields "
+                        f"{', '.join(extra)}, which {stage.input_type.__name__} of stage "
+                        f"{stage.name} lacks: JSON values with unknown fields are refused"
+                        for writer, kind in writers
+                        if (extra := _unknown_to(stage.input_type, kind))
+                    )
         if problems:
             raise PipelineError(self.name, problems)
 
     def subjects(self) -> dict[str, Contract]:
-        """Every typed topic's registry subject (``<topic>-value``) and its contract."""
+        """Every typed Avro topic's registry subject (``<topic>-value``) and its contract
+        (a JSON topic has none)."""
         return {
             f"{spec.name}-value": contract_of(spec.record_type)
             for spec in self.topics().values()
-            if spec.record_type is not None
+            if spec.record_type is not None and spec.format == "avro"
         }
 
     def _record_types(self) -> list[type[AvroRecord]]:
@@ -409,6 +430,14 @@ class Pipeline:
             done.add(stage.name)
             ordered.append(stage)
         return ordered
+
+
+def _unknown_to(reader: type[AvroRecord], writer: type[AvroRecord]) -> list[str]:
+    """The top-level fields of ``writer``'s schema that ``reader``'s lacks."""
+    known = {item["name"] for item in contract_of(reader).schema["fields"]}
+    return [
+        item["name"] for item in contract_of(writer).schema["fields"] if item["name"] not in known
+    ]
 
 
 def dead_letter_topic(pipeline: str, stage: str) -> str:

@@ -25,7 +25,7 @@ from streamworks.kafka import clients
 from streamworks.schemas.codec import AvroCodec
 from streamworks.schemas.errors import DecodeError
 from streamworks.schemas.records import AvroRecord
-from streamworks.schemas.typed import RecordCodec
+from streamworks.schemas.typed import Format, TypedCodec, codec_for
 
 __all__ = ["GlobalTable", "MissingKeyError", "OnMissing"]
 
@@ -87,7 +87,7 @@ class GlobalTable(Generic[R]):
             raise MissingKeyError(f"{self.topic} has no record for key {key!r}")
         return self.default
 
-    def apply(self, key: bytes | None, value: bytes | None, codec: RecordCodec[R]) -> None:
+    def apply(self, key: bytes | None, value: bytes | None, codec: TypedCodec[R]) -> None:
         """Apply one record of the topic: a value replaces the key's row, None deletes it."""
         if key is None:
             return
@@ -99,12 +99,24 @@ class GlobalTable(Generic[R]):
 
     # -- following the topic on Kafka -------------------------------------------------------
 
-    async def start(self, settings: Settings, codec: AvroCodec, *, timeout_s: float = 60.0) -> None:
-        """Read the topic to its end, then keep following it in the background."""
+    async def start(
+        self,
+        settings: Settings,
+        codec: AvroCodec,
+        *,
+        format: Format = "avro",
+        timeout_s: float = 60.0,
+    ) -> None:
+        """Read the topic to its end, then keep following it in the background.
+
+        ``format`` is the topic's (its ``TopicSpec``'s): the table reads JSON values as
+        JSON, with no registry.
+        """
         if self._task is not None:
             return
         self._ready = asyncio.Event()
-        self._task = asyncio.create_task(self._follow(settings, codec), name=f"table {self.topic}")
+        typed = codec_for(self.record_type, codec, format=format, register=False)
+        self._task = asyncio.create_task(self._follow(settings, typed), name=f"table {self.topic}")
         ready = asyncio.create_task(self._ready.wait())
         done, _ = await asyncio.wait(
             {ready, self._task}, timeout=timeout_s, return_when="FIRST_COMPLETED"
@@ -125,8 +137,7 @@ class GlobalTable(Generic[R]):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _follow(self, settings: Settings, codec: AvroCodec) -> None:
-        typed = RecordCodec(self.record_type, codec, register=False)
+    async def _follow(self, settings: Settings, typed: TypedCodec[R]) -> None:
         consumer = clients.consumer(
             self.topic, settings=settings, group_id=None, isolation_level="read_committed"
         )
@@ -147,7 +158,7 @@ class GlobalTable(Generic[R]):
         finally:
             await consumer.stop()
 
-    def _apply_logged(self, record: Any, typed: RecordCodec[R]) -> None:
+    def _apply_logged(self, record: Any, typed: TypedCodec[R]) -> None:
         try:
             self.apply(record.key, record.value, typed)
         except DecodeError as error:

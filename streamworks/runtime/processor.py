@@ -12,13 +12,14 @@ import asyncio
 import itertools
 import logging
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from streamworks.core.messages import Headers, InMessage, OutRecord
 from streamworks.pipeline.stage import Stage, To
 from streamworks.runtime.dead_letters import LINEAGE_OFFSET, dead_letter, lineage_headers
+from streamworks.runtime.inputs import InputDecoder
 from streamworks.runtime.replies import route_replies
 from streamworks.schemas.codec import MAGIC_BYTE, AvroCodec
 from streamworks.schemas.errors import (
@@ -30,7 +31,7 @@ from streamworks.schemas.errors import (
     RegistryUnavailableError,
 )
 from streamworks.schemas.records import AvroRecord
-from streamworks.schemas.typed import RecordCodec
+from streamworks.schemas.typed import Format, TypedCodec, codec_for
 
 __all__ = ["BatchResult", "Counts", "StageProcessor", "is_retriable", "schemas_ready"]
 
@@ -94,18 +95,29 @@ class BatchResult:
         return [record for records in self.by_message for record in records]
 
 
-async def schemas_ready(codec: AvroCodec, messages: Sequence[InMessage], stage: Stage[Any]) -> int:
+async def schemas_ready(
+    codec: AvroCodec,
+    messages: Sequence[InMessage],
+    stage: Stage[Any],
+    *,
+    avro: frozenset[str] | None = None,
+) -> int:
     """Fetch the writer schema of every record in ``messages``, waiting out an unreachable
     registry with the stage's backoff; return how many fetches were tried again.
 
     An outage says nothing about the records, so none may be dead-lettered for it: the
     batch waits (the stage's lag shows it) until the registry answers. Ids the registry
-    does not have are left to the decoder, which dead-letters their records.
+    does not have are left to the decoder, which dead-letters their records. ``avro``
+    limits this to the records of those topics (None: every topic is Avro); a JSON topic's
+    records need no registry, not even an Avro-framed one, which the decoder refuses.
     """
     ids = {
         _FRAME.unpack_from(m.value)[1]
         for m in messages
-        if m.value and len(m.value) >= _FRAME.size and m.value[0] == MAGIC_BYTE
+        if m.value
+        and len(m.value) >= _FRAME.size
+        and m.value[0] == MAGIC_BYTE
+        and (avro is None or m.topic in avro)
     }
     retries = 0
     for schema_id in ids:
@@ -125,15 +137,31 @@ async def schemas_ready(codec: AvroCodec, messages: Sequence[InMessage], stage: 
 
 
 class StageProcessor:
-    """Turns input messages of one stage into output records and dead letters."""
+    """Turns input messages of one stage into output records and dead letters.
 
-    def __init__(self, stage: Stage[Any], codec: AvroCodec, dead_letter_topic: str) -> None:
+    ``formats`` are the formats of the stage's topics by name (``"avro"`` when not given;
+    :func:`~streamworks.runtime.topics.formats_of` reads them from the pipeline): each input
+    is decoded and each output encoded as its topic says.
+    """
+
+    def __init__(
+        self,
+        stage: Stage[Any],
+        codec: AvroCodec,
+        dead_letter_topic: str,
+        *,
+        formats: Mapping[str, Format] | None = None,
+    ) -> None:
         self.stage = stage
         self.dead_letter_topic = dead_letter_topic
         self._codec = codec
-        self._input: RecordCodec[AvroRecord] = RecordCodec(stage.input_type, codec, register=False)
-        self._outputs = {
-            topic: RecordCodec(kind, codec, subject=f"{topic}-value")
+        formats = formats or {}
+        self._inputs = InputDecoder(stage, codec, formats)
+        self._decode = self._inputs.decode
+        self._outputs: dict[str, TypedCodec[Any]] = {
+            topic: codec_for(
+                kind, codec, format=formats.get(topic, "avro"), subject=f"{topic}-value"
+            )
             for topic, kind in stage.outputs.items()
         }
         self._slots = asyncio.Semaphore(stage.concurrency)
@@ -149,7 +177,9 @@ class StageProcessor:
         """Process a batch; same-key messages run in order, others up to ``concurrency``."""
         slots: list[list[OutRecord]] = [[] for _ in messages]
         counts = Counts()  # one for the batch: increments never straddle an await
-        counts.retries += await schemas_ready(self._codec, messages, self.stage)
+        counts.retries += await schemas_ready(
+            self._codec, messages, self.stage, avro=self._inputs.avro
+        )
         if self.stage.batch:
             await self._process_batch(messages, slots, counts)
         elif self.stage.concurrency == 1:
@@ -259,11 +289,6 @@ class StageProcessor:
                     f"for {len(records)} records"
                 )
             return results
-
-    def _decode(self, message: InMessage) -> AvroRecord:
-        return self._input.decode(
-            message.value, topic=message.topic, partition=message.partition, offset=message.offset
-        )
 
     def _emit(
         self,

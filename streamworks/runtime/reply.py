@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streamworks.core.errors import StreamworksError
@@ -33,8 +35,9 @@ from streamworks.runtime.replies import (
 )
 from streamworks.runtime.topics import ensure_topic
 from streamworks.schemas.codec import AvroCodec
+from streamworks.schemas.errors import ValueDecodeError
 from streamworks.schemas.records import AvroRecord
-from streamworks.schemas.typed import RecordCodec
+from streamworks.schemas.typed import Format, TypedCodec, codec_for
 
 __all__ = [
     "CORRELATION_ID",
@@ -64,7 +67,13 @@ class Reply:
 
 
 class Requester:
-    """Sends requests to stages and awaits their replies on its own one-partition topic."""
+    """Sends requests to stages and awaits their replies on its own one-partition topic.
+
+    ``formats`` names the JSON topics among the ones requests go to and replies come from
+    (``{"iot.readings": "json"}``, or ``formats_of(pipeline)``); the rest are Avro. A reply
+    carries its output topic's bytes: typed when ``reply_types`` names the topic's record
+    type, else a dict (Avro read with its writer schema, JSON as parsed).
+    """
 
     def __init__(
         self,
@@ -73,16 +82,18 @@ class Requester:
         *,
         reply_topic: str | None = None,
         reply_types: dict[str, type[AvroRecord]] | None = None,
+        formats: Mapping[str, Format] | None = None,
     ) -> None:
         self.settings = settings
         self.reply_topic = reply_topic or f"_replies.{uuid.uuid4().hex[:12]}"
         self._codec = codec
+        self._formats = dict(formats or {})
         self._typed = {
-            topic: RecordCodec(kind, codec, register=False)
+            topic: codec_for(kind, codec, format=self._format(topic), register=False)
             for topic, kind in (reply_types or {}).items()
         }
         self._generic = codec.decoder()
-        self._encoders: dict[tuple[str, type[AvroRecord]], RecordCodec[Any]] = {}
+        self._encoders: dict[tuple[str, type[AvroRecord]], TypedCodec[Any]] = {}
         self._waiting: dict[str, asyncio.Future[Reply]] = {}
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -136,7 +147,9 @@ class Requester:
         self._waiting[correlation] = future
         encoder = self._encoders.get((topic, type(record)))
         if encoder is None:
-            encoder = RecordCodec(type(record), self._codec, subject=f"{topic}-value")
+            encoder = codec_for(
+                type(record), self._codec, format=self._format(topic), subject=f"{topic}-value"
+            )
             self._encoders[(topic, type(record))] = encoder
         headers = [(REPLY_TO, self.reply_topic.encode()), (CORRELATION_ID, correlation.encode())]
         try:
@@ -153,6 +166,20 @@ class Requester:
         finally:
             self._waiting.pop(correlation, None)
 
+    def _format(self, topic: str) -> Format:
+        return self._formats.get(topic, "avro")
+
+    def _reply_value(self, output: str, value: bytes | None) -> Any:
+        typed = self._typed.get(output)
+        if typed is not None:
+            return typed.decode(value, topic=output)
+        if self._format(output) == "json":
+            try:
+                return orjson.loads(value or b"")
+            except orjson.JSONDecodeError as error:
+                raise ValueDecodeError(f"not JSON: {error}", topic=output) from error
+        return self._generic.decode(value, topic=output)
+
     async def _read(self) -> None:
         assert self._consumer is not None  # noqa: S101
         gathered: dict[str, list[tuple[str, Any]]] = {}
@@ -167,8 +194,7 @@ class Requester:
                     status = header(headers, REPLY_STATUS) or "error"
                     if status == "ok":
                         output = header(headers, REPLY_OUTPUT) or ""
-                        typed = self._typed.get(output)
-                        value = typed.decode(r.value) if typed else self._generic.decode(r.value)
+                        value = self._reply_value(output, r.value)
                         parts = gathered.setdefault(correlation or "", [])
                         parts.append((output, value))
                         if len(parts) >= int(header(headers, REPLY_COUNT) or "1"):

@@ -1,4 +1,4 @@
-"""Making sure a pipeline's topics exist with the declared partitions."""
+"""Making sure a pipeline's topics exist with the declared partitions; their formats."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from streamworks.kafka import clients
 from streamworks.kafka.security import principal_of
 from streamworks.pipeline.graph import Pipeline, PipelineError
 from streamworks.schemas.registry_client import RegistryClient
+from streamworks.schemas.typed import Format
 
-__all__ = ["ensure_topic", "ensure_topics", "register_contracts"]
+__all__ = ["ensure_topic", "ensure_topics", "formats_of", "register_contracts"]
 
 logger = logging.getLogger(__name__)
 _MAX_REPLICATION = 3
@@ -104,8 +105,15 @@ async def ensure_topic(
         await admin.close()
 
 
+def formats_of(pipeline: Pipeline) -> dict[str, Format]:
+    """The format of each of the pipeline's topics (``"avro"`` unless declared otherwise),
+    for the processors and tables, which each build their codecs once from it."""
+    return {name: spec.format for name, spec in pipeline.topics().items()}
+
+
 def register_contracts(pipeline: Pipeline, registry: RegistryClient) -> dict[str, int]:
-    """Register each typed topic's contract under ``<topic>-value``; subject -> schema id.
+    """Register each typed Avro topic's contract under ``<topic>-value``; subject -> schema
+    id. JSON topics have no subject.
 
     Stages register their outputs when they first write; registering up front lets the
     connectors at the pipeline's edges (an HTTP ingest, a PostgreSQL sink) check records

@@ -28,6 +28,7 @@ from streamworks.pipeline.graph import Pipeline
 from streamworks.runtime.membership import Batches, to_messages
 from streamworks.runtime.parts import WorkerParts
 from streamworks.runtime.processor import StageProcessor
+from streamworks.runtime.topics import formats_of
 from streamworks.schemas.codec import AvroCodec
 
 __all__ = ["StageWorker"]
@@ -70,7 +71,10 @@ class StageWorker:
         self.worker_id = self.parts.worker_id
         self.counts = self.parts.counts
         self.metrics = self.parts.metrics
-        self._processor = StageProcessor(self.stage, codec, pipeline.dead_letter_topic(stage))
+        self._formats = formats_of(pipeline)
+        self._processor = StageProcessor(
+            self.stage, codec, pipeline.dead_letter_topic(stage), formats=self._formats
+        )
         self._codec = codec
 
     def stop(self) -> None:
@@ -80,7 +84,7 @@ class StageWorker:
     async def run(self) -> None:
         """Consume, process, produce and commit until stopped."""
         for table in self.stage.tables:  # joins need their tables loaded before any record
-            await table.start(self.settings, self._codec)
+            await table.start(self.settings, self._codec, format=self._formats[table.topic])
         await self.parts.start(list(self.stage.inputs), self)
         logger.info("worker of %s started (group %s)", self.stage.name, self.parts.group_id)
         try:

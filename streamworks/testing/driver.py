@@ -19,10 +19,11 @@ from streamworks.aggregate.processor import AggregationProcessor
 from streamworks.core.messages import InMessage, OutRecord
 from streamworks.pipeline.graph import Pipeline
 from streamworks.runtime.processor import Counts, StageProcessor
+from streamworks.runtime.topics import formats_of
 from streamworks.schemas.codec import AvroCodec
 from streamworks.schemas.memory_registry import InMemoryRegistry
 from streamworks.schemas.records import AvroRecord
-from streamworks.schemas.typed import RecordCodec
+from streamworks.schemas.typed import TypedCodec, codec_for
 from streamworks.state.store import Store
 
 __all__ = ["TestDriver"]
@@ -46,15 +47,18 @@ class TestDriver:
         self._batch_size = batch_size
         self._clock = clock
         self._specs = pipeline.topics()
+        self._formats = formats_of(pipeline)
         self._log: dict[str, list[InMessage]] = defaultdict(list)
         self._positions: dict[tuple[str, str], int] = defaultdict(int)
         self._processors: dict[str, StageProcessor | AggregationProcessor] = {}
         for stage in pipeline.order():
             dlq = pipeline.dead_letter_topic(stage.name)
             self._processors[stage.name] = (
-                StageProcessor(stage, self.codec, dlq)
+                StageProcessor(stage, self.codec, dlq, formats=self._formats)
                 if stage.aggregation is None
-                else AggregationProcessor(stage, self.codec, dlq, clock=clock)
+                else AggregationProcessor(
+                    stage, self.codec, dlq, clock=clock, formats=self._formats
+                )
             )
         self.counts: dict[str, Counts] = {name: Counts() for name in self._processors}
         """Per-stage accounting, summed over every run."""
@@ -67,7 +71,8 @@ class TestDriver:
         key: str | bytes | None = None,
         headers: tuple[tuple[str, bytes], ...] = (),
     ) -> None:
-        """Append a record (or raw bytes, e.g. a poison record) to ``topic``."""
+        """Append a record (or raw bytes, e.g. a poison record) to ``topic``, encoded as the
+        topic's format says (Avro with the in-memory registry, or JSON)."""
         if isinstance(record, AvroRecord):
             value: bytes | None = self._codec_for(topic, type(record)).encode(record)
         else:
@@ -142,7 +147,8 @@ class TestDriver:
         return list(self._log.get(topic, []))
 
     def read(self, topic: str, record_type: type[AvroRecord] | None = None) -> list[Any]:
-        """The records of ``topic``, decoded as ``record_type`` (default: the declared type)."""
+        """The records of ``topic``, decoded as ``record_type`` (default: the declared type)
+        in the topic's format."""
         kind = record_type or self._type_of(topic)
         codec = self._codec_for(topic, kind)
         return [
@@ -197,5 +203,10 @@ class TestDriver:
                 return stage.input_type
         raise KeyError(f"topic {topic} has no known record type; pass record_type=")
 
-    def _codec_for(self, topic: str, kind: type[AvroRecord]) -> RecordCodec[Any]:
-        return RecordCodec(kind, self.codec, subject=f"{topic}-value")
+    def _codec_for(self, topic: str, kind: type[AvroRecord]) -> TypedCodec[Any]:
+        return codec_for(
+            kind,
+            self.codec,
+            format=self._formats.get(topic, "avro"),
+            subject=f"{topic}-value",
+        )
