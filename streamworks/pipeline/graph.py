@@ -290,11 +290,14 @@ class Pipeline:
     def topics(self) -> dict[str, TopicSpec]:
         """Every topic the pipeline touches, declared or implied, dead-letter topics included."""
         found = dict(self._topics)
-        for stage in self.stages.values():
-            for topic, kind in stage.outputs.items():
-                found.setdefault(topic, TopicSpec(topic, kind, self.default_partitions))
+        for stage in self.order():
             for topic in stage.inputs:
                 found.setdefault(topic, TopicSpec(topic, None, self.default_partitions))
+            internal = self._internal_format(stage, found)
+            for topic, kind in stage.outputs.items():
+                if topic not in found:
+                    fmt = internal if self._is_internal(stage, topic) else "avro"
+                    found[topic] = TopicSpec(topic, kind, self.default_partitions, format=fmt)
             dlq = self.dead_letter_topic(stage.name)
             found.setdefault(dlq, TopicSpec(dlq, None, 1))
         for stage in self.stages.values():
@@ -317,6 +320,21 @@ class Pipeline:
                     TopicSpec(changelog, None, partitions, config={"cleanup.policy": "compact"}),
                 )
         return found
+
+    def _is_internal(self, stage: Stage[Any], topic: str) -> bool:
+        """True for the topics the pipeline adds itself: repartitions and late records."""
+        late = stage.aggregation.late if stage.aggregation is not None else None
+        return (
+            topic == late
+            or topic == f"{self.name}.{stage.name.removesuffix('.repartition')}.repartition"
+        )
+
+    @staticmethod
+    def _internal_format(stage: Stage[Any], found: dict[str, TopicSpec]) -> Format:
+        """The format of a stage's internal outputs: its inputs' (copied as they are), so a
+        JSON pipeline needs no registry for them; Avro when the inputs differ."""
+        formats = {found[topic].format for topic in stage.inputs}
+        return formats.pop() if len(formats) == 1 else "avro"
 
     def reads(self, stage: str) -> set[str]:
         """The topics a stage's workers read: inputs, global tables, its changelog."""

@@ -14,6 +14,7 @@ from streamworks.schemas.errors import (
     ValueDecodeError,
 )
 from streamworks.schemas.records import AvroRecord
+from streamworks.schemas.json_codec import JsonRecordCodec
 from streamworks.schemas.registry_client import RegistryClient
 from streamworks.schemas.typed import RecordCodec
 
@@ -25,6 +26,7 @@ __all__ = [
     "EncodeError",
     "IncompatibleSchemaError",
     "InvalidSchemaError",
+    "JsonRecordCodec",
     "KeyDecodeError",
     "RecordCodec",
     "RegistryClient",

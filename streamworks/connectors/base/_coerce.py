@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from streamworks.connectors.base._walk import SchemaWalker
+from streamworks.schemas.walk import SchemaWalker
 
 __all__ = ["Coercer", "Invalid", "compile_schema"]
 

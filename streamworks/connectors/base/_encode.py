@@ -29,7 +29,7 @@ from streamworks.connectors.base._encode_scalars import (
     put_long,
     put_text,
 )
-from streamworks.connectors.base._walk import SchemaWalker
+from streamworks.schemas.walk import SchemaWalker
 
 __all__ = ["Encoder", "Invalid", "Unencodable", "compile_encoder"]
 

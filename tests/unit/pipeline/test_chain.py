@@ -168,3 +168,17 @@ def test_a_class_that_cannot_be_filled_by_name_asks_for_an_emit() -> None:
         pipeline.stream("iot.clean", Reading).group_by(lambda r: r.device_id).agg(Count()).to(
             "iot.odd", output_type=Odd
         )
+
+
+def test_a_json_inputs_internal_topics_are_json_and_need_no_subject() -> None:
+    pipeline = Pipeline(
+        "iot", topics=[TopicSpec("iot.clean", Reading, external=True, format="json")]
+    )
+    pipeline.stream("iot.clean", Reading).group_by(lambda r: r.device_id).tumbling(60).agg(
+        Count()
+    ).to("iot.counts")
+    topics = pipeline.topics()
+    assert topics["iot.counts.repartition"].format == "json"
+    assert topics["iot.counts.late"].format == "json"  # late records are the inputs, as read
+    assert topics["iot.counts"].format == "avro"  # what the stage writes is declared apart
+    assert sorted(pipeline.subjects()) == ["iot.counts-value"]
