@@ -30,6 +30,8 @@ import datetime as dt
 import enum
 import inspect
 import itertools
+import math
+import sys
 import textwrap
 import types
 import typing
@@ -117,6 +119,11 @@ class _Deriver:
             if precision is not None:
                 if base is not Decimal:
                     raise InvalidSchemaError(f"{where}: Precision applies to Decimal only")
+                if not 0 <= precision.scale <= precision.precision or precision.precision < 1:
+                    raise InvalidSchemaError(
+                        f"{where}: Precision({precision.precision}, {precision.scale}) needs "
+                        "precision >= 1 and 0 <= scale <= precision"
+                    )
                 return _decimal(precision)
             return self.avro_type(base, where, namespace, nullable_first=nullable_first)
         if origin in (typing.Union, types.UnionType):
@@ -174,6 +181,7 @@ _PLAIN: dict[Any, Any] = {
 }
 
 _NO_DEFAULT: Any = object()
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def _decimal(precision: Precision) -> dict[str, Any]:
@@ -195,6 +203,8 @@ def _default(item: dataclasses.Field[Any], where: str) -> Any:
 
 
 def _json_default(value: Any, where: str) -> Any:  # noqa: PLR0911 - one line per kind
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidSchemaError(f"{where}: a default of {value} has no JSON (so no Avro) form")
     if value is None or isinstance(value, bool | int | float | str):
         return value.value if isinstance(value, enum.Enum) else value
     if isinstance(value, enum.Enum):
@@ -205,8 +215,9 @@ def _json_default(value: Any, where: str) -> Any:  # noqa: PLR0911 - one line pe
         return {k: _json_default(v, where) for k, v in value.items()}
     if isinstance(value, uuid.UUID):
         return str(value)
-    if isinstance(value, dt.datetime):
-        return int(value.timestamp() * 1000)
+    if isinstance(value, dt.datetime):  # integer arithmetic: a float product loses a millisecond
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+        return (aware - _EPOCH) // dt.timedelta(milliseconds=1)
     if isinstance(value, dt.date):
         return (value - dt.date(1970, 1, 1)).days
     raise InvalidSchemaError(f"{where}: a default of type {type(value).__name__} has no Avro form")
@@ -228,15 +239,45 @@ def _class_doc(cls: type) -> str | None:
     return " ".join(inspect.cleandoc(doc).split("\n\n")[0].split())
 
 
-@cache
 def _field_docs(cls: type) -> dict[str, str]:
-    """The docstring written under each field in the class body (when its source is known)."""
+    """The docstring written under each field in the class body (when its source is known).
+
+    A module's source is parsed once for all its top-level classes; a class defined
+    elsewhere (in a function, say) is looked up on its own.
+    """
+    found = _module_docs(cls.__module__).get(cls.__qualname__)
+    if found is not None:
+        return found
+    return _class_docs(cls)
+
+
+@cache
+def _module_docs(module: str) -> dict[str, dict[str, str]]:
+    loaded = sys.modules.get(module)
+    try:
+        source = inspect.getsource(loaded) if loaded is not None else None
+    except (OSError, TypeError):
+        source = None
+    if source is None:
+        return {}
+    return {
+        node.name: _docs_of(node.body)
+        for node in ast.parse(source).body
+        if isinstance(node, ast.ClassDef)
+    }
+
+
+@cache
+def _class_docs(cls: type) -> dict[str, str]:
     try:
         source = textwrap.dedent(inspect.getsource(cls))
     except (OSError, TypeError):
         return {}
-    tree = ast.parse(source)
-    body = next((n.body for n in tree.body if isinstance(n, ast.ClassDef)), [])
+    body = next((n.body for n in ast.parse(source).body if isinstance(n, ast.ClassDef)), [])
+    return _docs_of(body)
+
+
+def _docs_of(body: list[ast.stmt]) -> dict[str, str]:
     docs: dict[str, str] = {}
     for node, following in itertools.pairwise(body):
         if (
@@ -334,8 +375,13 @@ def _fit(  # noqa: PLR0911, PLR0912 - one branch per kind of Python type
 
 
 def _fits_quietly(hint: Any, avro: Any, named: dict[str, Any]) -> bool:
+    """Whether ``hint`` fits ``avro``; the named types it defines are kept only if it does
+    (a type first defined in a union's branch is referred to by name later)."""
     found: list[str] = []
-    _fit(hint, avro, "", found, dict(named))
+    trial = dict(named)
+    _fit(hint, avro, "", found, trial)
+    if not found:
+        named.update(trial)
     return not found
 
 

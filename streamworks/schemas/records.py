@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import enum
 import types
 import typing
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Self
+
+from streamworks.schemas.catalog import contract_of
 
 __all__ = ["AvroRecord"]
 
@@ -38,7 +42,7 @@ class AvroRecord:
     avro_namespace: ClassVar[str | None] = None
     """The namespace of the derived schema; None: the class's module."""
     _readers: ClassVar[tuple[tuple[str, _Convert | None], ...] | None] = None
-    _names: ClassVar[tuple[str, ...] | None] = None
+    _writers: ClassVar[tuple[tuple[str, _Convert | None], ...] | None] = None
 
     def __init_subclass__(
         cls, *, contract: str | None = None, namespace: str | None = None, **options: Any
@@ -51,24 +55,23 @@ class AvroRecord:
             cls.avro_namespace = namespace
 
     def to_avro(self) -> dict[str, Any]:
-        """The record as the dict fastavro writes (enums as text, nested records as dicts)."""
-        names = type(self).__dict__.get("_names") or type(self)._build_names()
-        out = {name: getattr(self, name) for name in names}
-        for name, value in out.items():
-            if isinstance(value, AvroRecord):
-                out[name] = value.to_avro()
-            elif isinstance(value, list | tuple) and value and isinstance(value[0], AvroRecord):
-                out[name] = [item.to_avro() for item in value]
-            elif isinstance(value, dict) and value:
-                if isinstance(next(iter(value.values())), AvroRecord):
-                    out[name] = {key: item.to_avro() for key, item in value.items()}
-        return out
+        """The record as the dict fastavro writes (nested records as dicts, tuples as lists)."""
+        writers = type(self).__dict__.get("_writers") or type(self)._build_writers()
+        return {
+            name: value if write is None or value is None else write(value)
+            for name, write in writers
+            for value in (getattr(self, name),)
+        }
 
     @classmethod
-    def _build_names(cls) -> tuple[str, ...]:
-        names = tuple(item.name for item in dataclasses.fields(cls))  # type: ignore[arg-type]
-        cls._names = names
-        return names
+    def _build_writers(cls) -> tuple[tuple[str, _Convert | None], ...]:
+        hints = typing.get_type_hints(cls)
+        writers = tuple(
+            (item.name, _writer(hints[item.name]))
+            for item in dataclasses.fields(cls)  # type: ignore[arg-type]
+        )
+        cls._writers = writers
+        return writers
 
     @classmethod
     def from_avro(cls, data: Mapping[str, Any]) -> Self:
@@ -83,28 +86,39 @@ class AvroRecord:
     @classmethod
     def _build_readers(cls) -> tuple[tuple[str, _Convert | None], ...]:
         hints = typing.get_type_hints(cls)
+        defaulted = _defaulted_fields(cls)
         readers = tuple(
-            (item.name, _converter(hints[item.name]))
+            (item.name, _converter(hints[item.name], logical=item.name in defaulted))
             for item in dataclasses.fields(cls)  # type: ignore[arg-type]
         )
         cls._readers = readers
         return readers
 
 
-def _converter(hint: Any) -> _Convert | None:  # noqa: PLR0911 - one return per kind
-    """How to turn fastavro's value for a field of type ``hint`` into the typed value."""
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+def _converter(hint: Any, *, logical: bool = False) -> _Convert | None:  # noqa: PLR0911
+    """How to turn fastavro's value for a field of type ``hint`` into the typed value.
+
+    None is returned where nothing needs doing, so the common fields cost nothing. A value
+    a reader filled in from a schema default arrives in its JSON form (a date as days, a
+    time as milliseconds, a UUID as text): with ``logical`` (a field the schema gives a
+    default) those are converted too.
+    """
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
         options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        return _converter(options[0]) if len(options) == 1 else None
-    if typing.get_origin(hint) is typing.Annotated:
-        return _converter(typing.get_args(hint)[0])
-    if typing.get_origin(hint) in (tuple, list):
-        kind = typing.get_origin(hint)
+        single = _converter(options[0], logical=logical) if len(options) == 1 else None
+        if single is None:
+            return None
+        return lambda value: None if value is None else single(value)
+    if origin is typing.Annotated:
+        return _converter(typing.get_args(hint)[0], logical=logical)
+    if origin in (tuple, list):
         item = _converter(typing.get_args(hint)[0])
         if item is None:
-            return tuple if kind is tuple else None
+            return tuple if origin is tuple else None
+        kind = origin
         return lambda values: kind(item(v) for v in values)
-    if typing.get_origin(hint) is dict:
+    if origin is dict:
         value = _converter(typing.get_args(hint)[1])
         if value is None:
             return None
@@ -113,4 +127,73 @@ def _converter(hint: Any) -> _Convert | None:  # noqa: PLR0911 - one return per 
         return hint
     if isinstance(hint, type) and issubclass(hint, AvroRecord):
         return hint.from_avro
+    return _LOGICAL.get(hint) if logical else None
+
+
+def _defaulted_fields(cls: type) -> set[str]:
+    """The fields the class's schema gives a default: the ones a reader may fill in."""
+    try:
+        fields = contract_of(cls).schema["fields"]
+    except Exception:  # noqa: BLE001 - no schema here: convert every field, to be safe
+        return {item.name for item in dataclasses.fields(cls)}
+    return {field["name"] for field in fields if "default" in field}
+
+
+def _writer(hint: Any) -> _Convert | None:  # noqa: PLR0911 - one return per kind
+    """How to turn a field's typed value into what fastavro writes; None: as it is.
+
+    Records become dicts at any depth, and tuples become lists: fastavro reads a tuple
+    written to a union as ``(branch name, value)``.
+    """
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        if len(options) > 1:
+            return _any_writer
+        single = _writer(options[0])
+        if single is None:
+            return None
+        return lambda value: None if value is None else single(value)
+    if origin is typing.Annotated:
+        return _writer(typing.get_args(hint)[0])
+    if origin in (tuple, list):
+        item = _writer(typing.get_args(hint)[0])
+        if item is None:
+            return list if origin is tuple else None
+        return lambda values: [item(v) for v in values]
+    if origin is dict:
+        value = _writer(typing.get_args(hint)[1])
+        if value is None:
+            return None
+        return lambda values: {k: value(v) for k, v in values.items()}
+    if isinstance(hint, type) and issubclass(hint, AvroRecord):
+        return _record_writer
     return None
+
+
+def _record_writer(record: AvroRecord) -> dict[str, Any]:
+    return record.to_avro()
+
+
+def _any_writer(value: Any) -> Any:
+    """A union of several types: convert by what the value is."""
+    if isinstance(value, AvroRecord):
+        return value.to_avro()
+    if isinstance(value, list | tuple):
+        return [_any_writer(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _any_writer(v) for k, v in value.items()}
+    return value
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_EPOCH_DAY = dt.date(1970, 1, 1)
+
+_LOGICAL: dict[Any, _Convert] = {
+    dt.datetime: lambda v: (
+        v if isinstance(v, dt.datetime) else _EPOCH + dt.timedelta(milliseconds=v)
+    ),
+    dt.date: lambda v: v if isinstance(v, dt.date) else _EPOCH_DAY + dt.timedelta(days=v),
+    uuid.UUID: lambda v: v if isinstance(v, uuid.UUID) else uuid.UUID(v),
+}
+"""Logical types whose schema defaults fastavro hands over in their JSON form."""

@@ -5,9 +5,9 @@
 nested records, optionals, lists, tuples and maps, nested to a bounded depth), some of them
 with defaults; :func:`instances` draws values of such a class.
 
-Where the platform has a known bug, the strategies stay clear of it while its name is in
-:data:`KNOWN_BUGS`; each bug also has a strict-xfail reproducer in
-``test_derive_properties.py``, so fixing it fails that test until the name is removed here.
+Where the platform has a known bug, the strategies may stay clear of it while its name is
+in :data:`KNOWN_BUGS` (with a strict-xfail reproducer in ``test_derive_properties.py``);
+the five these properties found are fixed, and pinned there as regressions.
 """
 
 from __future__ import annotations
@@ -36,27 +36,7 @@ __all__ = [
     "record_classes",
 ]
 
-KNOWN_BUGS: frozenset[str] = frozenset(
-    {
-        # from_avro applies a container's element conversion to None elements, so
-        # list[E | None] holding a None fails (E(None), tuple(None)); to_avro converts the
-        # records of a list only when the first element is one: list[R | None] fails either way
-        "none_in_converted_containers",
-        # fastavro takes a tuple written to a union as (branch name, value): a tuple[str, ...]
-        # | None field fails to encode, or worse, ("null", "x") is written as None
-        "tuples_in_unions",
-        # to_avro turns records into dicts only directly inside a field's list, tuple or dict,
-        # and only when the first element is a record: list[list[R]] does not encode
-        "records_deep_in_containers",
-        # misfits() forgets a named type first defined inside a union, so a later use of the
-        # type by name is reported as a misfit of the class with its own derived schema
-        "named_type_first_defined_in_a_union",
-        # a field default of a logical type (datetime, date, UUID) reaches from_avro in its
-        # JSON form (an int or a str) when a reader fills it in; datetime defaults are also
-        # rounded down a millisecond for some instants (int(timestamp() * 1000))
-        "logical_type_defaults",
-    }
-)
+KNOWN_BUGS: frozenset[str] = frozenset()
 """Names of the platform bugs these strategies avoid; remove a name once its bug is fixed."""
 
 _INT64 = 2**63

@@ -181,9 +181,7 @@ def _named_again_after_a_union(schema: Any, known: set[str]) -> bool:
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 
 
-# -- the known bugs the strategies avoid: each test fails once its bug is fixed ---------------
-# Then remove its strict xfail here and its name from record_strategies.KNOWN_BUGS, so the
-# properties above cover the case again.
+# -- regressions: the bugs these properties found, each pinned by its smallest case ----------
 
 
 class _Level(StrEnum):
@@ -216,16 +214,12 @@ class _Twice(AvroRecord, namespace="test.bugs"):
     second: _Point
 
 
-_STRICT_XFAIL = pytest.mark.xfail(strict=True, reason="a known bug: see KNOWN_BUGS")
-
-
-@_STRICT_XFAIL
 @pytest.mark.parametrize(
     "value",
     [_Levels([None]), _Points([_Point(1), None]), _Points([None, _Point(1)])],
     ids=["enum", "record-last", "record-first"],
 )
-def test_known_bug_none_in_converted_containers(value: AvroRecord) -> None:
+def test_regression_none_in_converted_containers(value: AvroRecord) -> None:
     codec = _codec(type(value))
     assert codec.decode(codec.encode(value)) == value
 
@@ -235,23 +229,20 @@ class _Tagged(AvroRecord, namespace="test.bugs"):
     tags: tuple[str, ...] | None
 
 
-@_STRICT_XFAIL
 @pytest.mark.parametrize("tags", [(), ("a", "b"), ("null", "x")], ids=["empty", "two", "lost"])
-def test_known_bug_tuples_in_unions(tags: tuple[str, ...]) -> None:
+def test_regression_tuples_in_unions(tags: tuple[str, ...]) -> None:
     value = _Tagged(tags)
     codec = _codec(_Tagged)
     assert codec.decode(codec.encode(value)) == value  # ("null", "x") comes back as None
 
 
-@_STRICT_XFAIL
-def test_known_bug_records_deep_in_containers() -> None:
+def test_regression_records_deep_in_containers() -> None:
     value = _Grid([[_Point(1)]])
     codec = _codec(_Grid)
     assert codec.decode(codec.encode(value)) == value
 
 
-@_STRICT_XFAIL
-def test_known_bug_named_type_first_defined_in_a_union() -> None:
+def test_regression_named_type_first_defined_in_a_union() -> None:
     assert misfits(_Twice, derive_schema(_Twice)) == []
 
 
@@ -269,14 +260,12 @@ class _Dated(AvroRecord, namespace="test.bugs"):
     day: dt.date = dt.date(2020, 1, 1)
 
 
-@_STRICT_XFAIL
-def test_known_bug_logical_type_defaults_datetime_default_to_the_millisecond() -> None:
+def test_regression_logical_type_defaults_datetime_default_to_the_millisecond() -> None:
     millis = (_AT - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(milliseconds=1)
     assert derive_schema(_Stamped)["fields"][0]["default"] == millis  # 2169475160581
 
 
-@_STRICT_XFAIL
-def test_known_bug_logical_type_defaults_reach_the_record_typed() -> None:
+def test_regression_logical_type_defaults_reach_the_record_typed() -> None:
     older: Any = _without(_Dated, {"day": None})
     registry = AvroCodec(InMemoryRegistry())
     writer = RecordCodec(older, registry, subject="t-value")
