@@ -173,14 +173,15 @@ async def test_a_project_of_its_own_runs_with_derived_and_written_schemas(
 def _start_run(
     project: Path, kafka: KafkaEndpoint, registry_url: str, prefix: str
 ) -> subprocess.Popen[str]:
-    """``streamworks run greenhouse`` from the project's folder, the repository off the path."""
+    """``streamworks run greenhouse.pipeline:pipeline`` from the project's folder, with the
+    repository off the path."""
     env = outside_env(
         STREAMWORKS_BOOTSTRAP_SERVERS=kafka.bootstrap_servers,
         STREAMWORKS_REGISTRY_URL=registry_url,
         GREENHOUSE_PREFIX=prefix,
     )
     return subprocess.Popen(
-        [sys.executable, "-m", "streamworks", "run", "greenhouse"],
+        [sys.executable, "-m", "streamworks", "run", "greenhouse.pipeline:pipeline"],
         cwd=project,
         env=env,
         stdout=subprocess.PIPE,
