@@ -13,8 +13,8 @@ from streamworks.schemas.errors import (
     SchemaError,
     ValueDecodeError,
 )
-from streamworks.schemas.records import AvroRecord
 from streamworks.schemas.json_codec import JsonRecordCodec
+from streamworks.schemas.records import AvroRecord
 from streamworks.schemas.registry_client import RegistryClient
 from streamworks.schemas.typed import RecordCodec
 
