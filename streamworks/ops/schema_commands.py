@@ -18,6 +18,7 @@ from rich.table import Table
 
 from streamworks.core.settings import Settings
 from streamworks.ops.project import current, load_pipeline
+from streamworks.pipeline.graph import Pipeline
 from streamworks.schemas.catalog import Contract
 from streamworks.schemas.evolution import (
     SubjectCheck,
@@ -126,15 +127,15 @@ def export(
         typer.Option("--check", help="Write nothing; fail when the folder is not up to date."),
     ] = False,
 ) -> None:
-    """Write each typed topic's schema as ``<topic>.avsc`` (derived or hand-written).
+    """Write each typed topic's schema as ``<topic>.avsc`` (derived or hand-written; JSON
+    topics too, whose writers outside depend on it; not the internal topics).
 
     Commit the folder: ``schemas check --against REV --dir FOLDER`` then fails, naming the
     field, when a record class changes incompatibly; ``--check`` in CI fails when someone
     changed a class and did not export again.
     """
     wanted = {
-        subject.removesuffix("-value") + ".avsc": _pretty(found)
-        for subject, found in _pipeline_subjects(pipeline).items()
+        f"{topic}.avsc": _pretty(found) for topic, found in _pipeline_schemas(pipeline).items()
     }
     present = {path.name for path in out.glob("*.avsc")} if out.is_dir() else set()
     stale = sorted(name for name, text in wanted.items() if _read(out / name) != text)
@@ -167,6 +168,22 @@ def _read(path: Path) -> str | None:
 
 def _pipeline_subjects(pipeline: str | None) -> dict[str, Contract]:
     """The subjects of ``pipeline``, or of every pipeline of the project here."""
+    subjects: dict[str, Contract] = {}
+    for found in _pipelines(pipeline):
+        subjects.update(found.subjects())
+    return subjects
+
+
+def _pipeline_schemas(pipeline: str | None) -> dict[str, Contract]:
+    """The topics' schemas of ``pipeline``, or of every pipeline of the project here."""
+    schemas: dict[str, Contract] = {}
+    for found in _pipelines(pipeline):
+        schemas.update(found.schemas())
+    return schemas
+
+
+def _pipelines(pipeline: str | None) -> list[Pipeline]:
+    """``pipeline``, or every pipeline of the project here; one line when there is none."""
     if pipeline is not None:
         names = [pipeline]
     else:
@@ -178,10 +195,7 @@ def _pipeline_subjects(pipeline: str | None) -> dict[str, Contract]:
                 "in [tool.streamworks] pipelines of the project's pyproject.toml"
             )
             raise typer.Exit(2)
-    subjects: dict[str, Contract] = {}
-    for name in names:
-        subjects.update(load_pipeline(name).subjects())
-    return subjects
+    return [load_pipeline(name) for name in names]
 
 
 def _subjects(directory: Path | None, pipeline: str | None) -> dict[str, Contract]:

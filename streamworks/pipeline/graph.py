@@ -415,6 +415,21 @@ class Pipeline:
             if spec.record_type is not None and spec.format == "avro"
         }
 
+    def schemas(self) -> dict[str, Contract]:
+        """Every typed topic's contract by topic, JSON topics included, except the internal
+        ones (repartitions and late records carry an input's schema as it is)."""
+        internal = {
+            topic
+            for stage in self.stages.values()
+            for topic in stage.outputs
+            if self._is_internal(stage, topic)
+        }
+        return {
+            spec.name: contract_of(spec.record_type)
+            for spec in self.topics().values()
+            if spec.record_type is not None and spec.name not in internal
+        }
+
     def _record_types(self) -> list[type[AvroRecord]]:
         """Every record class the pipeline reads or writes, each once, in declaration order."""
         found: dict[type[AvroRecord], None] = {}

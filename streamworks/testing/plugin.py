@@ -9,6 +9,11 @@ Installed with streamworks and loaded automatically (entry point ``pytest11``). 
 - ``topic_factory`` — an async callable making unique topics, deleted after the test;
 - ``unique_group`` — a consumer group id no other test uses;
 - ``schema_registry`` — an in-process schema registry for the session, on ``kafka``.
+
+It also makes the project pytest runs in usable as the CLI does: the folder with
+``[tool.streamworks]`` in its ``pyproject.toml`` goes first on ``sys.path`` and its
+``contracts`` folder is made known, so tests import the project's packages and records as
+they are. ``streamworks_project = false`` in the pytest configuration turns that off.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ except ImportError:  # pytest without pytest-asyncio: the kit's async fixture sa
     pytest_asyncio = None  # type: ignore[assignment]
 
 from streamworks.core.settings import Settings
+from streamworks.ops.project import current
 from streamworks.testing._broker import (
     CLUSTER_BOOTSTRAP_ENV,
     KafkaEndpoint,
@@ -38,10 +44,28 @@ __all__ = [
     "kafka",
     "kafka_cluster",
     "kafka_settings",
+    "pytest_addoption",
+    "pytest_configure",
     "schema_registry",
     "topic_factory",
     "unique_group",
 ]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The ``streamworks_project`` ini option."""
+    parser.addini(
+        "streamworks_project",
+        "make the [tool.streamworks] project of the working directory importable (true/false)",
+        type="bool",
+        default=True,
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Activate the project pytest runs in, as every ``streamworks`` command does."""
+    if config.getini("streamworks_project"):
+        current()
 
 
 @pytest.fixture(scope="session")

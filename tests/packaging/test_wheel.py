@@ -230,7 +230,7 @@ def test_import_works_outside_the_repository_without_faust(installed: Installed)
     assert found["page"], "streamworks/ops/dashboard/static/index.html is not installed"
 
 
-PROJECT_TEST = """
+PLAIN_TEST = """
 from streamworks import Pipeline
 
 
@@ -250,10 +250,74 @@ def test_a_projects_pytest_runs_with_the_plugin_and_without_pytest_asyncio(
     )
     tests = installed.outside / "project_tests"
     tests.mkdir(exist_ok=True)
-    (tests / "test_mine.py").write_text(PROJECT_TEST)
+    (tests / "test_plain.py").write_text(PLAIN_TEST)
     shown = _run(
         [installed.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", tests],
         cwd=installed.outside,
+        timeout=120,
+    )
+    assert "1 passed" in shown
+
+
+PROJECT_TEST = """
+from mine.records import Reading
+from streamworks import Pipeline, TopicSpec
+from streamworks.testing.driver import TestDriver
+
+
+async def test_the_projects_records_and_contracts_are_there() -> None:
+    pipeline = Pipeline("mine", topics=[TopicSpec("readings", Reading, external=True)])
+
+    @pipeline.stage("copy", inputs="readings", outputs="copies")
+    async def copy(reading: Reading) -> Reading:
+        return reading
+
+    driver = TestDriver(pipeline)
+    driver.send("readings", Reading("d1", 1.5), key="d1")
+    await driver.run()
+    assert driver.read("copies") == [Reading("d1", 1.5)]
+"""
+
+PROJECT_FILES = {
+    "pyproject.toml": '[tool.streamworks]\ncontracts = "contracts"\n\n'
+    '[tool.pytest.ini_options]\nasyncio_mode = "auto"\n'
+    'asyncio_default_fixture_loop_scope = "function"\n',
+    "mine/__init__.py": "",
+    "mine/records.py": "from dataclasses import dataclass\n\n"
+    "from streamworks import AvroRecord\n\n\n"
+    "@dataclass(frozen=True)\nclass Reading(AvroRecord, contract='mine.reading'):\n"
+    "    device: str\n    value: float\n",
+    "contracts/mine.reading.avsc": '{"type": "record", "name": "Reading", "fields": ['
+    '{"name": "device", "type": "string"}, {"name": "value", "type": "double"}]}\n',
+    "tests/test_mine.py": PROJECT_TEST,
+}
+
+
+def test_a_projects_own_pytest_finds_its_packages_and_contracts(installed: Installed) -> None:
+    """The wheel's pytest plugin activates the project pytest runs in, as the CLI does."""
+    _run(
+        [
+            installed.python,
+            "-m",
+            "pip",
+            "install",
+            "--no-input",
+            "--progress-bar",
+            "off",
+            "pytest",
+            "pytest-asyncio",
+        ],
+        cwd=installed.outside,
+        timeout=300,
+    )
+    project = installed.outside / "project"
+    for name, text in PROJECT_FILES.items():
+        path = project / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    shown = _run(
+        [installed.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=project,
         timeout=120,
     )
     assert "1 passed" in shown

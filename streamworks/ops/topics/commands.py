@@ -60,6 +60,7 @@ PruneOption = Annotated[
 def current_plan(pipeline: str, file: Path | None, *, prune: bool, settings: Settings) -> Plan:
     """Load the pipeline and the file, read the cluster, and plan."""
     found = load_pipeline(pipeline)
+    found.validate()  # a pipeline that cannot run should not get topics planned for it
     project = current()
     path = file or (project.topics if project is not None else None)
     topics_file = load_topics_file(path) if path is not None else TopicsFile()

@@ -58,3 +58,12 @@ def test_the_comparison_keeps_the_readme_block_and_compiles_the_peers() -> None:
     assert (folder / "after.py").read_text() == match.group(1)
     for name in ("before.py", "quix.py", "faust_app.py"):
         compile((folder / name).read_text(), name, "exec")
+
+
+async def test_the_readmes_driver_example_passes(readme_module: Any) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
+    [example] = [b for b in blocks if "async def test_implausible_readings_are_filtered" in b]
+    namespace = dict(readme_module.__dict__)
+    namespace["AT"] = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
+    exec(compile(example, str(README), "exec"), namespace)  # noqa: S102
+    await namespace["test_implausible_readings_are_filtered"]()
