@@ -92,7 +92,11 @@ def result_record(
         (AvroRecord,),
         {"namespace": namespace},
         lambda body: body.update(
-            {"__annotations__": dict(fields), "__doc__": f"A result of aggregation {stage}."}
+            {
+                "__annotations__": dict(fields),
+                "__doc__": f"A result of aggregation {stage}.",
+                "__module__": __name__,  # not ``types``, where new_class would leave it
+            }
         ),
     )
     return dataclasses.dataclass(frozen=True)(cls)
