@@ -112,14 +112,14 @@ def _converter(hint: Any, *, logical: bool = False) -> _Convert | None:  # noqa:
         return lambda value: None if value is None else single(value)
     if origin is typing.Annotated:
         return _converter(typing.get_args(hint)[0], logical=logical)
-    if origin in (tuple, list):
-        item = _converter(typing.get_args(hint)[0])
+    if origin in (tuple, list):  # a default's items arrive raw as well
+        item = _converter(typing.get_args(hint)[0], logical=logical)
         if item is None:
             return tuple if origin is tuple else None
         kind = origin
         return lambda values: kind(item(v) for v in values)
     if origin is dict:
-        value = _converter(typing.get_args(hint)[1])
+        value = _converter(typing.get_args(hint)[1], logical=logical)
         if value is None:
             return None
         return lambda values: {k: value(v) for k, v in values.items()}

@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import json
 import types
+import uuid
 import warnings
 from enum import StrEnum
 from typing import Any
@@ -258,6 +259,7 @@ class _Stamped(AvroRecord, namespace="test.bugs"):
 class _Dated(AvroRecord, namespace="test.bugs"):
     x: int
     day: dt.date = dt.date(2020, 1, 1)
+    ids: list[uuid.UUID] = dataclasses.field(default_factory=lambda: [uuid.UUID(int=1)])
 
 
 def test_regression_logical_type_defaults_datetime_default_to_the_millisecond() -> None:
@@ -266,8 +268,9 @@ def test_regression_logical_type_defaults_datetime_default_to_the_millisecond() 
 
 
 def test_regression_logical_type_defaults_reach_the_record_typed() -> None:
-    older: Any = _without(_Dated, {"day": None})
+    older: Any = _without(_Dated, {"day": None, "ids": None})
     registry = AvroCodec(InMemoryRegistry())
     writer = RecordCodec(older, registry, subject="t-value")
     reader = RecordCodec(_Dated, registry, subject="t-value", register=False)
-    assert reader.decode(writer.encode(older(x=1))) == _Dated(x=1)  # day is 18262, an int
+    # raw, day is 18262 (an int) and ids are text, inside the list as well
+    assert reader.decode(writer.encode(older(x=1))) == _Dated(x=1)
