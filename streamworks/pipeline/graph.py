@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from streamworks.core.errors import ConfigurationError
 from streamworks.core.settings import Guarantee
@@ -67,6 +67,10 @@ class TopicSpec:
             raise ConfigurationError(
                 f"topic {self.name}: format {self.format!r} is not one of {', '.join(FORMATS)}"
             )
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+"""A stage function as written: ``async def`` or plain ``def``, one record in."""
 
 
 class Pipeline:
@@ -135,7 +139,7 @@ class Pipeline:
         batch: bool = False,
         retry: RetryPolicy | None = None,
         tables: tuple[GlobalTable[Any], ...] = (),
-    ) -> Callable[[StageFunction], StageFunction]:
+    ) -> Callable[[F], F]:
         """Decorator declaring the decorated ``async`` function as a stage of this pipeline.
 
         The record types come from the function's annotations
@@ -144,14 +148,14 @@ class Pipeline:
         types the annotations do not say); ``input_type=`` overrides the parameter's.
         """
 
-        def register(function: StageFunction) -> StageFunction:
+        def register(function: F) -> F:
             self.add(
                 Stage(
                     name=name,
                     inputs=(inputs,) if isinstance(inputs, str) else tuple(inputs),
                     input_type=input_type or input_type_of(name, function, batch=batch),
                     outputs=resolve_outputs(name, function, outputs),
-                    function=function,
+                    function=cast(StageFunction, function),  # a plain def: Stage wraps it
                     concurrency=concurrency,
                     key=key,
                     repartition_by=repartition_by,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -95,6 +97,7 @@ class Stage(Generic[In]):
             raise ConfigurationError(f"stage {self.name}: concurrency must be at least 1")
         if self.retry.attempts < 1:
             raise ConfigurationError(f"stage {self.name}: retry attempts must be at least 1")
+        object.__setattr__(self, "function", _awaitable(self.name, self.function))
 
     def output_for(self, record: AvroRecord) -> str:
         """The output topic of ``record`` by its type; ambiguous types need :class:`To`."""
@@ -105,3 +108,37 @@ class Stage(Generic[In]):
                 f"of exactly one of its outputs {sorted(self.outputs)}; return To(topic, record)"
             )
         return matches[0]
+
+
+def _awaitable(stage: str, function: Callable[..., Any]) -> StageFunction:
+    """``function`` as the runtime calls it: one record (or list) in, awaited.
+
+    A plain ``def`` runs inline; a generator, a function that cannot take exactly one
+    argument, or something not callable is refused here, with the stage named, rather than
+    dead-lettering every record at run time.
+    """
+    name = getattr(function, "__name__", repr(function))
+    if not callable(function):
+        raise ConfigurationError(f"stage {stage}: {name} is not a function")
+    if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
+        raise ConfigurationError(
+            f"stage {stage}: {name} is a generator; return the record, a list of them, or None"
+        )
+    try:
+        inspect.signature(function).bind(None)
+    except TypeError:
+        raise ConfigurationError(
+            f"stage {stage}: {name} must take exactly one argument (the record, or the list "
+            "of records of a batch stage)"
+        ) from None
+    except ValueError:  # no signature to read (a builtin): trust it
+        pass
+    if inspect.iscoroutinefunction(function):
+        return function
+
+    @functools.wraps(function)
+    async def inline(record: Any) -> Any:
+        result = function(record)
+        return await result if inspect.isawaitable(result) else result
+
+    return inline

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -103,3 +104,37 @@ def test_a_parameter_that_is_not_a_record_is_named() -> None:
         @pipeline.stage("text", inputs="readings", outputs={"hot": Hot})
         async def text(reading: str) -> Hot:
             return Hot(reading, 0.0)
+
+
+async def test_a_plain_def_stage_runs_inline() -> None:
+    pipeline = _pipeline()
+
+    @pipeline.stage("hot", inputs="readings", outputs="hot")
+    def hot(reading: Reading) -> Hot | None:
+        return Hot(reading.sensor, reading.value) if reading.value > 30 else None
+
+    assert hot(Reading("s", 40.0, AT)) == Hot("s", 40.0)  # the decorator returns it as written
+    driver = TestDriver(pipeline)
+    driver.send("readings", Reading("s1", 35.0, AT), key="s1")
+    driver.send("readings", Reading("s2", 5.0, AT), key="s2")
+    await driver.run()
+    assert driver.read("hot") == [Hot("s1", 35.0)]
+    assert driver.dead_letters("hot") == []
+
+
+def test_a_generator_stage_is_refused_at_declaration() -> None:
+    pipeline = _pipeline()
+    with pytest.raises(ConfigurationError, match="stage gen: gen is a generator"):
+
+        @pipeline.stage("gen", inputs="readings", outputs="hot")
+        def gen(reading: Reading) -> Iterator[Hot]:
+            yield Hot(reading.sensor, reading.value)
+
+
+def test_a_function_that_cannot_take_one_record_is_refused() -> None:
+    pipeline = _pipeline()
+    with pytest.raises(ConfigurationError, match="two must take exactly one argument"):
+
+        @pipeline.stage("two", inputs="readings", input_type=Reading, outputs={"hot": Hot})
+        async def two(reading: Reading, other: Reading) -> Hot:
+            return Hot(reading.sensor, other.value)
