@@ -325,8 +325,9 @@ def _fit(  # noqa: PLR0911, PLR0912 - one branch per kind of Python type
         _fit(args[0], avro, where, problems, named)
         return
     if isinstance(avro, list):  # a union: each Python option must fit one branch
-        options = [a for a in args if a is not type(None)] if origin else [hint]
-        if origin in (typing.Union, types.UnionType) and type(None) in args and "null" not in avro:
+        union = origin in (typing.Union, types.UnionType)
+        options = [a for a in args if a is not type(None)] if union else [hint]
+        if union and type(None) in args and "null" not in avro:
             problems.append(f"{where}: the class allows None, the contract does not")
         for option in options:
             if not any(_fits_quietly(option, branch, named) for branch in avro if branch != "null"):

@@ -162,3 +162,23 @@ def test_wrong_types_and_nullability_are_named() -> None:
         "Reading.device_id: the class is str, the contract is long",
         "Reading.note: the class allows None, the contract does not",
     ]
+
+
+@dataclass(frozen=True)
+class Tagged(AvroRecord):
+    tags: list[str]
+
+
+def test_a_container_fits_a_nullable_contract_field() -> None:
+    hand = {
+        "type": "record",
+        "name": "Tagged",
+        "fields": [
+            {
+                "name": "tags",
+                "type": ["null", {"type": "array", "items": "string"}],
+                "default": None,
+            }
+        ],
+    }
+    assert misfits(Tagged, hand) == []
