@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 SCHEMAS_BASE ?= $(shell git rev-parse -q --verify HEAD~1 >/dev/null 2>&1 && echo HEAD~1 || echo HEAD)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup jars demo test chaos schemas-check unit integration lint typecheck format bench up down clean
+.PHONY: help setup system jars demo test chaos schemas-check unit integration lint typecheck format bench up down clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -20,13 +20,18 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) jars ## create .venv, install streamworks with its dev extra, fetch the Kafka jars
 
+system: ## install the system packages `make test` needs when missing (PostgreSQL, Chromium)
+	ops/system-packages postgresql chromium
+
 jars: $(STAMP) ## fetch the pinned Kafka jars from Maven Central (once)
 	$(BIN)/streamworks kafka fetch
 
 demo: setup ## run the flagship order pipeline on the local broker and print per-stage counts
+	@# the demo's PostgreSQL is a throwaway cluster of its own unless STREAMWORKS_POSTGRES_URL names one
+	@[ -n "$$STREAMWORKS_POSTGRES_URL" ] || ops/system-packages postgresql
 	$(BIN)/streamworks demo
 
-test: setup lint typecheck schemas-check ## lint, type-check, check contracts, then unit and integration tests
+test: setup system lint typecheck schemas-check ## lint, type-check, check contracts, then unit and integration tests
 	$(BIN)/pytest
 
 chaos: setup ## fault-injection scenarios on the real broker; figures to docs/reliability.md
