@@ -20,6 +20,7 @@ from streamworks.ops.k8s import app as k8s_app
 from streamworks.ops.kafka.commands import app as kafka_app
 from streamworks.ops.metrics_commands import app as metrics_app
 from streamworks.ops.project import current
+from streamworks.ops.records import consume, produce
 from streamworks.ops.registry_commands import app as registry_app
 from streamworks.ops.run_commands import run, worker
 from streamworks.ops.schema_commands import app as schemas_app
@@ -58,6 +59,8 @@ app.command(context_settings=DEMO_SETTINGS, add_help_option=False)(demo)
 app.command()(connect)
 app.command()(status)
 app.command()(dashboard)
+app.command()(produce)
+app.command()(consume)
 
 
 def main() -> None:
