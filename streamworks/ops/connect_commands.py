@@ -15,6 +15,7 @@ from rich.table import Table
 
 from streamworks.connectors import ConnectorCounts, ConnectWorker, load_file
 from streamworks.core.settings import Settings
+from streamworks.ops.tables import folded
 
 __all__ = ["connect"]
 
@@ -52,7 +53,7 @@ def connect(
         for c in configs:
             topics = getattr(c, "topics", None) or [getattr(c, "topic", "")]
             table.add_row(c.name, c.kind, ", ".join(topics), c.dlq_topic)
-        console.print(table)
+        console.print(folded(table))
         return
     logging.getLogger("streamworks.connectors").setLevel(logging.INFO)
     settings = Settings()
@@ -78,4 +79,4 @@ def _print(counts: list[ConnectorCounts]) -> None:
         table.add_column(column, justify="right")
     for c in counts:
         table.add_row(c.name, c.kind, f"{c.records:,}", f"{c.dead_lettered:,}")
-    console.print(table)
+    console.print(folded(table))

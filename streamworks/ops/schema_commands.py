@@ -18,6 +18,7 @@ from rich.table import Table
 
 from streamworks.core.settings import Settings
 from streamworks.ops.project import current, load_pipeline
+from streamworks.ops.tables import folded
 from streamworks.pipeline.graph import Pipeline
 from streamworks.schemas.catalog import Contract
 from streamworks.schemas.evolution import (
@@ -115,7 +116,7 @@ def register(
     table.add_column("id", justify="right")
     for subject, schema_id in sorted(ids.items()):
         table.add_row(subject, str(schema_id))
-    console.print(table)
+    console.print(folded(table))
 
 
 @app.command()
@@ -250,4 +251,4 @@ def _print(results: list[SubjectCheck], baseline: str) -> None:
     for result in results:
         style = _STYLE[result.outcome]
         table.add_row(result.subject, f"[{style}]{result.outcome}[/]", result.level)
-    console.print(table)
+    console.print(folded(table))

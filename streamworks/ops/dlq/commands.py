@@ -19,6 +19,7 @@ from streamworks.ops.dlq.reading import dlq_topic
 from streamworks.ops.dlq.replay import replay
 from streamworks.ops.dlq.sorting import ReplayReport
 from streamworks.ops.dlq.summary import groups_json, summarise
+from streamworks.ops.tables import folded
 
 __all__ = ["app"]
 
@@ -80,7 +81,7 @@ def _print_groups(name: str, groups: list[ErrorGroup]) -> None:
         origins = ", ".join(f"{t} ({n})" for t, n in sorted(g.origins.items()))
         cells = (g.error_class, g.pattern, str(g.count), _time(g.first_ms), _time(g.last_ms))
         summary.add_row(str(number), *map(Text, cells), Text(origins))
-    console.print(summary)
+    console.print(folded(summary))
     samples = Table(title="samples")
     for column in ("#", "dlq partition@offset", "key", "origin", "message"):
         samples.add_column(column)
@@ -91,7 +92,7 @@ def _print_groups(name: str, groups: list[ErrorGroup]) -> None:
             where = f"{s.partition}@{s.offset}"
             samples.add_row(str(number), *map(Text, (where, key, origin, s.message)))
     if samples.row_count:
-        console.print(samples)
+        console.print(folded(samples))
 
 
 @app.command("replay")

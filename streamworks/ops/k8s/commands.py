@@ -13,6 +13,7 @@ from rich.table import Table
 from streamworks.ops.k8s.options import RenderOptions, default_image
 from streamworks.ops.k8s.render import render, write
 from streamworks.ops.project import current, load_pipeline
+from streamworks.ops.tables import folded
 
 __all__ = ["app"]
 
@@ -85,4 +86,4 @@ def render_command(
     for path, objects in zip(write(files, folder), files.values(), strict=True):
         kinds = ", ".join(f"{o['kind']} {o['metadata']['name']}" for o in objects)
         table.add_row(str(path.relative_to(folder)), kinds)
-    console.print(table)
+    console.print(folded(table))

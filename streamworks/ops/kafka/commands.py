@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from streamworks.ops.kafka.jars import cache_dir, ensure_jars, kafka_version
 from streamworks.ops.kafka.launcher import LocalCluster
+from streamworks.ops.kafka.render import status_document, status_table
 
 __all__ = ["app"]
 
@@ -123,9 +124,27 @@ def _running_secure(directory: Path | None) -> LocalCluster:
 
 
 @app.command()
-def status(directory: ClusterDir = None) -> None:
-    """Show the nodes of the local cluster: pid, ports, state and log file."""
-    cluster = LocalCluster.load(_directory(directory))
+def status(
+    directory: ClusterDir = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            envvar="STREAMWORKS_KAFKA_STATUS_JSON",
+            help="Print one JSON document (stable keys) instead of the table.",
+        ),
+    ] = False,
+) -> None:
+    """Show the nodes of the local cluster: pid, ports, state and log file; exit 1 when
+    none runs."""
+    folder = _directory(directory)
+    cluster = LocalCluster.load(folder)
+    if as_json:
+        document = status_document(cluster, str(folder))
+        typer.echo(json.dumps(document, indent=2))
+        if not document["running"]:
+            raise typer.Exit(1)
+        return
     if cluster is None:
         console.print("no local Kafka cluster has been started here")
         raise typer.Exit(1)
@@ -152,17 +171,4 @@ def down(
 
 
 def _print_status(cluster: LocalCluster) -> None:
-    table = Table(title=f"local Kafka {kafka_version()} — {cluster.directory}")
-    for column in ("node", "state", "pid", "protocol", "broker", "controller", "log"):
-        table.add_column(column)
-    for state in cluster.status():
-        table.add_row(
-            str(state.node.node_id),
-            "[green]running[/]" if state.running else "[red]stopped[/]",
-            str(state.pid or "-"),
-            cluster.protocol,
-            f"127.0.0.1:{state.node.broker_port}",
-            f"127.0.0.1:{state.node.controller_port}",
-            str(state.node.log_path),
-        )
-    console.print(table)
+    console.print(status_table(cluster, cluster.status()))

@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from streamworks.ops.status.model import PipelineStatus, StageStatus
+from streamworks.ops.tables import folded
 
 __all__ = ["status_table"]
 
@@ -37,10 +38,11 @@ def status_table(status: PipelineStatus) -> Table:
     when = datetime.fromtimestamp(status.at).strftime("%H:%M:%S")  # local time: an operator's
     verdict = f"bottleneck: {status.bottleneck}" if status.bottleneck else "no stage lags"
     table = Table(title=f"{status.pipeline} at {when}: {verdict}")
-    widest = max((len(s.name) + 2 for s in status.stages), default=5)
-    table.add_column("stage", min_width=widest, no_wrap=True)
+    # no minimum widths: on a narrow terminal rich would then crop the table's right side;
+    # folded, every name and figure stays whole
+    table.add_column("stage")
     for header in _COLUMNS:
         table.add_column(header, justify="right")
     for stage in status.stages:
         table.add_row(*_row(stage), style="bold red" if stage.bottleneck else None)
-    return table
+    return folded(table)

@@ -20,6 +20,7 @@ from streamworks.core.errors import StreamworksError
 from streamworks.core.settings import Settings
 from streamworks.ops.project import current, load_pipeline
 from streamworks.ops.run_commands import PipelineRef
+from streamworks.ops.tables import folded
 from streamworks.ops.topics.desired import desired_topics
 from streamworks.ops.topics.errors import TopicsError
 from streamworks.ops.topics.file import TopicsFile, load_topics_file
@@ -80,7 +81,7 @@ def show(plan: Plan) -> None:
         for action in plan.actions:
             style = {"create": "green", "delete": "red"}.get(action.kind, "yellow")
             table.add_row(f"[{style}]{action.kind}[/]", action.topic, action.detail)
-        console.print(table)
+        console.print(folded(table))
     for refusal in plan.refusals:
         errors.print(f"[red]refused[/] {refusal.topic}: {refusal.reason}", highlight=False)
 
