@@ -68,7 +68,8 @@ def up(  # keyword-only: typer passes options by name
         ),
     ] = False,
 ) -> None:
-    """Format fresh storage and start the broker(s); return once they answer metadata."""
+    """Format fresh storage and start the broker(s); return once they answer metadata and
+    coordinate consumer groups."""
     cluster = LocalCluster.plan(
         _directory(directory), nodes=nodes, port=port, heap=heap, secure=secure
     )

@@ -53,6 +53,7 @@ from streamworks.ops.kafka.errors import (
     ToolMissingError,
 )
 from streamworks.ops.kafka.jars import ensure_jars
+from streamworks.ops.kafka.readiness import group_coordination_problem
 
 __all__ = [
     "LocalCluster",
@@ -231,10 +232,12 @@ class LocalCluster:
         return any(s.running for s in self.status())
 
     def start(self, timeout: float = 120.0) -> float:
-        """Format fresh storage, start every node and wait until all brokers answer.
+        """Format fresh storage, start every node and wait until all brokers answer and the
+        cluster coordinates consumer groups.
 
         Returns the seconds from launching the JVMs until the cluster answered a metadata
-        request with every broker. On any failure, the nodes already started are stopped.
+        request with every broker and an offset fetch for a group. On any failure, the nodes
+        already started are stopped.
         """
         java = shutil.which("java")
         if java is None:
@@ -390,6 +393,7 @@ class LocalCluster:
     ) -> None:
         expected = len(self.nodes)
         seen = 0
+        groups: str | None = "not asked yet"
         while time.monotonic() < deadline:
             for node, proc in procs:
                 if proc.poll() is not None:
@@ -398,8 +402,16 @@ class LocalCluster:
                 login = self.settings_for(ADMIN_USER) if self.secure else None
                 seen = asyncio.run(brokers_in_metadata(self.bootstrap_servers, login))
                 if seen >= expected:
-                    return
+                    # a consumer group (a worker, `streamworks status`) works from the start
+                    groups = asyncio.run(group_coordination_problem(self.bootstrap_servers, login))
+                    if groups is None:
+                        return
             time.sleep(0.2)
+        if seen >= expected:
+            raise BrokerNotReadyError(
+                f"the local Kafka cluster in {self.directory} answers but could not coordinate "
+                f"consumer groups in time ({groups}); see {self.nodes[0].log_path}"
+            )
         raise BrokerNotReadyError(
             f"the local Kafka cluster in {self.directory} did not report {expected} broker(s) "
             f"in time (last saw {seen}); see {self.nodes[0].log_path}"

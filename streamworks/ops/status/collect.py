@@ -7,11 +7,18 @@ marks trends against the previous sample and the bottleneck.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from types import TracebackType
 
 from aiokafka import TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    CoordinatorLoadInProgressError,
+    CoordinatorNotAvailableError,
+    KafkaError,
+    NotCoordinatorError,
+)
 
 from streamworks.core.settings import Settings
 from streamworks.ops.status.bottleneck import mark
@@ -22,7 +29,18 @@ from streamworks.ops.status.model import PipelineStatus, StageStatus
 from streamworks.ops.status.rates import STALE_AFTER_S, StageFigures, WorkerHistory, stage_figures
 from streamworks.pipeline.graph import Pipeline
 
-__all__ = ["StatusCollector", "collect_status"]
+__all__ = ["COORDINATOR_WAIT_S", "StatusCollector", "collect_status"]
+
+logger = logging.getLogger(__name__)
+
+COORDINATOR_WAIT_S = 30.0
+"""How long a sample waits for a cluster that cannot coordinate groups yet (just started)."""
+_COORDINATOR_RETRY_S = 0.5
+_COORDINATOR_STARTING = (
+    CoordinatorNotAvailableError,
+    CoordinatorLoadInProgressError,
+    NotCoordinatorError,
+)
 
 
 class StatusCollector:
@@ -33,9 +51,15 @@ class StatusCollector:
     """
 
     def __init__(
-        self, pipeline: Pipeline, settings: Settings, *, stale_after: float = STALE_AFTER_S
+        self,
+        pipeline: Pipeline,
+        settings: Settings,
+        *,
+        stale_after: float = STALE_AFTER_S,
+        coordinator_wait: float = COORDINATOR_WAIT_S,
     ) -> None:
         self.pipeline = pipeline
+        self._coordinator_wait = coordinator_wait
         # the pipeline's guarantee decides the isolation level its workers read with
         self._settings = settings.model_copy(update={"guarantee": pipeline.guarantee})
         self._stale_after = stale_after
@@ -60,11 +84,24 @@ class StatusCollector:
         await self._reader.close()
 
     async def sample(self) -> PipelineStatus:
-        """The pipeline's status now."""
-        try:
-            stages = await self._stages()
-        except (KafkaError, OSError) as error:
-            raise self._error(error) from error
+        """The pipeline's status now.
+
+        A cluster that has just started cannot coordinate groups until it has created and
+        loaded ``__consumer_offsets``; the sample is asked again until it can, for up to
+        ``coordinator_wait`` seconds.
+        """
+        deadline = time.monotonic() + self._coordinator_wait
+        while True:
+            try:
+                stages = await self._stages()
+                break
+            except _COORDINATOR_STARTING as error:
+                if time.monotonic() >= deadline:
+                    raise self._error(error) from error
+                logger.info("the group coordinator is not ready yet (%r); asking again", error)
+                await asyncio.sleep(_COORDINATOR_RETRY_S)
+            except (KafkaError, OSError) as error:
+                raise self._error(error) from error
         marked, bottleneck = mark(stages, self._previous_lag)
         self._previous_lag = {s.name: s.lag_records for s in marked}
         return PipelineStatus(self.pipeline.name, time.time(), marked, bottleneck)

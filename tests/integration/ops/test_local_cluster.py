@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+from aiokafka import TopicPartition
 from aiokafka.admin import NewTopic
 
 from streamworks.core.settings import Settings
@@ -14,6 +19,7 @@ from streamworks.ops.kafka._process import free_port_block
 from streamworks.testing import KafkaEndpoint, consume_until, produce, unique_name
 
 CLI = [sys.executable, "-c", "from streamworks.ops.cli import main; main()"]
+REPO = Path(__file__).resolve().parents[3]  # the reference project: pipeline orders
 
 
 def _kafka_pids(marker: str) -> list[int]:
@@ -76,6 +82,38 @@ def test_cli_up_status_down_leaves_no_jvm(tmp_path: Path) -> None:
     assert down.returncode == 0, down.stderr
     assert "stopped 1 Kafka node(s)" in down.stdout
     assert _kafka_pids(str(directory)) == []
+
+
+def test_groups_work_as_soon_as_up_returns(tmp_path: Path) -> None:
+    """No GroupCoordinatorNotAvailableError right after `kafka up`: a group's offsets can be
+    asked for at once, and `streamworks status` answers."""
+    port = free_port_block(2)
+    directory = tmp_path / "fresh"
+    run = functools.partial(
+        subprocess.run, capture_output=True, text=True, check=False, cwd=REPO, timeout=180
+    )
+    up = run([*CLI, "kafka", "up", "--port", str(port), "--dir", str(directory)])
+    try:
+        assert up.returncode == 0, up.stderr
+        bootstrap = f"127.0.0.1:{port}"
+        asyncio.run(_fetch_offsets_once(bootstrap, unique_name("fresh-group")))
+        env = {**os.environ, "STREAMWORKS_BOOTSTRAP_SERVERS": bootstrap}
+        status = run([*CLI, "status", "orders", "--json"], env=env)
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["pipeline"] == "orders"
+    finally:
+        down = run([*CLI, "kafka", "down", "--dir", str(directory)])
+    assert down.returncode == 0, down.stderr
+
+
+async def _fetch_offsets_once(bootstrap: str, group: str) -> None:
+    """One FindCoordinator and OffsetFetch for ``group``, no retry: either answers or raises."""
+    admin = clients.admin_client(Settings(bootstrap_servers=bootstrap))
+    await admin.start()
+    try:
+        await admin.list_consumer_group_offsets(group, partitions=[TopicPartition("t", 0)])
+    finally:
+        await admin.close()
 
 
 def test_a_broker_that_dies_while_starting_shows_its_log(tmp_path: Path) -> None:
