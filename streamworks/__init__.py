@@ -7,6 +7,7 @@ The front door: everything a first pipeline needs, by role. The layers below
 
 from streamworks.core.errors import ConfigurationError, StageError, StreamworksError
 from streamworks.core.settings import Guarantee, Settings
+from streamworks.ops.running import RunningPipeline, run_pipeline
 from streamworks.pipeline.aggregation import Aggregation, EmitMode
 from streamworks.pipeline.aggregators import (
     Aggregator,
@@ -65,6 +66,9 @@ __all__ = [  # noqa: RUF022 - grouped by role, not sorted
     "Gather",
     "Gathered",
     "Answers",
+    # running
+    "run_pipeline",
+    "RunningPipeline",
     # settings and errors
     "Settings",
     "Guarantee",

@@ -21,7 +21,7 @@ from streamworks.pipeline.chain import Stream
 from streamworks.pipeline.gather import Answers, Gather, Gathered
 from streamworks.pipeline.infer import input_type_of, resolve_outputs
 from streamworks.pipeline.results import emitter, result_record
-from streamworks.pipeline.stage import RetryPolicy, Stage, StageFunction
+from streamworks.pipeline.stage import OnError, RetryPolicy, Stage, StageFunction
 from streamworks.pipeline.tables import GlobalTable
 from streamworks.pipeline.windows import Window, WindowKind
 from streamworks.schemas.catalog import Contract, contract_of, use_contracts
@@ -139,6 +139,8 @@ class Pipeline:
         batch: bool = False,
         retry: RetryPolicy | None = None,
         tables: tuple[GlobalTable[Any], ...] = (),
+        on_error: OnError = "dead-letter",
+        stop_after: int | None = 100,
     ) -> Callable[[F], F]:
         """Decorator declaring the decorated ``async`` function as a stage of this pipeline.
 
@@ -146,6 +148,10 @@ class Pipeline:
         (:mod:`~streamworks.pipeline.infer`): ``outputs="iot.clean"`` writes the one record
         class the function returns; ``outputs={topic: Record, ...}`` names several (or
         types the annotations do not say); ``input_type=`` overrides the parameter's.
+
+        A record the function fails on is dead-lettered; ``stop_after`` failures in a row
+        of one error class stop the stage (a bug, not bad data), and ``on_error="stop"``
+        stops it at the first (see :mod:`streamworks.runtime.breaker`).
         """
 
         def register(function: F) -> F:
@@ -162,6 +168,8 @@ class Pipeline:
                     batch=batch,
                     retry=retry or RetryPolicy(),
                     tables=tables,
+                    on_error=on_error,
+                    stop_after=stop_after,
                 )
             )
             return function

@@ -6,18 +6,21 @@ import functools
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from streamworks.core.errors import ConfigurationError
 from streamworks.pipeline.aggregation import Aggregation
 from streamworks.pipeline.tables import GlobalTable
 from streamworks.schemas.records import AvroRecord
 
-__all__ = ["RetryPolicy", "Stage", "StageFunction", "To"]
+__all__ = ["OnError", "RetryPolicy", "Stage", "StageFunction", "To"]
 
 In = TypeVar("In", bound=AvroRecord)
 
 StageFunction = Callable[[Any], Awaitable[Any]]
+
+OnError = Literal["dead-letter", "stop"]
+"""What a failure of a stage's function does: dead-letter the record and go on, or stop."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,13 @@ class Stage(Generic[In]):
     """How retriable errors are retried before the record is dead-lettered."""
     tables: tuple[GlobalTable[Any], ...] = ()
     """Global tables the function joins with; each worker loads them before it starts."""
+    on_error: OnError = "dead-letter"
+    """A record the function fails on (after its retries) is dead-lettered and the stage
+    goes on; with ``"stop"`` the stage stops instead, leaving the record uncommitted."""
+    stop_after: int | None = 100
+    """The circuit breaker: stop the stage when this many records *in a row* fail with the
+    same error class (a bug, not bad data); None never stops. See
+    :mod:`streamworks.runtime.breaker`."""
     aggregation: Aggregation | None = None
     """Set for an aggregation stage: it folds its inputs into state instead of calling
     ``function`` (see :meth:`streamworks.pipeline.graph.Pipeline.aggregate`)."""
@@ -95,6 +105,12 @@ class Stage(Generic[In]):
             raise ConfigurationError(f"stage {self.name} reads no topic")
         if self.concurrency < 1:
             raise ConfigurationError(f"stage {self.name}: concurrency must be at least 1")
+        if self.stop_after is not None and self.stop_after < 1:
+            raise ConfigurationError(f"stage {self.name}: stop_after must be at least 1 or None")
+        if self.on_error not in ("dead-letter", "stop"):
+            raise ConfigurationError(
+                f"stage {self.name}: on_error is 'dead-letter' or 'stop', not {self.on_error!r}"
+            )
         if self.retry.attempts < 1:
             raise ConfigurationError(f"stage {self.name}: retry attempts must be at least 1")
         object.__setattr__(self, "function", _awaitable(self.name, self.function))

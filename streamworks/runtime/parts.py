@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 from streamworks.core.settings import Settings
 from streamworks.kafka import clients
 from streamworks.pipeline.graph import Pipeline
+from streamworks.runtime.breaker import StageStopped
 from streamworks.runtime.commits import AtLeastOnce
 from streamworks.runtime.membership import Batches, GroupMember, Owner
 from streamworks.runtime.metrics import StageMetrics
@@ -103,8 +104,17 @@ class WorkerParts(Generic[K]):
     async def run(
         self, handle: Callable[[Batches], Awaitable[None]], idle: Callable[[], Awaitable[Any]]
     ) -> None:
-        """Fetch and ``handle`` until stopped; then commit everything settled."""
-        await self.member.run(handle, idle, self._stopping)
+        """Fetch and ``handle`` until stopped; then commit everything settled.
+
+        A stage that stops itself (:class:`~streamworks.runtime.breaker.StageStopped`) still
+        commits the batches before the one that tripped it: those are fully processed.
+        """
+        try:
+            await self.member.run(handle, idle, self._stopping)
+        except StageStopped:
+            async with self.member.lock:
+                await self.settle(commit_now=True)
+            raise
         async with self.member.lock:
             await self.settle(commit_now=True)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from streamworks.core.messages import Headers, InMessage, OutRecord
 from streamworks.pipeline.stage import Stage, To
+from streamworks.runtime.breaker import Breaker, ResultTypeError
 from streamworks.runtime.dead_letters import LINEAGE_OFFSET, dead_letter, lineage_headers
 from streamworks.runtime.inputs import InputDecoder
 from streamworks.runtime.replies import route_replies
@@ -172,6 +173,7 @@ class StageProcessor:
         }
         self._lineage_fixed: dict[tuple[str, int], Headers] = {}
         self._plain = not stage.batch
+        self._breaker = Breaker(stage)
 
     async def process(self, messages: Sequence[InMessage]) -> BatchResult:
         """Process a batch; same-key messages run in order, others up to ``concurrency``."""
@@ -232,7 +234,10 @@ class StageProcessor:
                     counts.retries += 1
                     await asyncio.sleep(self.stage.retry.backoff(attempt))
                     continue
+                self._breaker.failed(error, message)  # raises when the stage must stop
                 self._dead_letter(message, error, attempt, out, counts)
+            else:
+                self._breaker.succeeded()
             return
 
     async def _process_batch(
@@ -264,7 +269,10 @@ class StageProcessor:
             except RegistryAccessError:
                 raise  # a refused login or an untrusted registry: no record's fault, stop
             except Exception as error:  # noqa: BLE001 - a bad output dead-letters its input
+                self._breaker.failed(error, messages[index])
                 self._dead_letter(messages[index], error, 1, slots[index], counts)
+            else:
+                self._breaker.succeeded()
 
     async def _call_one(self, record: AvroRecord) -> Any:
         if self.stage.batch:  # a batch function called with a batch of one
@@ -320,11 +328,15 @@ class StageProcessor:
             items = ()
         elif isinstance(result, To):
             items = (result,)
+        elif isinstance(result, str | bytes | Mapping) or not isinstance(result, Iterable):
+            raise self._wrong_result(result)
         else:
             items = result
         lineage = self._lineage(message)
         encoded: list[OutRecord] = []
         for item in items:
+            if not isinstance(item, AvroRecord | To):
+                raise self._wrong_result(item, inside=type(result).__name__)
             target = item if isinstance(item, To) else To(self.stage.output_for(item), item)
             codec = self._outputs.get(target.topic)
             if codec is None:
@@ -337,6 +349,14 @@ class StageProcessor:
                 )
             )
         return encoded
+
+    def _wrong_result(self, result: object, inside: str = "") -> ResultTypeError:
+        what = type(result).__name__ + (f" in a {inside}" if inside else "")
+        outputs = ", ".join(sorted({kind.__name__ for kind in self.stage.outputs.values()}))
+        return ResultTypeError(
+            f"stage {self.stage.name} returned a {what}; return a record ({outputs}), "
+            "a list of them, To(topic, record) or None"
+        )
 
     def _lineage(self, message: InMessage) -> Headers:
         """Lineage headers; all but the offset are encoded once per input partition."""

@@ -14,6 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streamworks.core.settings import Settings
 from streamworks.kafka import clients
+from streamworks.kafka.reading import read_until
 
 __all__ = [
     "TopicFactory",
@@ -100,28 +101,18 @@ async def consume_until(
         return until is None or until(seen)
 
     topics = [topic] if isinstance(topic, str) else list(topic)
-    consumer = clients.consumer(
-        *topics,
-        settings=settings or Settings(bootstrap_servers=bootstrap_servers),
-        group_id=None,
+    seen, complete = await read_until(
+        settings or Settings(bootstrap_servers=bootstrap_servers),
+        topics,
+        done,
+        within_s=timeout,
         isolation_level=isolation_level,
     )
-    seen: list[ConsumerRecord[bytes, bytes]] = []
-    deadline = time.monotonic() + timeout
-    await consumer.start()
-    try:
-        while not done(seen):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(
-                    f"waited {timeout:.0f}s on {', '.join(topics)}: read {len(seen)} record(s)"
-                    + (f", expected {count}" if count is not None else ", condition not met")
-                )
-            batches = await consumer.getmany(timeout_ms=int(min(remaining, 0.5) * 1000))
-            for batch in batches.values():
-                seen.extend(batch)
-    finally:
-        await consumer.stop()
+    if not complete:
+        raise AssertionError(
+            f"waited {timeout:.0f}s on {', '.join(topics)}: read {len(seen)} record(s)"
+            + (f", expected {count}" if count is not None else ", condition not met")
+        )
     return seen
 
 

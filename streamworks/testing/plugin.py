@@ -5,10 +5,16 @@ Installed with streamworks and loaded automatically (entry point ``pytest11``). 
 - ``kafka`` — a one-broker endpoint for the session (see :func:`kafka_broker` for the order
   in which one is found);
 - ``kafka_cluster`` — a three-node cluster, started the first time a test asks for it;
-- ``kafka_settings`` — :class:`streamworks.core.settings.Settings` pointing at ``kafka``;
+- ``kafka_settings`` — :class:`streamworks.core.settings.Settings` pointing at ``kafka`` and
+  at ``schema_registry``;
 - ``topic_factory`` — an async callable making unique topics, deleted after the test;
 - ``unique_group`` — a consumer group id no other test uses;
-- ``schema_registry`` — an in-process schema registry for the session, on ``kafka``.
+- ``schema_registry`` — an in-process schema registry for the session, on ``kafka``;
+- ``run_pipeline`` — :func:`streamworks.ops.running.run_pipeline` with ``kafka_settings``:
+  ``async with run_pipeline(pipeline, workers={"clean": 2}) as running: ...``.
+
+Async tests and fixtures need no configuration: unless the project sets ``asyncio_mode``
+itself, the plugin runs pytest-asyncio in ``auto`` mode.
 
 It also makes the project pytest runs in usable as the CLI does: the folder with
 ``[tool.streamworks]`` in its ``pyproject.toml`` goes first on ``sys.path`` and its
@@ -19,8 +25,12 @@ they are. ``streamworks_project = false`` in the pytest configuration turns that
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+import tomllib
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
+import iniconfig
 import pytest
 
 try:
@@ -30,6 +40,8 @@ except ImportError:  # pytest without pytest-asyncio: the kit's async fixture sa
 
 from streamworks.core.settings import Settings
 from streamworks.ops.project import current
+from streamworks.ops.running import RunningPipeline, run_pipeline
+from streamworks.pipeline.graph import Pipeline
 from streamworks.testing._broker import (
     CLUSTER_BOOTSTRAP_ENV,
     KafkaEndpoint,
@@ -46,6 +58,7 @@ __all__ = [
     "kafka_settings",
     "pytest_addoption",
     "pytest_configure",
+    "run_pipeline_fixture",
     "schema_registry",
     "topic_factory",
     "unique_group",
@@ -62,10 +75,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-asyncio reads its mode
 def pytest_configure(config: pytest.Config) -> None:
-    """Activate the project pytest runs in, as every ``streamworks`` command does."""
+    """Activate the project pytest runs in, as every ``streamworks`` command does; make
+    async tests work without configuration."""
     if config.getini("streamworks_project"):
         current()
+    if pytest_asyncio is not None and not _asyncio_mode_chosen(config):
+        config.option.asyncio_mode = "auto"
+
+
+def _asyncio_mode_chosen(config: pytest.Config) -> bool:
+    """True when the command line or the configuration file sets ``asyncio_mode``."""
+    if getattr(config.option, "asyncio_mode", None) is not None:
+        return True
+    overrides = getattr(config.option, "override_ini", None) or []
+    if any(item.startswith("asyncio_mode=") for item in overrides):
+        return True
+    path = config.inipath
+    if path is None:
+        return False
+    if path.suffix == ".toml":
+        tool = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {})
+        pytest_table = tool.get("pytest", {})
+        return "asyncio_mode" in pytest_table or "asyncio_mode" in pytest_table.get(
+            "ini_options", {}
+        )
+    ini = iniconfig.IniConfig(path)
+    return any("asyncio_mode" in ini[name] for name in ("pytest", "tool:pytest") if name in ini)
 
 
 @pytest.fixture(scope="session")
@@ -87,9 +124,29 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaEnd
 
 
 @pytest.fixture
-def kafka_settings(kafka: KafkaEndpoint) -> Settings:
-    """Platform settings that point at the session's broker."""
-    return Settings(bootstrap_servers=kafka.bootstrap_servers)
+def kafka_settings(kafka: KafkaEndpoint, schema_registry: RegistryThread) -> Settings:
+    """Platform settings that point at the session's broker and schema registry."""
+    return Settings(bootstrap_servers=kafka.bootstrap_servers, registry_url=schema_registry.url)
+
+
+RunPipeline = Callable[..., AbstractAsyncContextManager[RunningPipeline]]
+"""``run_pipeline(pipeline, workers={...}, **options)``: the fixture's callable."""
+
+
+@pytest.fixture(name="run_pipeline")
+def run_pipeline_fixture(kafka_settings: Settings) -> RunPipeline:
+    """Run a pipeline's workers in the test's event loop, on the session's broker.
+
+    ``async with run_pipeline(pipeline, workers={"clean": 2}) as running:`` — topics
+    created, contracts registered, workers assigned; stopped and committed at the end.
+    """
+
+    def runner(
+        pipeline: Pipeline | str, *, workers: Mapping[str, int] | None = None, **options: Any
+    ) -> AbstractAsyncContextManager[RunningPipeline]:
+        return run_pipeline(pipeline, kafka_settings, workers=workers, **options)
+
+    return runner
 
 
 async def _topic_factory(kafka: KafkaEndpoint) -> AsyncIterator[TopicFactory]:
