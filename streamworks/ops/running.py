@@ -21,7 +21,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from streamworks.aggregate.worker import AggregationWorker
 from streamworks.core.errors import ConfigurationError, StreamworksError
 from streamworks.core.settings import Settings
 from streamworks.kafka import clients
-from streamworks.kafka.reading import read_until
+from streamworks.kafka.reading import Seen, read_until
 from streamworks.kafka.sending import acknowledged
 from streamworks.ops.project import current, load_pipeline
 from streamworks.ops.runner import worker_for
@@ -49,11 +49,21 @@ from streamworks.schemas.records import AvroRecord
 from streamworks.schemas.registry_client import RegistryClient
 from streamworks.schemas.typed import TypedCodec, codec_for
 
-__all__ = ["ReadTimeoutError", "RunningPipeline", "WorkerFailedError", "run_pipeline"]
+__all__ = [
+    "ReadTimeoutError",
+    "RunPipeline",
+    "RunningPipeline",
+    "WorkerFailedError",
+    "run_pipeline",
+]
 
 Worker = StageWorker | AggregationWorker
 
 _READY_TIMEOUT_S = 60.0
+
+RunPipeline = Callable[..., AbstractAsyncContextManager["RunningPipeline"]]
+"""The ``run_pipeline`` pytest fixture: ``run_pipeline(pipeline, workers={...}, **options)``
+with the session's settings."""
 
 
 class WorkerFailedError(StreamworksError):
@@ -101,15 +111,33 @@ class RunningPipeline:
             await producer.stop()
         return len(futures)
 
-    async def read(self, topic: str, *, count: int, within_s: float = 30.0) -> list[Any]:
-        """``topic``'s records from its start, decoded, once at least ``count`` are there.
+    async def read(
+        self,
+        topic: str,
+        *,
+        count: int | None = None,
+        until: Callable[[list[Any]], bool] | None = None,
+        within_s: float = 30.0,
+    ) -> list[Any]:
+        """``topic``'s records from its start, decoded, once at least ``count`` are there
+        and ``until(records)`` holds (for an aggregation's updates: the latest counts).
 
         Reads without a consumer group (nothing is committed); fails with
         :class:`ReadTimeoutError`, saying how many arrived, after ``within_s`` seconds.
         """
+        if count is None and until is None:
+            raise ConfigurationError("read() needs count= or until=")
         codec = self._codec(topic)
-        seen = await self._read(topic, count, within_s)
-        return [codec.decode(record.value) for record in seen]
+        decoded: list[Any] = []
+
+        def done(seen: Seen) -> bool:
+            decoded.extend(codec.decode(record.value) for record in seen[len(decoded) :])
+            if count is not None and len(decoded) < count:
+                return False
+            return until is None or until(decoded)
+
+        await self._read(topic, done, within_s, f"{count} record(s)" if count else "the condition")
+        return decoded
 
     async def dead_letters(
         self, stage: str, *, count: int, within_s: float = 30.0
@@ -118,17 +146,20 @@ class RunningPipeline:
         ``streamworks.dlq.*`` headers), once at least ``count`` are there."""
         if stage not in self.pipeline.stages:
             raise ConfigurationError(f"pipeline {self.pipeline.name} has no stage {stage}")
-        return await self._read(self.pipeline.dead_letter_topic(stage), count, within_s)
+        return await self._read(
+            self.pipeline.dead_letter_topic(stage),
+            lambda seen: len(seen) >= count,
+            within_s,
+            f"{count} record(s)",
+        )
 
     async def _read(
-        self, topic: str, count: int, within_s: float
+        self, topic: str, done: Callable[[Seen], bool], within_s: float, wanted: str
     ) -> list[ConsumerRecord[bytes, bytes]]:
-        seen, complete = await read_until(
-            self.settings, [topic], lambda seen: len(seen) >= count, within_s=within_s
-        )
+        seen, complete = await read_until(self.settings, [topic], done, within_s=within_s)
         if not complete:
             raise ReadTimeoutError(
-                f"waited {within_s:.0f} s on {topic}: {len(seen)} of {count} record(s) arrived"
+                f"waited {within_s:.0f} s on {topic} for {wanted}: {len(seen)} record(s) arrived"
             )
         return seen
 

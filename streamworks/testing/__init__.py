@@ -1,5 +1,6 @@
 """The streamworks test kit: real-broker fixtures (a pytest plugin) and waiting helpers."""
 
+from streamworks.ops.running import RunPipeline
 from streamworks.testing._broker import (
     KafkaEndpoint,
     container_broker,
@@ -11,6 +12,7 @@ from streamworks.testing.helpers import TopicFactory, consume_until, produce, un
 
 __all__ = [
     "KafkaEndpoint",
+    "RunPipeline",
     "TopicFactory",
     "consume_until",
     "container_broker",

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -40,7 +40,7 @@ except ImportError:  # pytest without pytest-asyncio: the kit's async fixture sa
 
 from streamworks.core.settings import Settings
 from streamworks.ops.project import current
-from streamworks.ops.running import RunningPipeline, run_pipeline
+from streamworks.ops.running import RunningPipeline, RunPipeline, run_pipeline
 from streamworks.pipeline.graph import Pipeline
 from streamworks.testing._broker import (
     CLUSTER_BOOTSTRAP_ENV,
@@ -127,10 +127,6 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaEnd
 def kafka_settings(kafka: KafkaEndpoint, schema_registry: RegistryThread) -> Settings:
     """Platform settings that point at the session's broker and schema registry."""
     return Settings(bootstrap_servers=kafka.bootstrap_servers, registry_url=schema_registry.url)
-
-
-RunPipeline = Callable[..., AbstractAsyncContextManager[RunningPipeline]]
-"""``run_pipeline(pipeline, workers={...}, **options)``: the fixture's callable."""
 
 
 @pytest.fixture(name="run_pipeline")

@@ -20,8 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from streamworks import Pipeline, Settings, TopicSpec
 from streamworks.kafka import clients
 from streamworks.runtime.breaker import StageStopped
-from streamworks.testing import unique_name, wait_for
-from streamworks.testing.plugin import RunPipeline
+from streamworks.testing import RunPipeline, unique_name, wait_for
 from tests.kit.builders import feed
 from tests.kit.records import Label, Reading
 from tests.projects import outside_env
