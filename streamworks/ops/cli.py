@@ -12,10 +12,12 @@ from rich.markup import escape
 
 from streamworks.core.errors import StreamworksError
 from streamworks.ops.acl.commands import app as acl_app
+from streamworks.ops.boundary import quiet_bootstrap_failures, translate
 from streamworks.ops.connect_commands import connect
 from streamworks.ops.dashboard import dashboard
 from streamworks.ops.demo_commands import DEMO_SETTINGS, demo
 from streamworks.ops.dlq import app as dlq_app
+from streamworks.ops.init import init
 from streamworks.ops.k8s import app as k8s_app
 from streamworks.ops.kafka.commands import app as kafka_app
 from streamworks.ops.metrics_commands import app as metrics_app
@@ -53,6 +55,7 @@ app.add_typer(table_app, name="table")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(topics_app, name="topics")
 app.add_typer(registry_app, name="registry")
+app.command()(init)
 app.command()(worker)
 app.command()(run)
 app.command(context_settings=DEMO_SETTINGS, add_help_option=False)(demo)
@@ -64,20 +67,26 @@ app.command()(consume)
 
 
 def main() -> None:
-    """Entry point: run the CLI, turning streamworks errors into one red line and exit 1."""
+    """Entry point: run the CLI, turning streamworks errors, and a broker that does not
+    answer, into one red line and exit 1."""
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    quiet_bootstrap_failures()
     try:
         app()
-    except StreamworksError as error:
-        Console(stderr=True, soft_wrap=True).print(
-            f"[red]error:[/] {escape(str(error))}", highlight=False
-        )
-        sys.exit(1)
     except ValidationError as error:  # the settings (STREAMWORKS_* variables) are refused
         console = Console(stderr=True, soft_wrap=True)
         for problem in error.errors():
             where = ".".join(str(part) for part in problem["loc"]) or error.title
             console.print(f"[red]error:[/] {where}: {escape(problem['msg'])}", highlight=False)
+        sys.exit(1)
+    except Exception as error:
+        # a streamworks error as it is; aiokafka's from a command that did not translate it
+        failure = error if isinstance(error, StreamworksError) else translate(error)
+        if failure is None:
+            raise
+        Console(stderr=True, soft_wrap=True).print(
+            f"[red]error:[/] {escape(str(failure))}", highlight=False
+        )
         sys.exit(1)

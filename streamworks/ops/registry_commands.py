@@ -117,7 +117,11 @@ async def _serve(config: RegistryConfig) -> None:
         loop.add_signal_handler(signum, stop.set)
     service = RegistryService(config)
     with console.status(f"reading {config.topic} from {config.bootstrap_servers}"):
-        await service.start()
+        try:
+            await service.start()
+        except BaseException:
+            await service.stop()  # the clients it made, so none is left unclosed
+            raise
     access = (
         f"users from {config.users_file}" if config.users_file is not None else "open to anyone"
     )

@@ -28,6 +28,7 @@ from aiokafka.errors import (
 from streamworks.core.errors import AuthorizationError, ConfigurationError
 from streamworks.core.settings import Settings
 from streamworks.kafka import clients
+from streamworks.kafka.errors import unreachable_message
 from streamworks.registry.errors import BackendError, BackendTimeoutError, NotPrimaryError
 from streamworks.registry.records import LogRecord, decode, encode
 from streamworks.registry.state import RegistryState
@@ -54,7 +55,8 @@ async def ensure_topic(settings: Settings, topic: str) -> None:
         ) from None
     except (ConfigurationError, KafkaError) as error:
         raise BackendError(
-            f"cannot create topic {topic} on {settings.bootstrap_servers}: {error}"
+            unreachable_message(error, settings.bootstrap_servers)
+            or f"cannot create topic {topic} on {settings.bootstrap_servers}: {error}"
         ) from error
 
 

@@ -29,6 +29,7 @@ from yarl import URL
 from streamworks.core.errors import StreamworksError
 from streamworks.core.settings import Settings
 from streamworks.kafka.clients import key_partitioner
+from streamworks.kafka.errors import unreachable_message
 from streamworks.pipeline.graph import Pipeline
 from streamworks.pipeline.stage import Stage
 from streamworks.pipeline.windows import Window
@@ -196,7 +197,8 @@ async def query_table(
         latest = await read_latest(settings)
     except KafkaError as error:
         raise NoOwnerError(
-            f"cannot read the workers' addresses from {STATS_TOPIC} at "
+            unreachable_message(error, settings.bootstrap_servers)
+            or f"cannot read the workers' addresses from {STATS_TOPIC} at "
             f"{settings.bootstrap_servers}: {error}"
         ) from error
     workers = live_workers(latest, pipeline.name, stage, time.time())

@@ -220,7 +220,13 @@ class RegistryClient:
                 f"TLS with schema registry {self.url} failed: {_tls_reason(error)}; "
                 "set STREAMWORKS_REGISTRY_CAFILE to the CA that signed its certificate"
             ) from error
-        except (OSError, http.client.HTTPException) as error:
+        except OSError as error:  # refused, unreachable or silent past the timeout
+            raise RegistryUnavailableError(
+                f"the schema registry at {self.url} does not answer ({method} {path}: "
+                f"{error or type(error).__name__}); start one with: streamworks registry "
+                "(or point STREAMWORKS_REGISTRY_URL at yours)"
+            ) from error
+        except http.client.HTTPException as error:
             raise RegistryUnavailableError(
                 f"schema registry {self.url} did not answer {method} {path}: {error}"
             ) from error

@@ -10,6 +10,7 @@ from aiokafka.errors import KafkaError
 from streamworks.core.errors import ConfigurationError
 from streamworks.core.settings import Settings
 from streamworks.kafka import clients
+from streamworks.kafka.errors import unreachable_message
 from streamworks.ops.dlq.errors import DeadLetterToolError
 from streamworks.ops.dlq.letters import DeadLetter
 from streamworks.ops.dlq.marks import parse_marker_key
@@ -64,7 +65,9 @@ async def start_reader(
         await consumer.start()
     except KafkaError as error:
         raise DeadLetterToolError(
-            f"cannot read {topic} from {settings.bootstrap_servers}: {error}", topic=topic
+            unreachable_message(error, settings.bootstrap_servers)
+            or f"cannot read {topic} from {settings.bootstrap_servers}: {error}",
+            topic=topic,
         ) from error
     tps = [TopicPartition(topic, p) for p in sorted(partitions)]
     consumer.assign(tps)

@@ -27,6 +27,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streamworks.core.settings import Settings
 from streamworks.kafka import clients
+from streamworks.kafka.errors import unreachable_message
 from streamworks.ops.dlq.errors import DeadLetterToolError
 from streamworks.ops.dlq.marks import marker_key, marker_topic, replay_headers, replay_id
 from streamworks.ops.dlq.reading import letters_until_end, read_markers, start_reader
@@ -54,7 +55,7 @@ async def replay(
     producer: AIOKafkaProducer | None = None
     if not dry_run:
         producer = clients.producer(settings, transactional_id=replay_id(topic))
-        await _start(producer, topic)  # fences any replay of this topic still running
+        await _start(producer, topic, settings)  # fences any replay of this topic still running
     try:
         reader = await start_reader(settings, topic, group_id=replay_id(topic), batch=batch)
         assert reader is not None  # noqa: S101 - start_reader raises unless missing_ok
@@ -76,13 +77,15 @@ async def replay(
             await producer.stop()
 
 
-async def _start(producer: AIOKafkaProducer, topic: str) -> None:
+async def _start(producer: AIOKafkaProducer, topic: str, settings: Settings) -> None:
     try:
         await producer.start()
     except KafkaError as error:
         await producer.stop()
         raise DeadLetterToolError(
-            f"cannot start the replay producer for {topic}: {error}", topic=topic
+            unreachable_message(error, settings.bootstrap_servers)
+            or f"cannot start the replay producer for {topic}: {error}",
+            topic=topic,
         ) from error
 
 

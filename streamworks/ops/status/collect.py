@@ -21,6 +21,7 @@ from aiokafka.errors import (
 )
 
 from streamworks.core.settings import Settings
+from streamworks.kafka.errors import unreachable_message
 from streamworks.ops.status.bottleneck import mark
 from streamworks.ops.status.cluster import ClusterReader
 from streamworks.ops.status.errors import StatusError
@@ -159,7 +160,8 @@ class StatusCollector:
     def _error(self, error: BaseException) -> StatusError:
         where = self._settings.bootstrap_servers
         return StatusError(
-            f"could not read the status of pipeline {self.pipeline.name} from Kafka at "
+            unreachable_message(error, where)
+            or f"could not read the status of pipeline {self.pipeline.name} from Kafka at "
             f"{where}: {error!r}; check that the brokers are up and "
             "STREAMWORKS_BOOTSTRAP_SERVERS points at them",
             bootstrap=where,

@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaError, for_code
 
 from streamworks.core.settings import Settings
 from streamworks.kafka import clients
+from streamworks.kafka.errors import unreachable_message
 from streamworks.ops.topics.errors import TopicsApplyError, TopicsError
 from streamworks.ops.topics.model import Action, DesiredTopic, LiveState, LiveTopic, Plan
 
@@ -35,7 +36,8 @@ async def _admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
         yield admin
     except (KafkaError, OSError) as error:
         raise TopicsError(
-            f"Kafka at {settings.bootstrap_servers} failed: {error}; check that the brokers "
+            unreachable_message(error, settings.bootstrap_servers)
+            or f"Kafka at {settings.bootstrap_servers} failed: {error}; check that the brokers "
             "are up and STREAMWORKS_BOOTSTRAP_SERVERS points at them"
         ) from error
     finally:

@@ -1,0 +1,56 @@
+"""Errors of the Kafka layer, and aiokafka's translated at the boundary.
+
+aiokafka reports a broker that is down or unreachable as ``KafkaConnectionError("Unable to
+bootstrap from [('127.0.0.1', 9092, <AddressFamily.AF_INET: 2>)]")`` deep inside whatever
+client was starting; :func:`unreachable` turns that into one :class:`KafkaUnavailableError`
+naming the address and what to do. A subsystem that has its own error type (callers catch
+it) takes just the message, :func:`unreachable_message`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from aiokafka.errors import KafkaConnectionError
+
+from streamworks.core.errors import StreamworksError
+
+__all__ = ["KafkaUnavailableError", "unreachable", "unreachable_message"]
+
+# the (host, port, family) tuples aiokafka lists in "Unable to bootstrap from [...]"
+_HOST_PORT = re.compile(r"\('([^']+)', (\d+),")
+
+
+class KafkaUnavailableError(StreamworksError):
+    """No broker answers at ``bootstrap``; it may come up, so trying later may succeed."""
+
+    retriable = True
+
+    def __init__(self, bootstrap: str) -> None:
+        super().__init__(
+            f"no Kafka broker answers at {bootstrap}; start one with: streamworks kafka up "
+            "(or point STREAMWORKS_BOOTSTRAP_SERVERS at your cluster)"
+        )
+        self.bootstrap = bootstrap
+
+
+def unreachable(error: BaseException, bootstrap: str) -> KafkaUnavailableError | None:
+    """The typed error when ``error`` (or an error it was raised from) means no broker could
+    be reached, else None. The address is the one aiokafka tried, when it names it, else
+    ``bootstrap``."""
+    seen: set[int] = set()
+    found: BaseException | None = error
+    while found is not None and id(found) not in seen:
+        seen.add(id(found))
+        if isinstance(found, KafkaConnectionError):
+            tried = _HOST_PORT.findall(str(found))
+            where = ",".join(f"{host}:{port}" for host, port in tried) if tried else bootstrap
+            return KafkaUnavailableError(where)
+        found = found.__cause__ or found.__context__
+    return None
+
+
+def unreachable_message(error: BaseException, bootstrap: str) -> str | None:
+    """The message of :func:`unreachable`'s error, or None when ``error`` is another kind."""
+    down = unreachable(error, bootstrap)
+    return str(down) if down is not None else None
