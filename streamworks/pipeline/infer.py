@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from streamworks.core.errors import ConfigurationError
+from streamworks.pipeline.stage import To
 from streamworks.schemas.records import AvroRecord
 
 __all__ = ["input_type_of", "output_types_of", "resolve_outputs"]
@@ -68,7 +69,12 @@ def resolve_outputs(
     function: Callable[..., Any],
     outputs: str | dict[str, type[AvroRecord]],
 ) -> dict[str, type[AvroRecord]]:
-    """``outputs`` as topic -> record type; a single topic takes the returned class."""
+    """``outputs`` as topic -> record type; a single topic takes the returned class.
+
+    A return annotation that cannot match an output is refused here, naming the stage: a
+    record class none of the outputs carries, or something that is not a record at all.
+    """
+    _check_return(stage, function, outputs)
     if isinstance(outputs, dict):
         return dict(outputs)
     kinds = output_types_of(stage, function)
@@ -79,6 +85,47 @@ def resolve_outputs(
             f"must return exactly one record class, or give outputs={{topic: Record, ...}}"
         )
     return {outputs: kinds[0]}
+
+
+def _check_return(
+    stage: str, function: Callable[..., Any], outputs: str | dict[str, type[AvroRecord]]
+) -> None:
+    try:
+        hint = typing.get_type_hints(function).get("return")
+    except (NameError, TypeError):
+        return  # unresolvable annotations: with outputs={...} they are not needed
+    if hint is None:
+        return
+    strays = sorted({_name(leaf) for leaf in _leaves(hint) if not _may_return(leaf)})
+    if strays:
+        raise ConfigurationError(
+            f"stage {stage}: {function.__name__} is annotated to return {', '.join(strays)}; "
+            "a stage returns a record, a list of records, To(topic, record) or None"
+        )
+    if isinstance(outputs, dict):
+        kinds = set(outputs.values())
+        foreign = [k.__name__ for k in output_types_of(stage, function) if k not in kinds]
+        if foreign:
+            raise ConfigurationError(
+                f"stage {stage}: {function.__name__} returns {', '.join(foreign)}, which no "
+                f"output carries (outputs: "
+                + ", ".join(f"{topic}: {kind.__name__}" for topic, kind in outputs.items())
+                + ")"
+            )
+
+
+def _leaves(hint: Any) -> list[Any]:
+    """The types a return annotation is made of: a union's options, a list's items."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return [leaf for option in typing.get_args(hint) for leaf in _leaves(option)]
+    if origin in _SEQUENCES:
+        return [leaf for item in typing.get_args(hint)[:1] for leaf in _leaves(item)] or [Any]
+    return [hint]
+
+
+def _may_return(leaf: Any) -> bool:
+    return leaf in (Any, None, type(None), To) or _is_record(leaf)
 
 
 def _collect(hint: Any, into: list[type[AvroRecord]]) -> None:

@@ -138,3 +138,21 @@ def test_a_function_that_cannot_take_one_record_is_refused() -> None:
         @pipeline.stage("two", inputs="readings", input_type=Reading, outputs={"hot": Hot})
         async def two(reading: Reading, other: Reading) -> Hot:
             return Hot(reading.sensor, other.value)
+
+
+def test_a_returned_class_no_output_carries_is_refused_at_declaration() -> None:
+    pipeline = _pipeline()
+    with pytest.raises(ConfigurationError, match=r"stage cold: .* returns Cold, which no output"):
+
+        @pipeline.stage("cold", inputs="readings", outputs={"hot": Hot})
+        async def cold(reading: Reading) -> Cold:
+            return Cold(reading.sensor)
+
+
+def test_a_return_annotation_that_is_not_a_record_is_refused() -> None:
+    pipeline = _pipeline()
+    with pytest.raises(ConfigurationError, match=r"annotated to return dict; a stage returns"):
+
+        @pipeline.stage("raw", inputs="readings", outputs={"hot": Hot})
+        def raw(reading: Reading) -> dict[str, float]:
+            return {"value": reading.value}
