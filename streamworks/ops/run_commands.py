@@ -18,15 +18,19 @@ from streamworks.core.settings import Settings
 from streamworks.ops.autoscale import Autoscaler, Bounds, PoolScaler, parse_autoscale
 from streamworks.ops.project import load_pipeline
 from streamworks.ops.runner import run_worker
-from streamworks.ops.supervisor import Supervisor
+from streamworks.ops.supervisor import GIVE_UP_AFTER, Supervisor
 from streamworks.pipeline.graph import Pipeline
 from streamworks.runtime.topics import ensure_topics, register_contracts
 from streamworks.schemas.registry_client import RegistryClient
 
-__all__ = ["parse_pools", "run", "worker"]
+__all__ = ["StageFailingError", "parse_pools", "run", "worker"]
 
 console = Console()
 logger = logging.getLogger(__name__)
+
+class StageFailingError(StreamworksError):
+    """A stage's workers keep exiting right after they start."""
+
 
 PipelineRef = Annotated[
     str,
@@ -133,6 +137,13 @@ def run(
     next_look = time.monotonic()
     while not stopping:
         supervisor.poll()
+        failing = supervisor.failing()
+        if failing:
+            supervisor.stop()
+            raise StageFailingError(
+                f"the workers of {', '.join(failing)} exited {GIVE_UP_AFTER} times in a row soon "
+                "after starting (their last error is above); stopped the pipeline"
+            )
         if scaler is not None and time.monotonic() >= next_look:
             for change in _look(scaler):
                 console.print(f"autoscale: {change}")

@@ -15,6 +15,8 @@ __all__ = ["Supervisor", "WorkerProcess"]
 
 _QUICK_EXIT_S = 10.0
 _MAX_BACKOFF_S = 30.0
+GIVE_UP_AFTER = 5
+"""Quick exits in a row (each within 10 s of starting) after which a stage is failing."""
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,11 @@ class Supervisor:
         self._not_before: dict[str, float] = {}
         self._started = 0
         self._workers: list[WorkerProcess] = []
+
+    def failing(self) -> list[str]:
+        """Stages whose workers exited soon after starting ``GIVE_UP_AFTER`` times in a row:
+        restarting cannot help (a stage that stopped itself on a bug, say)."""
+        return [s for s, count in self._quick_failures.items() if count >= GIVE_UP_AFTER]
 
     def workers(self, stage: str | None = None) -> list[WorkerProcess]:
         """Live (not draining) workers, of one stage or all."""

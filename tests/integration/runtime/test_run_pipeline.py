@@ -222,3 +222,33 @@ async def test_workers_as_processes(
         await running.send(f"{prefix}.readings", readings, key=_sensor)
         labels = await running.read(f"{prefix}.labels", count=len(readings), within_s=60)
     assert sorted(label.sensor for label in labels) == sorted(r.sensor for r in readings)
+
+
+async def test_the_run_command_stops_when_a_stage_keeps_stopping(
+    run_pipeline: RunPipeline, kafka_settings: Settings, tmp_path: Path
+) -> None:
+    prefix = unique_name("broken-run")
+    (tmp_path / "broken_stage.py").write_text(WORKER_MODULE)
+    env = outside_env(
+        BROKEN_PREFIX=prefix,
+        PYTHONPATH=f"{tmp_path}:{Path.cwd()}",
+        STREAMWORKS_BOOTSTRAP_SERVERS=kafka_settings.bootstrap_servers,
+        STREAMWORKS_REGISTRY_URL=kafka_settings.registry_url,
+    )
+    pipeline = _one_stage(prefix, lambda reading: None)
+    async with run_pipeline(pipeline, workers={"clean": 0}) as running:
+        await running.send(f"{prefix}.readings", feed(50), key=_sensor)
+    done = subprocess.run(  # noqa: ASYNC221 - the CLI as a user runs it
+        [sys.executable, "-m", "streamworks", "run", "broken_stage:pipeline"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=170,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the workers of clean exited 5 times in a row"), done.stderr
+    assert "stage clean stopped: 10 records in a row failed" in done.stderr
+    assert await _committed(kafka_settings, pipeline, "clean") == 0
