@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import typer
@@ -66,6 +67,9 @@ app.command()(produce)
 app.command()(consume)
 
 
+_PIPED_WIDTH = 200
+
+
 def main() -> None:
     """Entry point: run the CLI, turning streamworks errors, and a broker that does not
     answer, into one red line and exit 1."""
@@ -73,6 +77,9 @@ def main() -> None:
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     quiet_bootstrap_failures()
+    if not sys.stdout.isatty() and "COLUMNS" not in os.environ:
+        # piped or captured: tables as wide as their values, so no line splits an address
+        os.environ["COLUMNS"] = str(_PIPED_WIDTH)
     try:
         app()
     except ValidationError as error:  # the settings (STREAMWORKS_* variables) are refused

@@ -72,7 +72,7 @@ def dead_letter(
 ) -> OutRecord:
     """``message`` as a dead letter for ``topic``, explained by its headers, and logged."""
     logger.warning(
-        "stage %s: %s at %s[%d]@%d sent to %s: %s",
+        "stage %s: %s at %s[%d]@%d, a dead letter for %s once its batch is written: %s",
         stage,
         type(error).__name__,
         message.topic,

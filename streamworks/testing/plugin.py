@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -81,16 +82,24 @@ def pytest_configure(config: pytest.Config) -> None:
     async tests work without configuration."""
     if config.getini("streamworks_project"):
         current()
-    if pytest_asyncio is not None and not _asyncio_mode_chosen(config):
+    if pytest_asyncio is None:
+        return
+    if getattr(config.option, "asyncio_mode", None) is None and not _chosen(config, "asyncio_mode"):
         config.option.asyncio_mode = "auto"
+    if not _chosen(config, "asyncio_default_fixture_loop_scope"):
+        # pytest-asyncio warns on every run that this option is unset; a project that never
+        # chose (our fixtures name their loop scope) is not told, while pytest configures
+        warnings.filterwarnings(
+            "ignore",
+            message='The configuration option "asyncio_default_fixture_loop_scope" is unset',
+            category=pytest.PytestDeprecationWarning,
+        )
 
 
-def _asyncio_mode_chosen(config: pytest.Config) -> bool:
-    """True when the command line or the configuration file sets ``asyncio_mode``."""
-    if getattr(config.option, "asyncio_mode", None) is not None:
-        return True
+def _chosen(config: pytest.Config, key: str) -> bool:
+    """True when ``-o`` or the configuration file sets the ini option ``key``."""
     overrides = getattr(config.option, "override_ini", None) or []
-    if any(item.startswith("asyncio_mode=") for item in overrides):
+    if any(item.startswith(f"{key}=") for item in overrides):
         return True
     path = config.inipath
     if path is None:
@@ -98,11 +107,9 @@ def _asyncio_mode_chosen(config: pytest.Config) -> bool:
     if path.suffix == ".toml":
         tool = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {})
         pytest_table = tool.get("pytest", {})
-        return "asyncio_mode" in pytest_table or "asyncio_mode" in pytest_table.get(
-            "ini_options", {}
-        )
+        return key in pytest_table or key in pytest_table.get("ini_options", {})
     ini = iniconfig.IniConfig(path)
-    return any("asyncio_mode" in ini[name] for name in ("pytest", "tool:pytest") if name in ini)
+    return any(key in ini[name] for name in ("pytest", "tool:pytest") if name in ini)
 
 
 @pytest.fixture(scope="session")
