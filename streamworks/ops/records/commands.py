@@ -22,7 +22,7 @@ from rich.progress import Progress
 from streamworks.core.settings import Settings
 from streamworks.ops.records.consume import Start, consume_records, parse_start
 from streamworks.ops.records.contracts import declared_topic
-from streamworks.ops.records.errors import RecordInputError
+from streamworks.ops.records.errors import RecordInputError, RecordToolError
 from streamworks.ops.records.input import read_records
 from streamworks.ops.records.produce import ProduceReport, produce_records
 from streamworks.ops.records.render import RecordRenderer
@@ -76,7 +76,7 @@ def produce(
     text = _read_input(file)
     records, rejects = read_records(text)
     spec = declared_topic(topic, pipeline)
-    with Progress(console=errors, transient=True) as progress:
+    with Progress(console=errors, transient=True, disable=not errors.is_terminal) as progress:
         task = progress.add_task(f"producing to {topic}", total=None)
         report = asyncio.run(
             produce_records(
@@ -171,7 +171,7 @@ def consume(
     try:
         begin: Start = parse_start(start)
     except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="--from") from None
+        raise RecordToolError(f"--from: {error}", topic=topic) from None
     spec = declared_topic(topic, pipeline)
     renderer = RecordRenderer(Settings(), json_topic=spec is not None and spec.format == "json")
 

@@ -1,8 +1,9 @@
 """``streamworks consume``: a topic's records from a starting point, without a group.
 
-The consumer is assigned its partitions by hand, so consuming never joins a consumer
-group or commits an offset: it cannot disturb a stage's worker pool, and two people can
-read the same topic at once. It reads committed records only (``read_committed``).
+The consumer is assigned its partitions by hand (the dead-letter tools' reader, which
+serves any topic), so consuming never joins a consumer group or commits an offset: it
+cannot disturb a stage's worker pool, and two people can read the same topic at once. It
+reads committed records only (``read_committed``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from streamworks.core.settings import Settings
-from streamworks.kafka import clients
+from streamworks.ops.dlq.reading import start_reader
 from streamworks.ops.records.errors import RecordToolError
 
 __all__ = ["Start", "consume_records", "parse_start"]
@@ -56,73 +57,73 @@ async def consume_records(
     Without ``follow`` it stops at the end each partition had when it began (``end``
     starts there, so it always follows); ``count`` stops it after that many records.
     """
-    consumer = clients.consumer(settings=settings, group_id=None, isolation_level="read_committed")
+    reader = await start_reader(settings, topic, missing_ok=True)
+    if reader is None:
+        raise RecordToolError(
+            f"topic {topic} does not exist on {settings.bootstrap_servers}; check its name "
+            "(and STREAMWORKS_BOOTSTRAP_SERVERS)",
+            topic=topic,
+        )
+    consumer, tps = reader
+    seen = 0
     try:
-        await consumer.start()
-        tps = await _assign(consumer, settings, topic, partition)
+        tps = _only(consumer, tps, partition)
         await _seek(consumer, tps, start)
         ends = None if follow or start == "end" else await consumer.end_offsets(tps)
-        seen = 0
         while count is None or seen < count:
             if ends is not None and all([await consumer.position(tp) >= ends[tp] for tp in tps]):
                 break
             for tp, records in (await consumer.getmany(*tps, timeout_ms=500)).items():
-                for record in records:
-                    if (ends is None or record.offset < ends[tp]) and (
-                        count is None or seen < count
-                    ):
+                for record in records[: None if count is None else count - seen]:
+                    if ends is None or record.offset < ends[tp]:
                         on_record(record)
                         seen += 1
     except KafkaError as error:
         raise RecordToolError(
-            f"cannot read {topic} from {settings.bootstrap_servers}: {error}; "
-            "check STREAMWORKS_BOOTSTRAP_SERVERS",
-            topic=topic,
+            f"cannot read {topic} from {settings.bootstrap_servers}: {error}", topic=topic
         ) from error
     finally:
         await consumer.stop()
     return seen
 
 
-async def _assign(
-    consumer: AIOKafkaConsumer, settings: Settings, topic: str, partition: int | None
+def _only(
+    consumer: AIOKafkaConsumer, tps: list[TopicPartition], partition: int | None
 ) -> list[TopicPartition]:
-    """Assign ``partition`` of ``topic``, or all its partitions; fail when there are none."""
-    await consumer.topics()  # fetches every topic's metadata; asks for no topic's creation
-    partitions = consumer.partitions_for_topic(topic)
-    if not partitions:
+    """``tps``, or only ``partition`` of them, with the others paused (assigning anew
+    would race the fetches already under way for the first assignment)."""
+    if partition is None:
+        return tps
+    chosen = [tp for tp in tps if tp.partition == partition]
+    if not chosen:
         raise RecordToolError(
-            f"topic {topic} does not exist on {settings.bootstrap_servers}; check its name "
-            "(and STREAMWORKS_BOOTSTRAP_SERVERS)",
-            topic=topic,
+            f"topic {tps[0].topic} has no partition {partition}; its partitions are "
+            f"0 to {len(tps) - 1}",
+            topic=tps[0].topic,
         )
-    if partition is not None and partition not in partitions:
-        raise RecordToolError(
-            f"topic {topic} has no partition {partition}; its partitions are "
-            f"0 to {max(partitions)}",
-            topic=topic,
-        )
-    tps = [TopicPartition(topic, p) for p in sorted(partitions) if partition in (None, p)]
-    consumer.assign(tps)
-    return tps
+    consumer.pause(*[tp for tp in tps if tp.partition != partition])
+    return chosen
 
 
 async def _seek(consumer: AIOKafkaConsumer, tps: list[TopicPartition], start: Start) -> None:
     """Put every partition at ``start``: an offset is kept inside what the partition
-    holds, and a time after its last record means its end."""
+    holds, and a time after its last record means its end.
+
+    The reader starts at the beginning (``auto_offset_reset=earliest``, no group); its
+    first positions are awaited before any seek, so that reset cannot land after ours.
+    """
+    for tp in tps:
+        await consumer.position(tp)
     if start == "beginning":
-        await consumer.seek_to_beginning(*tps)
         return
     ends = await consumer.end_offsets(tps)
-    if start == "end" or isinstance(start, datetime):
-        found = {}
-        if isinstance(start, datetime):
-            moment = int(start.timestamp() * 1000)
-            found = await consumer.offsets_for_times({tp: moment for tp in tps})
-        for tp in tps:
-            at = found.get(tp)
-            consumer.seek(tp, at.offset if at is not None else ends[tp])
-        return
-    firsts = await consumer.beginning_offsets(tps)
+    targets = dict(ends)
+    if isinstance(start, datetime):
+        moment = int(start.timestamp() * 1000)
+        found = await consumer.offsets_for_times({tp: moment for tp in tps})
+        targets.update({tp: at.offset for tp, at in found.items() if at is not None})
+    elif isinstance(start, int):
+        firsts = await consumer.beginning_offsets(tps)
+        targets = {tp: min(max(start, firsts[tp]), ends[tp]) for tp in tps}
     for tp in tps:
-        consumer.seek(tp, min(max(start, firsts[tp]), ends[tp]))
+        consumer.seek(tp, targets[tp])
