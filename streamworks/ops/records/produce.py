@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaError
 
 from streamworks.core.settings import Settings
 from streamworks.kafka import clients
+from streamworks.kafka.errors import unreachable
 from streamworks.ops.records.encoding import ValueEncoder, encoder_for
 from streamworks.ops.records.errors import RecordToolError
 from streamworks.ops.records.input import InputRecord, Reject, key_of
@@ -66,6 +67,9 @@ async def produce_records(
             return report
         report.produced = await _send(producer, topic, ready, on_sent)
     except KafkaError as error:
+        down = unreachable(error, settings.bootstrap_servers)
+        if down is not None:
+            raise down from None
         raise RecordToolError(
             f"cannot produce to {topic} on {settings.bootstrap_servers}: {error}; "
             "check STREAMWORKS_BOOTSTRAP_SERVERS",

@@ -71,6 +71,15 @@ def test_a_down_broker_is_one_line_naming_it(command: list[str], closed_address:
     assert "streamworks kafka up" in line
 
 
+def test_produce_to_a_down_broker_is_the_same_one_line(closed_address: str, tmp_path: Path) -> None:
+    records = tmp_path / "orders.jsonl"
+    records.write_text('{"order_id": "o-1"}\n')
+    line = _one_line(
+        _run(["produce", "orders.raw", str(records)], STREAMWORKS_BOOTSTRAP_SERVERS=closed_address)
+    )
+    assert f"no Kafka broker answers at {closed_address}" in line
+
+
 def test_a_down_registry_is_one_line_naming_it(closed_address: str) -> None:
     url = f"http://{closed_address}"
     line = _one_line(_run(["schemas", "register"], STREAMWORKS_REGISTRY_URL=url))
