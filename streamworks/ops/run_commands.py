@@ -28,6 +28,7 @@ __all__ = ["StageFailingError", "parse_pools", "run", "worker"]
 console = Console()
 logger = logging.getLogger(__name__)
 
+
 class StageFailingError(StreamworksError):
     """A stage's workers keep exiting right after they start."""
 
