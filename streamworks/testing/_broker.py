@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import socket
@@ -71,7 +72,8 @@ def kafka_broker(work_dir: Path) -> Iterator[KafkaEndpoint]:
     """One broker for the session, resolved in the documented order.
 
     1. ``STREAMWORKS_TEST_BOOTSTRAP``: an existing cluster, used as is and never stopped.
-    2. A container from ``STREAMWORKS_TEST_KAFKA_IMAGE`` when a Docker engine answers.
+    2. A container from ``STREAMWORKS_TEST_KAFKA_IMAGE`` when a Docker engine answers and
+       testcontainers is installed.
     3. A one-node cluster from the Maven-fetched jars, stopped at the end.
 
     ``STREAMWORKS_TEST_KAFKA=container`` or ``=local`` picks 2 or 3 instead of asking the
@@ -84,7 +86,12 @@ def kafka_broker(work_dir: Path) -> Iterator[KafkaEndpoint]:
     mode = os.environ.get(MODE_ENV, "auto")
     if mode not in ("auto", "container", "local"):
         raise ConfigurationError(f"{MODE_ENV}={mode!r}: expected auto, container or local")
-    if mode == "container" or (mode == "auto" and docker_answers()):
+    can_contain = importlib.util.find_spec("testcontainers") is not None
+    if mode == "container" and not can_contain:
+        raise ConfigurationError(
+            f"{MODE_ENV}=container needs testcontainers: pip install 'testcontainers[kafka]'"
+        )
+    if mode == "container" or (mode == "auto" and can_contain and docker_answers()):
         with container_broker() as endpoint:
             yield endpoint
         return
