@@ -7,6 +7,7 @@ those.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import Callable
@@ -152,28 +153,42 @@ def clean(reading: Reading) -> Label:
 '''
 
 
-async def test_the_worker_command_exits_1_with_one_line(
-    run_pipeline: RunPipeline, kafka_settings: Settings, tmp_path: Path
-) -> None:
+async def _run_broken(
+    run_pipeline: RunPipeline, settings: Settings, folder: Path, arguments: list[str]
+) -> tuple[Pipeline, subprocess.CompletedProcess[str]]:
+    """Feed 50 readings to a fresh copy of WORKER_MODULE's topics, then run the CLI with
+    ``arguments`` on it as a user would; the pipeline (same topics and group) and the run."""
     prefix = unique_name("broken-cli")
-    (tmp_path / "broken_stage.py").write_text(WORKER_MODULE)
+    (folder / "broken_stage.py").write_text(WORKER_MODULE)
     env = outside_env(
         BROKEN_PREFIX=prefix,
-        PYTHONPATH=f"{tmp_path}:{Path.cwd()}",
-        STREAMWORKS_BOOTSTRAP_SERVERS=kafka_settings.bootstrap_servers,
-        STREAMWORKS_REGISTRY_URL=kafka_settings.registry_url,
+        PYTHONPATH=f"{folder}:{Path.cwd()}",
+        STREAMWORKS_BOOTSTRAP_SERVERS=settings.bootstrap_servers,
+        STREAMWORKS_REGISTRY_URL=settings.registry_url,
     )
     pipeline = _one_stage(prefix, lambda reading: None)  # the same topics, to feed them
     async with run_pipeline(pipeline, workers={"clean": 0}) as running:
         await running.send(f"{prefix}.readings", feed(50), key=_sensor)
-    command = [sys.executable, "-m", "streamworks", "worker", "broken_stage:pipeline"]
-    done = subprocess.run(  # noqa: ASYNC221 - the CLI as a user runs it
-        [*command, "--stage", "clean"],
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "streamworks", *arguments],
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=170,  # the commands end on their own well before
         check=False,
+    )
+    return pipeline, done
+
+
+async def test_the_worker_command_exits_1_with_one_line(
+    run_pipeline: RunPipeline, kafka_settings: Settings, tmp_path: Path
+) -> None:
+    pipeline, done = await _run_broken(
+        run_pipeline,
+        kafka_settings,
+        tmp_path,
+        ["worker", "broken_stage:pipeline", "--stage", "clean"],
     )
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
@@ -227,24 +242,8 @@ async def test_workers_as_processes(
 async def test_the_run_command_stops_when_a_stage_keeps_stopping(
     run_pipeline: RunPipeline, kafka_settings: Settings, tmp_path: Path
 ) -> None:
-    prefix = unique_name("broken-run")
-    (tmp_path / "broken_stage.py").write_text(WORKER_MODULE)
-    env = outside_env(
-        BROKEN_PREFIX=prefix,
-        PYTHONPATH=f"{tmp_path}:{Path.cwd()}",
-        STREAMWORKS_BOOTSTRAP_SERVERS=kafka_settings.bootstrap_servers,
-        STREAMWORKS_REGISTRY_URL=kafka_settings.registry_url,
-    )
-    pipeline = _one_stage(prefix, lambda reading: None)
-    async with run_pipeline(pipeline, workers={"clean": 0}) as running:
-        await running.send(f"{prefix}.readings", feed(50), key=_sensor)
-    done = subprocess.run(  # noqa: ASYNC221 - the CLI as a user runs it
-        [sys.executable, "-m", "streamworks", "run", "broken_stage:pipeline"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=170,
-        check=False,
+    pipeline, done = await _run_broken(
+        run_pipeline, kafka_settings, tmp_path, ["run", "broken_stage:pipeline"]
     )
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
