@@ -5,7 +5,9 @@ client's default registry, so the process collector's CPU and memory come along.
 updates its families through one :class:`StageMetrics` bound to its labels (pipeline,
 stage, worker id), once per batch or commit, never per record. The record counters move
 when the worker counts records as done (committed), so they keep the stats topic's rule
-``in = out + filtered + dead_lettered + late``.
+``in = produced + filtered + dead_lettered + late`` (``late`` only moves for an
+aggregation, whose ``produced`` is the inputs folded into its state). ``out`` is the
+records written, as in ``streamworks status`` and the dashboard.
 """
 
 from __future__ import annotations
@@ -47,20 +49,39 @@ logger = logging.getLogger(__name__)
 _STAGE = ("pipeline", "stage", "worker")
 _SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
+_RECORD_FAMILIES = (
+    # name, the Counts field it adds up, help
+    ("in", "records_in", "Input records done (their offsets committed)."),
+    (
+        "out",
+        "records_written",
+        "Records written to the stage's outputs (a flat-map writes several per input; "
+        "an aggregation: the results it emitted).",
+    ),
+    (
+        "produced",
+        "out",
+        "Inputs that produced at least one output (an aggregation: inputs folded into its "
+        "state); in = produced + filtered + dead_lettered + late.",
+    ),
+    ("filtered", "filtered", "Inputs the stage filtered out."),
+    ("dead_lettered", "dead_lettered", "Inputs sent to the stage's dead-letter topic."),
+    ("late", "late", "Aggregation inputs later than their window's grace."),
+    (
+        "written",
+        "records_written",
+        "Records written to the stage's outputs: the same figure as streamworks_records_out "
+        "(kept for existing queries).",
+    ),
+    ("retries", "retries", "Extra attempts made for retriable errors."),
+)
 RECORDS = {
-    field: Counter(f"streamworks_records_{name}", help_text, _STAGE)
-    for field, name, help_text in (
-        ("records_in", "in", "Input records done (their offsets committed)."),
-        ("out", "out", "Inputs that produced at least one output."),
-        ("filtered", "filtered", "Inputs the stage filtered out."),
-        ("dead_lettered", "dead_lettered", "Inputs sent to the stage's dead-letter topic."),
-        ("late", "late", "Aggregation inputs later than their window's grace."),
-        ("records_written", "written", "Output records written (a flat-map writes several)."),
-        ("retries", "retries", "Extra attempts made for retriable errors."),
-    )
+    name: Counter(f"streamworks_records_{name}", help_text, _STAGE)
+    for name, _, help_text in _RECORD_FAMILIES
 }
-"""A counter per :class:`~streamworks.runtime.processor.Counts` field
-(``streamworks_records_in_total``...)."""
+"""The record counters by name (``streamworks_records_in_total``...), each adding up one
+:class:`~streamworks.runtime.processor.Counts` field."""
+_FIELDS = {name: field for name, field, _ in _RECORD_FAMILIES}
 BATCH_SECONDS = Histogram(
     "streamworks_batch_seconds",
     "Time to handle one fetched batch: process it and hand its outputs over.",
@@ -104,7 +125,9 @@ class StageMetrics:
     def __init__(self, pipeline: str, stage: str, worker: str) -> None:
         self.labels = (pipeline, stage, worker)
         """The pipeline, stage and worker id every sample carries."""
-        self._records = {field: family.labels(*self.labels) for field, family in RECORDS.items()}
+        self._records = [
+            (_FIELDS[name], family.labels(*self.labels)) for name, family in RECORDS.items()
+        ]
         self._batch_seconds = BATCH_SECONDS.labels(*self.labels)
         self._batch_records = BATCH_RECORDS.labels(*self.labels)
         self._commit_seconds = COMMIT_SECONDS.labels(*self.labels)
@@ -114,7 +137,7 @@ class StageMetrics:
 
     def counted(self, counts: Counts) -> None:
         """Add the figures of records just counted as done."""
-        for field, child in self._records.items():
+        for field, child in self._records:
             value = getattr(counts, field)
             if value:
                 child.inc(value)

@@ -11,7 +11,13 @@ from streamworks.ops.status.collect import StatusCollector, collect_status
 from streamworks.ops.status.commands import status
 from streamworks.ops.status.errors import StatusError
 from streamworks.ops.status.lag import Backlog, backlog, lag_seconds
-from streamworks.ops.status.model import PipelineStatus, StageStatus, Trend
+from streamworks.ops.status.model import (
+    PipelineStatus,
+    StageKind,
+    StageStatus,
+    Trend,
+    stage_status,
+)
 from streamworks.ops.status.rates import StageFigures, WorkerHistory, WorkerSample, stage_figures
 from streamworks.ops.status.render import status_table
 
@@ -19,6 +25,7 @@ __all__ = [
     "Backlog",
     "PipelineStatus",
     "StageFigures",
+    "StageKind",
     "StageStatus",
     "StatusCollector",
     "StatusError",
@@ -31,6 +38,7 @@ __all__ = [
     "lag_seconds",
     "mark",
     "stage_figures",
+    "stage_status",
     "status",
     "status_table",
     "trend",

@@ -26,8 +26,8 @@ from streamworks.ops.status.bottleneck import mark
 from streamworks.ops.status.cluster import ClusterReader
 from streamworks.ops.status.errors import StatusError
 from streamworks.ops.status.lag import backlog, lag_seconds
-from streamworks.ops.status.model import PipelineStatus, StageStatus
-from streamworks.ops.status.rates import STALE_AFTER_S, StageFigures, WorkerHistory, stage_figures
+from streamworks.ops.status.model import PipelineStatus, StageStatus, stage_status
+from streamworks.ops.status.rates import STALE_AFTER_S, WorkerHistory, stage_figures
 from streamworks.pipeline.graph import Pipeline
 
 __all__ = ["COORDINATOR_WAIT_S", "StatusCollector", "collect_status"]
@@ -137,10 +137,11 @@ class StatusCollector:
         )
         now_ms = round(time.time() * 1000)
         return [
-            _stage(
+            stage_status(
                 name=stage.name,
                 group=groups[stage.name],
                 inputs=stage.inputs,
+                kind="aggregation" if stage.aggregation is not None else "stage",
                 workers=members[groups[stage.name]],
                 partitions=len(inputs[stage.name]),
                 lag_records=sum(b.lag for b in positions[stage.name].values()),
@@ -166,36 +167,6 @@ class StatusCollector:
             "STREAMWORKS_BOOTSTRAP_SERVERS points at them",
             bootstrap=where,
         )
-
-
-def _stage(
-    *,
-    name: str,
-    group: str,
-    inputs: tuple[str, ...],
-    workers: int,
-    partitions: int,
-    lag_records: int,
-    lag_s: float,
-    figures: StageFigures,
-) -> StageStatus:
-    counts = figures.counts
-    return StageStatus(
-        name=name,
-        group=group,
-        inputs=inputs,
-        workers=workers,
-        partitions=partitions,
-        lag_records=lag_records,
-        lag_seconds=lag_s if lag_records else 0.0,
-        in_per_s=figures.in_per_s,
-        out_per_s=figures.out_per_s,
-        records_in=counts.records_in,
-        out=counts.out,
-        filtered=counts.filtered,
-        dead_lettered=counts.dead_lettered,
-        late=counts.late,
-    )
 
 
 async def collect_status(pipeline: Pipeline, settings: Settings) -> PipelineStatus:

@@ -51,8 +51,12 @@ def status(
         ),
     ] = False,
 ) -> None:
-    """Per stage: workers, partitions, lag (records, seconds), in/out per second, filtered and
-    dead-lettered counts; the bottleneck is the stage whose lag grows or is oldest."""
+    """Per stage: workers, partitions, lag (records, seconds), records in and written (out)
+    per second and in total, filtered, dead-lettered and late inputs; the bottleneck is the
+    stage whose lag grows or is oldest.
+
+    A stage's in = produced + filtered + dead-lettered; an aggregation's in = folded +
+    filtered + dead-lettered + late (produced and folded are in --json)."""
     found = load_pipeline(pipeline)
     settings = Settings()
     if as_json:

@@ -1,4 +1,10 @@
-"""A pipeline's status as a rich table, the bottleneck row highlighted."""
+"""A pipeline's status as a rich table, the bottleneck row highlighted.
+
+``out`` is the records a stage wrote (an aggregation: its results), so it need not equal
+the inputs that were neither filtered, dead-lettered nor late; ``late`` is ``-`` for a
+stage that is not an aggregation (it has no windows). ``--json`` has the input-side
+figure (``produced`` or ``folded``) that balances ``in``.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,19 @@ from streamworks.ops.tables import folded
 
 __all__ = ["status_table"]
 
-_COLUMNS = ("workers", "parts", "lag", "lag s", "in/s", "out/s", "in", "out", "filtered", "dlq")
+_COLUMNS = (
+    "workers",
+    "parts",
+    "lag",
+    "lag s",
+    "in/s",
+    "out/s",
+    "in",
+    "out",
+    "filtered",
+    "dlq",
+    "late",
+)
 _TRENDS = {"growing": " ↑", "shrinking": " ↓", "steady": " ="}
 
 
@@ -30,6 +48,7 @@ def _row(stage: StageStatus) -> list[Text]:
         Text(f"{stage.out:,}"),
         Text(f"{stage.filtered:,}"),
         Text(f"{stage.dead_lettered:,}", style="red" if stage.dead_lettered else ""),
+        Text("-" if stage.late is None else f"{stage.late:,}"),
     ]
 
 

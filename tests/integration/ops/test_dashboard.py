@@ -176,6 +176,11 @@ async def test_the_dashboard_shows_stage_numbers_and_the_bottleneck_in_a_browser
         )
         assert clean["lag_records"] == "0"
         assert clean["dead_lettered"] == str(latest[0]["dlq"]["clean"]["count"])
+        # out is what clean wrote; late is only an aggregation's (totals: none folded yet)
+        figures = {s["name"]: s for s in latest[0]["stages"]}
+        assert clean["out"] == str(figures["clean"]["out"])
+        assert figures["clean"]["out"] == figures["clean"]["produced"] > 0
+        assert (clean["late"], boxes["totals"]["late"]) == ("\N{EN DASH}", "0")
         assert clean["bottleneck"] == "false"
         assert (scale["lag_records"], scale["workers"], scale["bottleneck"]) == (
             str(READINGS),

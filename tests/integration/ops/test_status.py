@@ -77,10 +77,14 @@ async def test_status_shows_the_lagging_stage_as_the_bottleneck_until_it_drains(
         await wait_for(clean_done_scale_behind, timeout=90, what="clean done, scale behind")
         status = latest[0]
         clean, scale = status.stage("clean"), status.stage("scale")
-        assert (clean.partitions, clean.out + clean.filtered + clean.dead_lettered) == (
+        assert clean.kind == "stage"
+        assert (clean.folded, clean.late) == (None, None)
+        assert clean.produced is not None
+        assert (clean.partitions, clean.produced + clean.filtered + clean.dead_lettered) == (
             2,
             READINGS,
         )
+        assert clean.out == clean.produced  # clean writes one record per input it keeps
         assert scale.workers == 0
         assert scale.lag_seconds > 0
         assert status.bottleneck == "scale"
@@ -93,6 +97,17 @@ async def test_status_shows_the_lagging_stage_as_the_bottleneck_until_it_drains(
         stages = {s["name"]: s for s in data["stages"]}
         assert stages["scale"]["lag_records"] == READINGS
         assert stages["clean"]["workers"] == 2
+        clean_data = stages["clean"]
+        assert (clean_data["kind"], clean_data["folded"], clean_data["late"]) == (
+            "stage",
+            None,
+            None,
+        )
+        assert clean_data["records_in"] == (
+            clean_data["produced"] + clean_data["filtered"] + clean_data["dead_lettered"]
+        )
+        assert (stages["totals"]["kind"], stages["totals"]["produced"]) == ("aggregation", None)
+        assert stages["totals"]["late"] == 0  # not running yet: nothing folded, nothing late
 
     async with publishing_workers(pipeline, settings, "scale", 1):
 

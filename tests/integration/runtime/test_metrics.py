@@ -86,6 +86,8 @@ async def test_a_stage_worker_serves_its_counts_and_lag(
             await wait_for(counted, timeout=60, what=f"{records} records in /metrics")
             assert value(samples, "streamworks_records_dead_lettered_total", **mine) == 1
             assert value(samples, "streamworks_records_filtered_total", **mine) == 1
+            assert value(samples, "streamworks_records_produced_total", **mine) == records - 2
+            # clean writes one record per input it keeps: out (written) is the same figure
             assert value(samples, "streamworks_records_out_total", **mine) == records - 2
             assert (value(samples, "streamworks_batch_records_sum", **mine) or 0) >= records
             assert (value(samples, "streamworks_commit_seconds_count", **mine) or 0) >= 1

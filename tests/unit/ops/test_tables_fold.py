@@ -61,6 +61,7 @@ def test_pipeline_status_shows_whole_stage_names() -> None:
         name="enrich-with-customers-and-regions",
         group="orders.enrich-with-customers-and-regions",
         inputs=(LONG_TOPIC,),
+        kind="stage",
         workers=12,
         partitions=120,
         lag_records=12_345_678,
@@ -69,9 +70,11 @@ def test_pipeline_status_shows_whole_stage_names() -> None:
         out_per_s=123_456.0,
         records_in=123_456_789,
         out=123_456_789,
+        produced=120_987_655,
+        folded=None,
         filtered=1_234_567,
         dead_lettered=1_234_567,
-        late=0,
+        late=None,
         bottleneck=True,
     )
     text = _at_80(status_table(PipelineStatus("orders", 0.0, (stage,), stage.name)))

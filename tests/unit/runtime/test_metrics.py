@@ -38,7 +38,8 @@ def test_counted_adds_every_field_of_counts() -> None:
     stage.counted(Counts(records_in=2, out=2, records_written=2, retries=1))
     labels = _labels(worker)
     assert _sample("streamworks_records_in_total", **labels) == 12
-    assert _sample("streamworks_records_out_total", **labels) == 8
+    assert _sample("streamworks_records_out_total", **labels) == 9  # written, as in status
+    assert _sample("streamworks_records_produced_total", **labels) == 8
     assert _sample("streamworks_records_filtered_total", **labels) == 3
     assert _sample("streamworks_records_dead_lettered_total", **labels) == 1
     assert _sample("streamworks_records_written_total", **labels) == 9

@@ -6,15 +6,15 @@ const SVG = "http://www.w3.org/2000/svg";
 const REFRESH_MS = 2000;
 const SPACING = 50;
 const GAP = 18;
-const WIDTH = { stage: 200, topic: 160, source: 160, sink: 160 };
+const WIDTH = { stage: 220, topic: 160, source: 160, sink: 160 };
 const HEIGHT = { stage: 128, topic: 40, source: 44, sink: 44 };
 // stage fields: [label, field, unit] per line; a line may hold two fields
 const LINES = [
   [["", "workers", " workers"], [" · ", "partitions", " partitions"]],
   [["lag ", "lag_records", " rec"], [" · ", "lag_seconds", " s"]],
   [["in ", "in_per_s", "/s"], [" · out ", "out_per_s", "/s"]],
-  [["records in ", "records_in", ""]],
-  [["DLQ ", "dead_lettered", ""]],
+  [["records in ", "records_in", ""], [" · out ", "out", ""]],
+  [["DLQ ", "dead_lettered", ""], [" · late ", "late", ""]],
 ];
 
 function element(name, attributes, parent) {
@@ -133,6 +133,7 @@ function drawNode(svg, node, box) {
   text(group, 10, 35, `${node.kind} · ${node.detail || ""}`, "kind");
 }
 
+// "–" for a figure a stage does not have (late: only aggregations have windows) or not yet known
 function number(value, field) {
   if (typeof value !== "number") return "–";
   if (field === "lag_seconds") return value.toFixed(1);
@@ -155,6 +156,7 @@ function fill(status) {
     group.classList.toggle("bottleneck", Boolean(stage.bottleneck));
     group.classList.toggle("lagging", stage.lag_records > 0);
     group.classList.toggle("dead", stage.dead_lettered > 0);
+    group.classList.toggle("late", stage.late > 0);
   }
 }
 
