@@ -58,12 +58,24 @@ class TaskOutput:
     """The task's state changes, for its changelog partition."""
 
 
+_NEVER = -(2**62)
+
+
 @dataclass
 class _Task:
     store: Store
     stream_time: int
     positions: dict[str, int]
-    last_arrival: float
+    expected: frozenset[str]
+    """The origins known from the topology: stream time waits for each of them."""
+    tracked: set[str]
+    """The expected origins and any other origin heard from."""
+    opened: float
+    """Wall-clock time the task was opened."""
+    last_arrival: float | None = None
+    """Wall-clock time of the last record since the task was opened."""
+    first_arrival: float | None = None
+    """Wall-clock time of the first record since the task was opened."""
     origins: dict[str, int] = field(default_factory=dict)
     """Largest event time seen per origin (upstream partition)."""
     heard: dict[str, float] = field(default_factory=dict)
@@ -80,7 +92,11 @@ class AggregationProcessor:
     """Folds batches of input messages into per-task state and emits results.
 
     ``formats`` are the formats of the stage's topics by name, as for
-    :class:`~streamworks.runtime.processor.StageProcessor`.
+    :class:`~streamworks.runtime.processor.StageProcessor`. ``upstream`` is, for a stage
+    that reads its repartition topic, the topics (and their partition counts) the
+    repartition stage reads (:meth:`~streamworks.pipeline.graph.Pipeline.upstream_of`):
+    every one of their partitions is an origin of every task. Without it, task ``p``'s
+    origins are partition ``p`` of each input topic.
     """
 
     def __init__(
@@ -91,6 +107,7 @@ class AggregationProcessor:
         *,
         clock: Callable[[], float] = time.time,
         formats: Mapping[str, Format] | None = None,
+        upstream: Mapping[str, int] | None = None,
     ) -> None:
         if stage.aggregation is None:
             raise ValueError(f"stage {stage.name} is not an aggregation")
@@ -107,6 +124,7 @@ class AggregationProcessor:
             format=formats.get(self.spec.output, "avro"),
             subject=f"{self.spec.output}-value",
         )
+        self._upstream = dict(upstream or {})
         self._tasks: dict[int, _Task] = {}
         self._stage_header = (LINEAGE_PREFIX + "stage", stage.name.encode())
 
@@ -120,19 +138,37 @@ class AggregationProcessor:
     def open_task(self, partition: int, store: Store) -> None:
         """Start serving ``partition`` from ``store`` (already restored from the changelog)."""
         meta = store.get(META) or {}
+        now = self._clock()
         task = _Task(
             store=store,
-            stream_time=int(meta.get("t", -(2**62))),
+            stream_time=int(meta.get("t", _NEVER)),
             positions=dict(meta.get("o", {})),
-            last_arrival=self._clock(),
+            expected=(expected := self.expected_origins(partition)),
+            tracked=set(expected) | set(meta.get("w", {})),
+            opened=now,
             origins=dict(meta.get("w", {})),
         )
-        task.heard = dict.fromkeys(task.origins, task.last_arrival)
+        task.heard = dict.fromkeys(task.origins, now)
         if self.spec.window is not None:
             for key, slot in store.items():
                 if key != META:
                     self._schedule(task, key, slot)
         self._tasks[partition] = task
+
+    def expected_origins(self, partition: int) -> frozenset[str]:
+        """The upstream partitions (``topic/partition``) task ``partition`` waits for."""
+        if self._upstream:
+            return frozenset(
+                f"{topic}/{n}" for topic, count in self._upstream.items() for n in range(count)
+            )
+        return frozenset(f"{topic}/{partition}" for topic in self.stage.inputs)
+
+    def stream_time(self, partition: int) -> int | None:
+        """Task ``partition``'s stream time in epoch ms; None before it has one."""
+        task = self._tasks.get(partition)
+        if task is None or task.stream_time == _NEVER:
+            return None
+        return task.stream_time
 
     def close_task(self, partition: int) -> Store | None:
         """Stop serving ``partition``; the caller closes or keeps the returned store."""
@@ -167,29 +203,44 @@ class AggregationProcessor:
             task = self._tasks.get(message.partition)
             if task is None:
                 raise KeyError(f"task {message.partition} of {self.stage.name} is not open")
+            if task.first_arrival is None:
+                task.first_arrival = now
             task.last_arrival = now
             self._fold(task, message, outputs[message.partition].records, counts, now)
         for partition, output in outputs.items():
-            self._finish(self._tasks[partition], partition, output)
+            counts.records_written += self._finish(self._tasks[partition], partition, output)
         return dict(outputs)
 
-    def tick(self) -> dict[int, TaskOutput]:
-        """Advance idle tasks' stream time by the wall clock (``close_when_idle``) and
-        close what that closes."""
-        idle = self.spec.close_when_idle
-        if idle is None or self.spec.window is None:
+    def tick(self, counts: Counts | None = None) -> dict[int, TaskOutput]:
+        """Move quiet tasks' stream time and close what that closes.
+
+        An origin silent for ``wait_for_origins`` stops holding stream time back; a task
+        whose input has been quiet for ``close_when_idle`` seconds takes the largest event
+        time it has seen, then follows the wall clock from there (see
+        :class:`~streamworks.pipeline.aggregation.Aggregation`). Results emitted are added
+        to ``counts.records_written``.
+        """
+        if self.spec.window is None:
             return {}
+        idle = self.spec.close_when_idle
         now = self._clock()
         outputs: dict[int, TaskOutput] = {}
         for partition, task in self._tasks.items():
-            quiet = now - task.last_arrival
-            if quiet < idle:
-                continue
-            task.stream_time += round(quiet * 1000)
-            task.last_arrival = now
-            if task.deadlines and task.deadlines[0][0] <= task.stream_time:
+            before = task.stream_time
+            self._advance(task, now)
+            quiet = now - (task.last_arrival or task.opened)
+            if idle is not None and quiet >= idle and task.origins:
+                latest = max(task.origins.values())
+                task.stream_time = max(task.stream_time, latest + round(quiet * 1000))
+            if (
+                task.stream_time != before
+                and task.deadlines[:1]
+                and (task.deadlines[0][0] <= task.stream_time)
+            ):
                 output = outputs[partition] = TaskOutput()
-                self._finish(task, partition, output)
+                written = self._finish(task, partition, output)
+                if counts is not None:
+                    counts.records_written += written
         return outputs
 
     def _fold(
@@ -236,47 +287,62 @@ class AggregationProcessor:
         slot, touched = window.add(slot, ts, value, agg, task.stream_time)
         task.store.put(key, slot)
         self._schedule(task, key, slot)
-        self._advance(task, message, ts, now)
+        origin = self._origin(message)
+        task.heard[origin] = now
+        if ts > task.origins.get(origin, _NEVER):
+            if origin not in task.origins:
+                task.tracked.add(origin)
+            task.origins[origin] = ts
+            self._advance(task, now)
         counts.out += 1
         if spec.mode == "update":
             out.extend(self._result(key, w, state) for w, state in touched)
             counts.records_written += len(touched)
 
-    def _finish(self, task: _Task, partition: int, output: TaskOutput) -> None:
-        """Close due windows, record the task's position, collect its changelog."""
+    def _finish(self, task: _Task, partition: int, output: TaskOutput) -> int:
+        """Close due windows, record the task's position, collect its changelog; return
+        the number of results emitted."""
+        emitted = 0
         if self.spec.window is not None:
-            self._close_due(task, output.records)
+            emitted = self._close_due(task, output.records)
         task.store.put(META, {"t": task.stream_time, "o": task.positions, "w": task.origins})
         output.changelog = [
             OutRecord(self.spec.changelog, key, value, partition=partition)
             for key, value in task.store.pending()
         ]
+        return emitted
 
-    def _advance(self, task: _Task, message: InMessage, ts: int, now: float) -> None:
-        """Move stream time: the smallest of the origins' largest event times.
+    def _advance(self, task: _Task, now: float) -> None:
+        """Move stream time to the watermark: the smallest of the origins' largest event
+        times, over the origins that are not idle.
 
-        A task's records come from several upstream partitions (the origins named in their
-        lineage headers, e.g. every partition a repartition stage read), each roughly in
-        event-time order but not in step with the others: one may be minutes ahead while
-        another drains a backlog. Taking the slowest origin's progress (a watermark) keeps
-        the others' records from looking late. An origin silent for ``idle_origin_s`` no
-        longer holds stream time back.
+        A task's records come from several upstream partitions (its origins: the partitions
+        a repartition stage read, or its own input partitions), each in event-time order
+        as it was written but not in step with the others: one may be minutes ahead while
+        another drains a backlog or has not started. Taking the slowest origin's progress
+        keeps the others' records from looking late. Every origin the topology names
+        holds stream time back, heard from yet or not, until it has been silent for
+        ``wait_for_origins`` while the task had records (counted from the task's first record
+        for one never heard from). Stream time never goes back.
         """
-        origin = _origin(message)
-        if ts > task.origins.get(origin, -(2**62)):
-            task.origins[origin] = ts
-        task.heard[origin] = now
-        if len(task.origins) == 1:
-            task.stream_time = max(task.stream_time, ts)
+        if task.first_arrival is None:
             return
-        horizon = now - self.spec.idle_origin_s
-        active = [t for o, t in task.origins.items() if task.heard.get(o, now) >= horizon]
-        if active:
-            task.stream_time = max(task.stream_time, min(active))
+        horizon = now - self.spec.wait_for_origins
+        watermark: int | None = None
+        for origin in task.tracked:
+            if task.heard.get(origin, task.first_arrival) < horizon:
+                continue  # idle: it no longer holds stream time back
+            latest = task.origins.get(origin)
+            if latest is None:
+                return  # an origin not heard from yet, within its wait
+            watermark = latest if watermark is None else min(watermark, latest)
+        if watermark is not None and watermark > task.stream_time:
+            task.stream_time = watermark
 
-    def _close_due(self, task: _Task, out: list[OutRecord]) -> None:
+    def _close_due(self, task: _Task, out: list[OutRecord]) -> int:
         window, agg, final = self.spec.window, self.spec.aggregator, self.spec.mode == "final"
         assert window is not None  # noqa: S101 - only windowed stages schedule
+        emitted = 0
         while task.deadlines and task.deadlines[0][0] <= task.stream_time:
             deadline, key = heapq.heappop(task.deadlines)
             if task.scheduled.get(key) != deadline:
@@ -290,6 +356,8 @@ class AggregationProcessor:
                 self._schedule(task, key, slot)
             if final:
                 out.extend(self._result(key, w, state) for w, state in closed)
+                emitted += len(closed)
+        return emitted
 
     def _schedule(self, task: _Task, key: str, slot: Any) -> None:
         assert self.spec.window is not None  # noqa: S101 - only windowed stages schedule
@@ -334,9 +402,18 @@ class AggregationProcessor:
         out.append(dead_letter(self.stage.name, self.dead_letter_topic, message, error, attempts))
         counts.dead_lettered += 1
 
+    def _origin(self, message: InMessage) -> str:
+        """The origin of a message: the upstream partition the repartition stage read it
+        from (its lineage headers), or the input partition it was read from."""
+        if self._upstream:
+            lineage = _lineage_origin(message)
+            if lineage is not None and lineage.rpartition("/")[0] in self._upstream:
+                return lineage
+        return f"{message.topic}/{message.partition}"
 
-def _origin(message: InMessage) -> str:
-    """The upstream partition a message descends from: its lineage origin, or itself."""
+
+def _lineage_origin(message: InMessage) -> str | None:
+    """``topic/partition`` of the input the message's writer read it from, if it says."""
     topic = partition = None
     for name, value in message.headers:
         if name == _ORIGIN_TOPIC:
@@ -344,7 +421,7 @@ def _origin(message: InMessage) -> str:
         elif name == LINEAGE_PARTITION:
             partition = value
     if topic is None or partition is None:
-        return f"{message.topic}/{message.partition}"
+        return None
     return f"{topic.decode(errors='replace')}/{partition.decode(errors='replace')}"
 
 

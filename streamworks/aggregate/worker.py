@@ -88,7 +88,11 @@ class AggregationWorker:
         """Every restore this worker did, in order (for metrics and tests)."""
         self._codec = codec
         self._aggregation = AggregationProcessor(
-            self.stage, codec, pipeline.dead_letter_topic(stage), formats=formats_of(pipeline)
+            self.stage,
+            codec,
+            pipeline.dead_letter_topic(stage),
+            formats=formats_of(pipeline),
+            upstream=pipeline.upstream_of(stage),
         )
         spec = self._aggregation.spec
         self._changelog = spec.changelog
@@ -156,6 +160,9 @@ class AggregationWorker:
             self._codec, messages, self.stage, avro=self._aggregation.inputs.avro
         )
         outputs = self._aggregation.process(messages, counts)
+        # tasks with no records in this batch may have windows to close too
+        for partition, output in self._aggregation.tick(counts).items():
+            outputs.setdefault(partition, output)
         offsets: dict[int, dict[TopicPartition, int]] = defaultdict(dict)
         for tp, records in batches.items():
             offsets[tp.partition][tp] = records[-1].offset + 1
@@ -163,9 +170,10 @@ class AggregationWorker:
             self.parts.count(counts)
 
     async def _idle(self) -> None:
-        outputs = self._aggregation.tick()
-        if outputs:
-            await self._write(outputs, {})
+        counts = Counts()
+        outputs = self._aggregation.tick(counts)
+        if outputs and await self._write(outputs, {}):
+            self.parts.count(counts)
         await self.parts.settle()
 
     async def _write(

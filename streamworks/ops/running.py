@@ -95,15 +95,19 @@ class RunningPipeline:
         records: Iterable[AvroRecord],
         *,
         key: Callable[[Any], str | bytes] | None = None,
+        partition: int | None = None,
     ) -> int:
         """Produce ``records`` to ``topic``, encoded as the pipeline declares it, keyed by
-        ``key(record)`` (no key without it); returns how many, once all are acknowledged."""
+        ``key(record)`` (no key without it), to ``partition`` if given (else the key's);
+        returns how many, once all are acknowledged."""
         codec = self._codec(topic)
         producer = clients.producer(self.settings)
         await producer.start()
         try:
             futures = [
-                await producer.send(topic, value=codec.encode(record), key=_key(key, record))
+                await producer.send(
+                    topic, value=codec.encode(record), key=_key(key, record), partition=partition
+                )
                 for record in records
             ]
             await acknowledged(futures)

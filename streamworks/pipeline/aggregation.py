@@ -38,10 +38,12 @@ class Aggregation:
     Every input record is folded into the state of ``key(record)`` (in ``window``, if any)
     by ``aggregator``. ``mode="update"`` emits the key's (window's) new result on every
     record, like a changelog; ``mode="final"`` emits each window once, when it closes.
-    Windows close on stream time: the event time every upstream partition feeding the
-    task has reached (see ``AggregationProcessor._advance``). With
-    ``close_when_idle`` (seconds), a partition that has had no record for that long lets
-    its stream time follow the wall clock, so windows close on quiet partitions too.
+    Windows close on *stream time*, one per task (input partition number): the event time
+    every upstream partition feeding the task (its *origins*) has reached, a watermark.
+    An origin silent for ``wait_for_origins`` seconds stops holding it back. With
+    ``close_when_idle`` (seconds), a task that has had no record for that long first
+    takes the largest event time it has seen, then follows the wall clock from there, so
+    windows close when the input stops. docs/architecture.md ("Stream time") has the rules.
     """
 
     key: Callable[[Any], str] = field(repr=False)
@@ -59,9 +61,10 @@ class Aggregation:
     event_time: EventTime | None = field(default=None, repr=False)
     """Event time of a record; by default its Kafka timestamp."""
     close_when_idle: float | None = None
-    """Seconds without records after which stream time follows the wall clock."""
-    idle_origin_s: float = 10.0
-    """Seconds after which a silent upstream partition stops holding stream time back."""
+    """Seconds without records after which stream time jumps to the largest event time
+    seen, then follows the wall clock."""
+    wait_for_origins: float = 10.0
+    """Seconds a silent upstream partition holds stream time back (heard from or not)."""
     standby: bool = False
     """Keep warm copies of the partitions this worker does not own, for fast takeover."""
     changelog: str = ""
@@ -76,6 +79,8 @@ class Aggregation:
             raise ConfigurationError("session windows need an aggregator that can merge states")
         if self.close_when_idle is not None and self.close_when_idle <= 0:
             raise ConfigurationError("close_when_idle must be a positive number of seconds")
+        if self.wait_for_origins < 0:
+            raise ConfigurationError("wait_for_origins must be a number of seconds, 0 or more")
 
 
 def _mergeable(aggregator: Aggregator) -> bool:

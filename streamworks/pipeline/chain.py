@@ -97,6 +97,7 @@ class Aggregated:
         output_type: type[AvroRecord] | None = None,
         emit: Callable[..., AvroRecord] | None = None,
         close_when_idle: float | None = None,
+        wait_for_origins: float = 10.0,
         standby: bool = False,
     ) -> Stage[Any]:
         """Write the results to ``topic`` from a stage called ``name`` (by default the
@@ -116,5 +117,6 @@ class Aggregated:
             event_time=event_time,
             repartition=self.grouped.repartition,
             close_when_idle=close_when_idle,
+            wait_for_origins=wait_for_origins,
             standby=standby,
         )

@@ -192,6 +192,7 @@ class Pipeline:
         event_time: EventTime | None = None,
         repartition: bool = True,
         close_when_idle: float | None = None,
+        wait_for_origins: float = 10.0,
         standby: bool = False,
     ) -> Stage[Any]:
         """Add an aggregation stage: fan ``inputs`` in to state keyed by ``key``.
@@ -222,6 +223,7 @@ class Pipeline:
             mode=mode,
             event_time=event_time,
             close_when_idle=close_when_idle,
+            wait_for_origins=wait_for_origins,
             standby=standby,
             changelog=changelog_topic(self.name, name),
             late=late,
@@ -357,6 +359,22 @@ class Pipeline:
     def topics_of(self, stage: str) -> set[str]:
         """Every topic a stage's workers read or write (its dead-letter topic included)."""
         return self.reads(stage) | set(self.stages[stage].outputs) | {self.dead_letter_topic(stage)}
+
+    def upstream_of(self, stage: str) -> dict[str, int]:
+        """Topic -> partitions of what feeds ``stage`` through its repartition stage.
+
+        An aggregation that repartitions reads ``<pipeline>.<name>.repartition``; each of
+        its tasks then takes records from every partition of the repartition stage's
+        inputs, and those partitions (not the repartition topic's) are the *origins* its
+        stream time waits for. Empty for a stage that reads its inputs as they are.
+        """
+        found = self.stages[stage]
+        feeder = self.stages.get(f"{stage}.repartition")
+        internal = f"{self.name}.{stage}.repartition"
+        if feeder is None or found.inputs != (internal,):
+            return {}
+        specs = self.topics()
+        return {topic: specs[topic].partitions for topic in feeder.inputs}
 
     def producers(self, topic: str) -> list[tuple[str, type[AvroRecord]]]:
         """(stage, record type) of every stage that writes ``topic``."""

@@ -57,7 +57,12 @@ class TestDriver:
                 StageProcessor(stage, self.codec, dlq, formats=self._formats)
                 if stage.aggregation is None
                 else AggregationProcessor(
-                    stage, self.codec, dlq, clock=clock, formats=self._formats
+                    stage,
+                    self.codec,
+                    dlq,
+                    clock=clock,
+                    formats=self._formats,
+                    upstream=pipeline.upstream_of(stage.name),
                 )
             )
         self.counts: dict[str, Counts] = {name: Counts() for name in self._processors}
@@ -70,15 +75,23 @@ class TestDriver:
         *,
         key: str | bytes | None = None,
         headers: tuple[tuple[str, bytes], ...] = (),
+        partition: int | None = None,
     ) -> None:
         """Append a record (or raw bytes, e.g. a poison record) to ``topic``, encoded as the
-        topic's format says (Avro with the in-memory registry, or JSON)."""
+        topic's format says (Avro with the in-memory registry, or JSON).
+
+        The partition is ``partition`` if given, else chosen by the key's hash (0 without
+        a key)."""
         if isinstance(record, AvroRecord):
             value: bytes | None = self._codec_for(topic, type(record)).encode(record)
         else:
             value = record
         raw_key = key.encode() if isinstance(key, str) else key
-        self._append(OutRecord(topic, raw_key, value, headers))
+        spec = self._specs.get(topic)
+        count = spec.partitions if spec is not None else 1
+        if partition is not None and not 0 <= partition < count:
+            raise ValueError(f"topic {topic} has partitions 0 to {count - 1}, not {partition}")
+        self._append(OutRecord(topic, raw_key, value, headers, partition=partition))
 
     async def run(self, max_rounds: int = 1_000) -> None:
         """Process until every stage has consumed everything on its inputs."""
@@ -103,9 +116,9 @@ class TestDriver:
 
     async def tick(self) -> None:
         """Let idle aggregations close windows on the (driver's) wall clock, then run."""
-        for processor in self._processors.values():
+        for name, processor in self._processors.items():
             if isinstance(processor, AggregationProcessor):
-                self._write(processor, processor.tick())
+                self._write(processor, processor.tick(self.counts[name]))
         await self.run()
 
     def table(self, stage: str, key: str) -> Any:

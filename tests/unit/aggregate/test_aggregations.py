@@ -34,7 +34,13 @@ from tests.kit.records import Reading, Total, Vote, WindowCount
 IN = "readings"
 
 
-def counting(window: WindowKind | None, *, mode: str = "final", partitions: int = 1) -> Pipeline:
+def counting(
+    window: WindowKind | None,
+    *,
+    mode: str = "final",
+    partitions: int = 1,
+    close_when_idle: float | None = None,
+) -> Pipeline:
     pipeline = Pipeline("agg", topics=[TopicSpec(IN, Reading, partitions, external=True)])
     pipeline.aggregate(
         "count",
@@ -49,6 +55,7 @@ def counting(window: WindowKind | None, *, mode: str = "final", partitions: int 
         mode=mode,  # type: ignore[arg-type]
         event_time=lambda r: r.at,
         repartition=partitions > 1,
+        close_when_idle=close_when_idle,
     )
     return pipeline
 
@@ -226,24 +233,7 @@ async def test_a_record_the_key_function_rejects_is_dead_lettered_not_fatal() ->
 
 async def test_quiet_partitions_close_windows_on_the_wall_clock_when_asked() -> None:
     now = [1_000.0]
-    pipeline = counting(Tumbling(10))
-    stage = pipeline.stages["count"]
-    assert stage.aggregation is not None
-    pipeline.stages["count"] = type(stage)(  # same stage, idle closing after 5 s
-        **{
-            **{f: getattr(stage, f) for f in stage.__dataclass_fields__},
-            "aggregation": type(stage.aggregation)(
-                **{
-                    **{
-                        f: getattr(stage.aggregation, f)
-                        for f in stage.aggregation.__dataclass_fields__
-                    },
-                    "close_when_idle": 5.0,
-                }
-            ),
-        }
-    )
-    driver = TestDriver(pipeline, clock=lambda: now[0])
+    driver = TestDriver(counting(Tumbling(10), close_when_idle=5), clock=lambda: now[0])
     driver.send(IN, reading("a", 1_000), key="a")
     await driver.run()
     await driver.tick()
