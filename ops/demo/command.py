@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -16,7 +17,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from ops.demo.feed import OrderFeed
-from ops.demo.report import print_summary
+from ops.demo.report import Revenue, print_summary
 from ops.demo.services import (
     INGEST_FILE,
     SINKS_FILE,
@@ -52,8 +53,12 @@ console = Console()
 _DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 _FEED_RATE = 1_000
 """Orders a second the demo's source sends."""
-_DEMO_GAP_MS = (10, 110)
-"""Event-time gaps between orders: 10,000 orders span about ten one-minute windows."""
+_GAP_MS = (0, 2 * 1_000 // _FEED_RATE)
+"""Event-time gaps between orders: their order times keep the feed's pace, from now."""
+_WINDOW_S = 10
+"""The demo's revenue windows: 10,000 orders at 1,000/s fill about two per region."""
+_GRACE_S = 5
+"""How long after a window ends its late orders still count."""
 
 
 def demo(
@@ -81,6 +86,8 @@ def demo(
             "STREAMWORKS_ORDERS_SCHEMA": prefix.replace("-", "_"),
             "STREAMWORKS_ORDERS_HTTP_PORT": str(port),
             "STREAMWORKS_ORDERS_INBOX": str(logs / "inbox"),
+            "STREAMWORKS_ORDERS_REVENUE_WINDOW": str(_WINDOW_S),
+            "STREAMWORKS_ORDERS_REVENUE_GRACE": str(_GRACE_S),
         }
         stack.enter_context(_environment(env))
         pipeline = build()
@@ -110,15 +117,16 @@ def demo(
             f"rows land in PostgreSQL {postgres_url} (schema {env['STREAMWORKS_ORDERS_SCHEMA']})"
         )
         started = time.monotonic()
-        generated = list(OrderGenerator(seed, gap_ms=_DEMO_GAP_MS).orders(orders))
+        # order times start now and keep the feed's pace, as a live source's would
+        generator = OrderGenerator(seed, start=datetime.now(UTC), gap_ms=_GAP_MS)
         feed = OrderFeed(
-            generated,
+            list(generator.orders(orders)),
             url=f"http://127.0.0.1:{port}/topics/{prefix}.raw",
             inbox=logs / "inbox",
             rate=_FEED_RATE,
         )
         tables = PostgresTables(postgres_url, env["STREAMWORKS_ORDERS_SCHEMA"])
-        routed, rows = asyncio.run(
+        routed, rows, stored = asyncio.run(
             _feed_and_watch(
                 settings,
                 prefix,
@@ -141,7 +149,16 @@ def demo(
         f"({orders / seconds:,.0f}/s; fed at {_FEED_RATE:,}/s)"
     )
     problems = print_summary(
-        console, title, pipeline=pipeline, counts=counts, routed=routed, rows=rows, sent=orders
+        console,
+        title,
+        pipeline=pipeline,
+        counts=counts,
+        routed=routed,
+        rows=rows,
+        sent=orders,
+        window_s=_WINDOW_S,
+        grace_s=_GRACE_S,
+        stored=stored,
     )
     console.print(f"via HTTP {feed.posted:,} · via files {feed.filed:,}")
     if problems:
@@ -171,7 +188,7 @@ async def _feed_and_watch(
     connects: tuple[ConnectProcess, ConnectProcess],
     port: int,
     pipeline: Pipeline,
-) -> tuple[RoutedOrders, Rows]:
+) -> tuple[RoutedOrders, Rows, Revenue]:
     """Feed the orders in; watch them get routed, enriched and written to PostgreSQL."""
     ingest = connects[0]
     await ingest.wait_ready(f"http://127.0.0.1:{port}/health")
@@ -194,8 +211,9 @@ async def _watch(
     tables: PostgresTables,
     supervisor: Supervisor,
     connects: tuple[ConnectProcess, ConnectProcess],
-) -> tuple[RoutedOrders, Rows]:
-    """Progress bars until every order is routed, decided and a PostgreSQL row."""
+) -> tuple[RoutedOrders, Rows, Revenue]:
+    """Progress bars until every order is routed, decided and a PostgreSQL row, and every
+    revenue window has closed (or the deadline passed: the summary says what is missing)."""
     codec = AvroCodec(RegistryClient.from_settings(settings))
     count = feed.total
     rows = Rows()
@@ -205,6 +223,7 @@ async def _watch(
             sent = progress.add_task("orders sent (HTTP + files)", total=count)
             routing = progress.add_task("orders routed to valid/invalid", total=count)
             landed = progress.add_task("enriched orders as PostgreSQL rows", total=None)
+            windowed = progress.add_task("enriched orders in closed windows or late", total=None)
             deadline = time.monotonic() + max(180.0, count / 50)
             while time.monotonic() < deadline:
                 await routed.poll(timeout_ms=100)
@@ -217,17 +236,20 @@ async def _watch(
                 progress.update(sent, completed=feed.posted + feed.filed)
                 progress.update(routing, completed=len(routed.ids))
                 progress.update(landed, completed=rows.orders, total=routed.enriched or None)
+                settled = routed.windowed_orders + routed.late
+                progress.update(windowed, completed=settled, total=routed.enriched or None)
                 if (
                     feed.done
                     and len(routed.ids) >= count
                     and routed.enriched >= routed.valid
                     and routed.decided >= routed.enriched
                     and rows.orders >= routed.enriched
+                    and settled >= routed.enriched
                     and rows.windows >= len(routed.windows)
                 ):
                     break
         await feeding
-    return routed, rows
+    return routed, rows, await tables.revenue()
 
 
 def _ensure_kafka(settings: Settings) -> None:

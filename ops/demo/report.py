@@ -5,18 +5,25 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from ops.demo.services import Rows
+from ops.demo.services import REVENUE_TABLE, Rows
 from streams.orders.observe import RoutedOrders
 from streamworks import Pipeline
 from streamworks.runtime.processor import Counts
 
-__all__ = ["print_metrics", "print_rows", "print_stage_counts", "print_summary"]
+__all__ = ["Revenue", "print_metrics", "print_rows", "print_stage_counts", "print_summary"]
+
+Revenue = dict[tuple[str, str, int], tuple[int, int]]
+"""(region, currency, window start ms) -> (revenue cents, orders)."""
+_LATE_ALLOWED = 0.01
+"""More late orders than this fraction of the enriched ones fails the demo."""
 
 
 def print_stage_counts(
     console: Console, title: str, pipeline: Pipeline, counts: dict[str, Counts]
 ) -> None:
-    """Per stage: in, out, filtered, dead-lettered, late, and whether they add up."""
+    """Per stage: in, out (records written), filtered, dead-lettered, late, and whether
+    every input is accounted for (in = folded or produced + filtered + dead-lettered +
+    late)."""
     table = Table(title=title)
     columns = ("stage", "in", "out", "filtered", "dead-lettered", "late", "balanced")
     for column in columns:
@@ -29,7 +36,7 @@ def print_stage_counts(
         table.add_row(
             name,
             f"{c.records_in:,}",
-            f"{c.out:,}",
+            f"{c.records_written:,}",
             f"{c.filtered:,}",
             f"{c.dead_lettered:,}",
             f"{c.late:,}",
@@ -38,9 +45,13 @@ def print_stage_counts(
     console.print(table)
 
 
-def print_metrics(console: Console, routed: RoutedOrders) -> None:
-    """Revenue per region (summed over its closed one-minute windows) and the top customers."""
-    regions = Table(title=f"revenue per region: {len(routed.windows):,} closed one-minute windows")
+def print_metrics(
+    console: Console, routed: RoutedOrders, *, window_s: float, grace_s: float
+) -> None:
+    """Revenue per region (summed over its closed windows) and the top customers."""
+    regions = Table(
+        title=f"revenue per region: {len(routed.windows):,} closed {window_s:g}-second windows"
+    )
     for column in ("region", "currency", "windows", "orders", "revenue"):
         regions.add_column(column, justify="right")
     summary: dict[tuple[str, str], list[int]] = {}
@@ -68,7 +79,7 @@ def print_metrics(console: Console, routed: RoutedOrders) -> None:
     console.print(
         f"enriched {routed.enriched:,} = in closed windows {routed.windowed_orders:,} "
         f"+ late {routed.late:,} + in windows still open {still_open:,} (a window closes "
-        "once order time has passed its end plus 30 s of grace)"
+        f"once order time has passed its end plus {grace_s:g} s of grace)"
     )
     console.print(
         f"order checks (stock, fraud, shipping in parallel): released {routed.released:,} · "
@@ -77,8 +88,10 @@ def print_metrics(console: Console, routed: RoutedOrders) -> None:
     )
 
 
-def print_rows(console: Console, routed: RoutedOrders, rows: Rows) -> None:
-    """What PostgreSQL holds, next to what the topics said."""
+def print_rows(
+    console: Console, routed: RoutedOrders, rows: Rows, *, truth: Revenue, stored: Revenue
+) -> None:
+    """What PostgreSQL holds, next to what the topics said and a recomputation."""
     table = Table(title="PostgreSQL (written by the postgres sink connectors)")
     for column in ("table", "rows", "expected from the topics", "total", "matches"):
         table.add_column(column, justify="right")
@@ -86,7 +99,7 @@ def print_rows(console: Console, routed: RoutedOrders, rows: Rows) -> None:
     for name, found, expected, total in (
         ("orders", rows.orders, routed.enriched, f"{rows.order_cents / 100:,.2f}"),
         (
-            "revenue_per_minute",
+            REVENUE_TABLE,
             rows.windows,
             len(routed.windows),
             f"{rows.window_cents / 100:,.2f}",
@@ -97,6 +110,11 @@ def print_rows(console: Console, routed: RoutedOrders, rows: Rows) -> None:
             name, f"{found:,}", f"{expected:,}", total, "[green]yes[/]" if ok else "[red]no[/]"
         )
     console.print(table)
+    same = "[green]yes[/]" if stored == truth else "[red]no[/]"
+    console.print(
+        f"{REVENUE_TABLE} equals the revenue recomputed from every enriched order not found "
+        f"late ({len(truth):,} windows): {same}"
+    )
 
 
 def print_summary(
@@ -108,11 +126,20 @@ def print_summary(
     routed: RoutedOrders,
     rows: Rows,
     sent: int,
+    window_s: float,
+    grace_s: float,
+    stored: Revenue,
 ) -> list[str]:
-    """Every closing table; returns what does not add up (empty when all is well)."""
+    """Every closing table; returns what does not add up (empty when all is well).
+
+    Besides lost, doubled and unbalanced counts, a demo fails when more than 1% of the
+    enriched orders were late for their revenue window, when a window is still open at
+    the end, or when the revenue table differs from a recomputation from the orders.
+    """
+    truth = routed.revenue_truth(window_s)
     print_stage_counts(console, title, pipeline, counts)
-    print_metrics(console, routed)
-    print_rows(console, routed, rows)
+    print_metrics(console, routed, window_s=window_s, grace_s=grace_s)
+    print_rows(console, routed, rows, truth=truth, stored=stored)
     duplicated = sum(routed.ids.values()) - len(routed.ids)
     lost = sent - len(routed.ids)
     console.print(
@@ -126,4 +153,11 @@ def print_summary(
         problems.append(f"{duplicated:,} orders duplicated")
     if rows.orders != routed.enriched:
         problems.append(f"{rows.orders:,} order rows for {routed.enriched:,} enriched orders")
+    if routed.late > _LATE_ALLOWED * routed.enriched:
+        problems.append(f"{routed.late:,} of {routed.enriched:,} enriched orders were late")
+    still_open = routed.enriched - routed.windowed_orders - routed.late
+    if still_open:
+        problems.append(f"{still_open:,} orders are in revenue windows still open")
+    if stored != truth:
+        problems.append(f"{REVENUE_TABLE} differs from the revenue recomputed from the orders")
     return problems

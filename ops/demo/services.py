@@ -21,6 +21,7 @@ from streamworks.connectors.postgres.local import LocalPostgres
 
 __all__ = [
     "INGEST_FILE",
+    "REVENUE_TABLE",
     "SINKS_FILE",
     "ConnectProcess",
     "PostgresTables",
@@ -116,6 +117,10 @@ class ConnectProcess:
             process.wait()
 
 
+REVENUE_TABLE = "revenue_windows"
+"""The table the revenue sink writes (connectors/sinks.yaml)."""
+
+
 @dataclass(frozen=True)
 class Rows:
     """What the demo's PostgreSQL tables hold."""
@@ -125,7 +130,7 @@ class Rows:
     order_cents: int = 0
     """Sum of their amounts."""
     windows: int = 0
-    """Rows of revenue_per_minute (one per region, currency and minute)."""
+    """Rows of revenue_windows (one per region, currency and window)."""
     window_cents: int = 0
     """Sum of their revenue."""
 
@@ -147,7 +152,7 @@ class PostgresTables:
             " (SELECT count(*) FROM {r}), (SELECT coalesce(sum(revenue_cents), 0) FROM {r})"
         ).format(
             o=sql.Identifier(self._schema, "orders"),
-            r=sql.Identifier(self._schema, "revenue_per_minute"),
+            r=sql.Identifier(self._schema, REVENUE_TABLE),
         )
         try:
             async with await psycopg.AsyncConnection.connect(self._url) as connection:
@@ -158,3 +163,23 @@ class PostgresTables:
             raise StreamworksError(f"cannot read the demo's tables: {error}") from error
         assert row is not None  # noqa: S101 - an aggregate query always returns a row
         return Rows(*(int(v) for v in row))
+
+    async def revenue(self) -> dict[tuple[str, str, int], tuple[int, int]]:
+        """(region, currency, window start ms) -> (revenue cents, orders) of every row."""
+        import psycopg  # noqa: PLC0415 - optional: pip install 'streamworks[postgres]'
+        from psycopg import sql  # noqa: PLC0415
+
+        query = sql.SQL(
+            "SELECT region, currency, window_start, revenue_cents, order_count FROM {r}"
+        ).format(r=sql.Identifier(self._schema, REVENUE_TABLE))
+        try:
+            async with await psycopg.AsyncConnection.connect(self._url) as connection:
+                rows = await (await connection.execute(query)).fetchall()
+        except psycopg.errors.UndefinedTable:
+            return {}
+        except psycopg.OperationalError as error:
+            raise StreamworksError(f"cannot read the demo's tables: {error}") from error
+        return {
+            (region, currency, round(start.timestamp() * 1000)): (int(cents), int(count))
+            for region, currency, start, cents, count in rows
+        }

@@ -7,7 +7,14 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from schemas.records import CustomerTotals, InvalidOrder, OrderRelease, RegionRevenue, ValidOrder
+from schemas.records import (
+    CustomerTotals,
+    EnrichedOrder,
+    InvalidOrder,
+    OrderRelease,
+    RegionRevenue,
+    ValidOrder,
+)
 from streamworks.schemas.codec import AvroCodec
 from streamworks.schemas.typed import RecordCodec
 
@@ -19,10 +26,11 @@ class RoutedOrders:
 
     Use as an async context manager and call :meth:`poll` repeatedly; ``ids`` then tells
     which orders arrived, and how often (more than once is a duplicate); ``enriched``
-    counts the records of ``<prefix>.enriched``; ``windows`` and ``totals`` hold the
-    metrics (revenue per region and minute, running totals per customer), ``late`` the
-    number of orders that came too late for their revenue window, and ``decided``,
-    ``released`` and ``partial`` what the order checks made of them.
+    counts the records of ``<prefix>.enriched`` (``orders`` keeps them); ``windows`` and
+    ``totals`` hold the metrics (revenue per region and window, running totals per
+    customer), ``late`` the number of orders that came too late for their revenue window
+    (``late_ids`` which), and ``decided``, ``released`` and ``partial`` what the order
+    checks made of them.
     """
 
     def __init__(self, bootstrap_servers: str, codec: AvroCodec, prefix: str) -> None:
@@ -32,6 +40,7 @@ class RoutedOrders:
         }
         self._enriched_topic = f"{prefix}.enriched"
         self._late_topic = f"{prefix}.revenue.late"
+        self._enriched = RecordCodec(EnrichedOrder, codec, register=False)
         self._metrics: dict[str, RecordCodec[Any]] = {
             f"{prefix}.metrics.revenue": RecordCodec(RegionRevenue, codec, register=False),
             f"{prefix}.metrics.customers": RecordCodec(CustomerTotals, codec, register=False),
@@ -43,6 +52,10 @@ class RoutedOrders:
         """customer -> the latest running totals."""
         self.late = 0
         """Orders that missed their revenue window."""
+        self.late_ids: Counter[str] = Counter()
+        """Order id -> how many times it was found late."""
+        self.orders: list[EnrichedOrder] = []
+        """The enriched orders, in the order read."""
         self.decided = 0
         """Orders the checks decided on."""
         self.released = 0
@@ -82,9 +95,12 @@ class RoutedOrders:
             for r in records:
                 if r.topic == self._enriched_topic:
                     self.enriched += 1
+                    self.orders.append(self._enriched.decode(r.value, topic=r.topic))
                     continue
                 if r.topic == self._late_topic:
                     self.late += 1
+                    order = self._enriched.decode(r.value, topic=r.topic)
+                    self.late_ids[str(order.order_id)] += 1
                     continue
                 if r.topic in self._metrics:
                     self._metric(self._metrics[r.topic].decode(r.value, topic=r.topic))
@@ -109,6 +125,22 @@ class RoutedOrders:
             self.windows[(record.region, record.currency, start)] = record
         else:
             self.totals[record.customer_id] = record
+
+    def revenue_truth(self, window_s: float) -> dict[tuple[str, str, int], tuple[int, int]]:
+        """(region, currency, window start ms) -> (revenue cents, orders), recomputed from
+        the enriched orders that were not found late, for windows of ``window_s``."""
+        size = round(window_s * 1000)
+        late = Counter(self.late_ids)
+        truth: dict[tuple[str, str, int], tuple[int, int]] = {}
+        for order in self.orders:
+            if late[str(order.order_id)]:
+                late[str(order.order_id)] -= 1
+                continue
+            at = round(order.ordered_at.timestamp() * 1000)
+            key = (order.region, order.currency, at - at % size)
+            cents, count = truth.get(key, (0, 0))
+            truth[key] = (cents + order.amount_cents, count + 1)
+        return truth
 
     @property
     def windowed_orders(self) -> int:

@@ -50,9 +50,9 @@ __all__ = ["REVENUE_GRACE_S", "REVENUE_WINDOW_S", "TOPICS", "orders_pipeline"]
 TOPICS = ("raw", "clean", "formatted", "valid", "invalid", "enriched", "customers")
 METRICS = ("revenue", "customers")
 REVENUE_WINDOW_S = 60
-"""Revenue windows are one minute of order time."""
+"""Revenue windows are one minute of order time unless told otherwise."""
 REVENUE_GRACE_S = 30
-"""How long after a minute ends its late orders still count."""
+"""How long after a window ends its late orders still count, unless told otherwise."""
 
 
 def _utc_now() -> datetime:
@@ -101,6 +101,8 @@ def orders_pipeline(
     clock: Callable[[], datetime] = _utc_now,
     missing_customer: OnMissing = OnMissing.DEFAULT,
     close_when_idle: float | None = 5.0,
+    revenue_window: float = REVENUE_WINDOW_S,
+    revenue_grace: float = REVENUE_GRACE_S,
 ) -> Pipeline:
     """The pipeline on topics ``<prefix>.raw`` ... ``<prefix>.enriched`` and the metrics
     topics ``<prefix>.metrics.revenue`` and ``<prefix>.metrics.customers``.
@@ -109,7 +111,8 @@ def orders_pipeline(
     customers table; an order whose customer is missing follows ``missing_customer`` (by
     default it is enriched with tier and region UNKNOWN). ``clock`` is injectable so tests
     are deterministic; ``close_when_idle`` lets a quiet pipeline still close its revenue
-    windows on the wall clock.
+    windows on the wall clock. Revenue windows are ``revenue_window`` seconds of order
+    time, with ``revenue_grace`` seconds of grace.
     """
     topic = {part: f"{prefix}.{part}" for part in TOPICS}
     metric = {part: f"{prefix}.metrics.{part}" for part in METRICS}
@@ -177,7 +180,7 @@ def orders_pipeline(
         input_type=EnrichedOrder,
         key=lambda order: f"{order.region}/{order.currency}",
         aggregator=Combine({"revenue": Sum(of=lambda o: o.amount_cents), "orders": Count()}),
-        window=Tumbling(REVENUE_WINDOW_S, grace=REVENUE_GRACE_S),
+        window=Tumbling(revenue_window, grace=revenue_grace),
         mode="final",
         event_time=lambda order: order.ordered_at,
         output=metric["revenue"],

@@ -208,7 +208,7 @@ async def _watch(stack: Stack, posted: int) -> Outcome:
 async def _table_contents(
     url: str, rows: Rows
 ) -> tuple[set[str], dict[tuple[str, str, int], tuple[int, int]]]:
-    """Order ids of ``orders`` and the windows of ``revenue_per_minute`` (once they exist)."""
+    """Order ids of ``orders`` and the windows of ``revenue_windows`` (once they exist)."""
     if not rows.orders or not rows.windows:
         return set(), {}
     async with await psycopg.AsyncConnection.connect(url) as connection:
@@ -216,7 +216,7 @@ async def _table_contents(
         windows = await (
             await connection.execute(
                 "SELECT region, currency, window_start, revenue_cents, order_count"
-                " FROM revenue_per_minute"
+                " FROM revenue_windows"
             )
         ).fetchall()
     return (
@@ -256,7 +256,7 @@ def test_the_compose_stack_turns_posted_orders_into_rows_and_aggregates(
     assert routed.enriched == routed.valid
     assert len(outcome.order_ids) == routed.valid
     assert outcome.order_ids <= posted_ids
-    # the closed revenue windows on the metrics topic are the rows of revenue_per_minute
+    # the closed revenue windows on the metrics topic are the rows of revenue_windows
     assert routed.windows, "no revenue window closed"
     assert outcome.windows == outcome.topic_windows()
     # down -v: no container, volume or listener of the stack is left
