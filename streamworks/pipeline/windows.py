@@ -2,9 +2,12 @@
 
 All four keep, per key, one JSON "slot" holding that key's open windows, so one key costs one
 read and one write per record whatever the window kind. Times are epoch milliseconds. A
-window *closes* once the partition's stream time (the event time its input has reached, see
-:class:`~streamworks.pipeline.aggregation.Aggregation`) reaches its end plus the grace period; a
-record whose every window is closed is *late*.
+window *closes* once its task's stream time (the event time every upstream partition feeding
+the task has reached, see :class:`~streamworks.pipeline.aggregation.Aggregation`) reaches its
+end plus the grace period; a record whose every window is closed is *late*, and a hopping
+record with some of its windows still open counts in those and is not late. When the input
+stops, ``close_when_idle`` closes the windows that end (plus grace) by the last event time
+within that many seconds, and later ones as the wall clock passes their end plus grace.
 
 Window bounds are ``[start, end)``, except sliding windows, which end at a record's time and
 include it: ``(end - size, end]``. A sliding or session window stays open while stream time

@@ -59,13 +59,16 @@ class Counts:
     records_in: int = 0
     """Input records handled."""
     out: int = 0
-    """Inputs that produced at least one output."""
+    """Inputs that produced at least one output; for an aggregation, inputs folded into
+    state (``status`` calls it ``produced`` or ``folded``; its ``out`` is
+    ``records_written``)."""
     filtered: int = 0
     """Inputs the function filtered out (returned None or nothing)."""
     dead_lettered: int = 0
     """Inputs sent to the dead-letter topic."""
     records_written: int = 0
-    """Output records written (a flat-map may write several per input)."""
+    """Output records written (a flat-map may write several per input; an aggregation's
+    results emitted)."""
     retries: int = 0
     """Extra attempts made for retriable errors."""
     late: int = 0
