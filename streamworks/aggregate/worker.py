@@ -161,8 +161,11 @@ class AggregationWorker:
         )
         outputs = self._aggregation.process(messages, counts)
         # tasks with no records in this batch may have windows to close too
-        for partition, output in self._aggregation.tick(counts).items():
-            outputs.setdefault(partition, output)
+        for partition, extra in self._aggregation.tick(counts).items():
+            output = outputs.setdefault(partition, extra)
+            if output is not extra:
+                output.records.extend(extra.records)
+                output.changelog = extra.changelog  # collected later: every pending change
         offsets: dict[int, dict[TopicPartition, int]] = defaultdict(dict)
         for tp, records in batches.items():
             offsets[tp.partition][tp] = records[-1].offset + 1
