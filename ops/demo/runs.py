@@ -5,7 +5,8 @@ Each run is ``streamworks demo`` as ``make demo`` starts it, its output kept und
 those late for their revenue window, those in windows still open at the end, and whether
 the revenue table equals the recomputation from the orders. ``--busy`` keeps every core
 busy with a spinning process for the whole series, to show the result does not depend on
-how the machine schedules the workers.
+how the machine schedules the workers; ``--cold`` stops the local broker and deletes its
+data before each run, so every run starts it, as a first ``make demo`` does.
 """
 
 from __future__ import annotations
@@ -62,12 +63,18 @@ def _number(text: str) -> int:
     return int(text.replace(",", ""))
 
 
-def _run(number: int, logs: Path) -> Run:
+def _cli(*args: str) -> list[str]:
+    return [str(_ROOT / ".venv" / "bin" / "streamworks"), *args]
+
+
+def _run(number: int, logs: Path, *, cold: bool) -> Run:
     log = logs / f"run-{number}.log"
+    if cold:
+        subprocess.run(_cli("kafka", "down", "--purge"), cwd=_ROOT, check=True)  # noqa: S603
     began = time.monotonic()
     with log.open("w", encoding="utf-8") as out:
         code = subprocess.call(  # noqa: S603 - our own CLI, no outside input
-            [str(_ROOT / ".venv" / "bin" / "streamworks"), "demo"],
+            _cli("demo"),
             cwd=_ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -93,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ops/demo-runs", description=__doc__.split("\n")[0])
     parser.add_argument("runs", type=int, nargs="?", default=10, help="how many runs")
     parser.add_argument("--busy", action="store_true", help="keep every core busy meanwhile")
+    parser.add_argument("--cold", action="store_true", help="a fresh local broker every run")
     args = parser.parse_args(argv)
     logs = _ROOT / ".cache" / "logs" / "demo-runs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -105,14 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     try:
         for number in range(1, args.runs + 1):
-            run = _run(number, logs)
+            run = _run(number, logs, cold=args.cold)
             runs.append(run)
             print(f"run {number}: exit {run.exit_code}, late {run.late}", file=sys.stderr)
     finally:
         for spinner in spinners:
             spinner.terminate()
+    options = "".join(f" --{o}" for o in ("busy", "cold") if getattr(args, o))
     busy = f", with {len(spinners)} spinning processes" if spinners else ""
-    print(f"`ops/demo-runs {args.runs}{' --busy' if args.busy else ''}`{busy} (logs in {logs})")
+    print(f"`ops/demo-runs {args.runs}{options}`{busy} (logs in {logs})")
     print()
     print("| run | exit | enriched | late | late % | still open | table = recomputed | s |")
     print("|---:|---:|---:|---:|---:|---:|:---:|---:|")
