@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,12 +60,6 @@ def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKaf
             if attempt == 2:
                 raise
     logger.info("secure local Kafka ready in %.1fs", seconds)
-    # While the node starts, the readiness probe's aiokafka bootstraps fail mid-handshake, and
-    # aiokafka drops such a connection without closing its TLS transport. Collect those here,
-    # so their ResourceWarnings are not blamed on whichever test runs when the GC gets to them.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
     try:
         yield SecureKafka(
             bootstrap_servers=cluster.bootstrap_servers,

@@ -9,6 +9,7 @@ the reason from there.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import secrets
@@ -17,6 +18,7 @@ import ssl
 import stat
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,7 @@ from aiokafka.errors import (
 from streamworks.core.settings import Settings
 from streamworks.kafka import clients
 from streamworks.ops.kafka._process import free_port_block
+from streamworks.ops.kafka.launcher import brokers_in_metadata
 from streamworks.ops.kafka.tls import CertificateAuthority
 from streamworks.testing.helpers import unique_name
 from tests.security.conftest import SecureKafka
@@ -180,6 +183,17 @@ def test_secrets_are_readable_by_their_owner_only(secure_kafka: SecureKafka) -> 
         "STREAMWORKS_SASL_PASSWORD": password,
     }
     assert password not in node.log_path.read_text()
+
+
+def test_the_readiness_probe_leaves_no_tls_socket_open(secure_kafka: SecureKafka) -> None:
+    # The launcher probes with asyncio.run: its loop ends when the probe returns, so a TLS
+    # close the probe did not wait for never finishes, and the GC later warns of the socket.
+    for _ in range(5):
+        assert asyncio.run(brokers_in_metadata(secure_kafka.bootstrap_servers, secure_kafka.admin))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        gc.collect()
+    assert [str(w.message) for w in caught if w.category is ResourceWarning] == []
 
 
 def test_kafka_up_secure_tells_where_the_logins_are_and_shows_no_password(

@@ -23,8 +23,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiokafka import AIOKafkaClient
+from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaError
+from aiokafka.protocol.metadata import MetadataRequest
 from pydantic import SecretStr
 
 from streamworks.core.settings import Settings
@@ -421,17 +422,27 @@ class LocalCluster:
 async def brokers_in_metadata(bootstrap_servers: str, settings: Settings | None = None) -> int:
     """How many brokers a metadata answer lists, or 0 when no broker answers.
 
-    ``settings`` give the TLS and login of a secure cluster.
+    ``settings`` give the TLS and login of a secure cluster. The probe opens one connection
+    of its own and returns only once that connection is closed: ``AIOKafkaClient`` closes its
+    bootstrap connection without waiting, and closing TLS takes a round trip to the broker,
+    so the ``asyncio.run`` around a probe could close its loop first and leave the socket
+    open (a ResourceWarning in whichever test the garbage collector later ran in).
     """
     options = security_options(settings) if settings is not None else {}
-    client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=3000, **options)
-    try:
-        await client.bootstrap()
-        return len(client.cluster.brokers())
-    except KafkaError:
-        return 0
-    finally:
-        await client.close()
+    for address in bootstrap_servers.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            conn = await create_conn(host, int(port), request_timeout_ms=3000, **options)
+        except (OSError, KafkaError, TimeoutError):
+            continue  # not answering (yet); create_conn closed what it opened
+        try:
+            metadata = await conn.send(MetadataRequest([]))
+        except (KafkaError, TimeoutError):
+            continue
+        finally:
+            await conn.close()  # resolves once the socket is closed
+        return len(metadata.brokers)
+    return 0
 
 
 def _read_pid(path: Path) -> int | None:
