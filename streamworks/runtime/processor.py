@@ -19,7 +19,12 @@ from typing import Any
 from streamworks.core.messages import Headers, InMessage, OutRecord
 from streamworks.pipeline.stage import Stage, To
 from streamworks.runtime.breaker import Breaker, ResultTypeError
-from streamworks.runtime.dead_letters import LINEAGE_OFFSET, dead_letter, lineage_headers
+from streamworks.runtime.dead_letters import (
+    DLQ_RECORD_LIMIT,
+    LINEAGE_OFFSET,
+    dead_letter,
+    lineage_headers,
+)
 from streamworks.runtime.inputs import InputDecoder
 from streamworks.runtime.replies import route_replies
 from streamworks.schemas.codec import MAGIC_BYTE, AvroCodec
@@ -34,11 +39,24 @@ from streamworks.schemas.errors import (
 from streamworks.schemas.records import AvroRecord
 from streamworks.schemas.typed import Format, TypedCodec, codec_for
 
-__all__ = ["BatchResult", "Counts", "StageProcessor", "is_retriable", "schemas_ready"]
+__all__ = [
+    "BatchResult",
+    "Counts",
+    "OutputTooLargeError",
+    "StageProcessor",
+    "is_retriable",
+    "schemas_ready",
+]
 
 logger = logging.getLogger(__name__)
 
 _FRAME = struct.Struct(">BI")
+_HEADERS_ALLOWANCE = 16_384
+"""Below its limit by this much, a record's headers are not worth counting."""
+
+
+class OutputTooLargeError(EncodeError):
+    """An output record is larger than its topic takes: its input is dead-lettered."""
 
 
 def _key_bytes(key: str | bytes) -> bytes:
@@ -177,6 +195,9 @@ class StageProcessor:
         self._lineage_fixed: dict[tuple[str, int], Headers] = {}
         self._plain = not stage.batch
         self._breaker = Breaker(stage)
+        self.record_limits: dict[str, int] = {}
+        """Output topic -> most bytes of key, value and headers a record may have (the
+        worker reads each topic's ``max.message.bytes``); others take the broker default."""
 
     async def process(self, messages: Sequence[InMessage]) -> BatchResult:
         """Process a batch; same-key messages run in order, others up to ``concurrency``."""
@@ -319,11 +340,27 @@ class StageProcessor:
         else:
             encoded = self._encode_many(message, result)
         if encoded:
+            for output in encoded:
+                self._fits(output)
             out.extend(encoded)
             counts.out += 1
             counts.records_written += len(encoded)
         else:
             counts.filtered += 1
+
+    def _fits(self, record: OutRecord) -> None:
+        """Refuse an output its topic would refuse, so its input is dead-lettered instead
+        of the produce failing the whole batch (and the worker, on every restart)."""
+        limit = self.record_limits.get(record.topic, DLQ_RECORD_LIMIT)
+        size = len(record.value or b"") + len(record.key or b"")
+        if size + _HEADERS_ALLOWANCE <= limit:
+            return  # the common case: far below the limit, headers not counted
+        size += sum(len(name) + len(value) for name, value in record.headers)
+        if size > limit:
+            raise OutputTooLargeError(
+                f"stage {self.stage.name} wrote a record of {size:,} bytes (key, value and "
+                f"headers) for {record.topic}, which takes at most {limit:,}"
+            )
 
     def _encode_many(self, message: InMessage, result: Any) -> list[OutRecord]:
         items: Iterable[Any]

@@ -7,6 +7,7 @@ from collections.abc import Collection
 from typing import Any
 
 from aiokafka.admin import NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import (
     ClusterAuthorizationFailedError,
     NoError,
@@ -23,10 +24,48 @@ from streamworks.pipeline.graph import Pipeline, PipelineError
 from streamworks.schemas.registry_client import RegistryClient
 from streamworks.schemas.typed import Format
 
-__all__ = ["ensure_topic", "ensure_topics", "formats_of", "register_contracts"]
+__all__ = [
+    "RECORD_FRAMING",
+    "ensure_topic",
+    "ensure_topics",
+    "formats_of",
+    "record_limits",
+    "register_contracts",
+]
 
 logger = logging.getLogger(__name__)
 _MAX_REPLICATION = 3
+RECORD_FRAMING = 588
+"""Bytes a record batch of one record adds to its key, value and headers, rounded up: the
+broker's default ``message.max.bytes`` (1,048,588) less this is 1,048,000."""
+
+
+async def record_limits(settings: Settings, topics: Collection[str]) -> dict[str, int]:
+    """Per topic, the most bytes of key, value and headers one record may have: the topic's
+    ``max.message.bytes`` less the framing. Topics whose configs cannot be read (missing,
+    or not allowed) are left out; callers assume the broker's default for them."""
+    if not topics:
+        return {}
+    admin = clients.admin_client(settings)
+    await admin.start()
+    try:
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name) for name in sorted(topics)]
+        )
+    except Exception as error:  # noqa: BLE001 - a limit we cannot read falls back to the default
+        logger.info("cannot read the record size limits of %s: %s", sorted(topics), error)
+        return {}
+    finally:
+        await admin.close()
+    limits: dict[str, int] = {}
+    for response in responses:
+        for resource in response.to_object()["resources"]:
+            if resource["error_code"]:
+                continue
+            for entry in resource["config_entries"]:
+                if entry["config_names"] == "max.message.bytes" and entry["config_value"]:
+                    limits[resource["resource_name"]] = int(entry["config_value"]) - RECORD_FRAMING
+    return limits
 
 
 async def ensure_topics(

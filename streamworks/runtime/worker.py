@@ -28,7 +28,7 @@ from streamworks.pipeline.graph import Pipeline
 from streamworks.runtime.membership import Batches, to_messages
 from streamworks.runtime.parts import WorkerParts
 from streamworks.runtime.processor import StageProcessor
-from streamworks.runtime.topics import formats_of
+from streamworks.runtime.topics import formats_of, record_limits
 from streamworks.schemas.codec import AvroCodec
 
 __all__ = ["StageWorker"]
@@ -85,6 +85,9 @@ class StageWorker:
         """Consume, process, produce and commit until stopped."""
         for table in self.stage.tables:  # joins need their tables loaded before any record
             await table.start(self.settings, self._codec, format=self._formats[table.topic])
+        self._processor.record_limits.update(
+            await record_limits(self.settings, list(self.stage.outputs))
+        )
         await self.parts.start(list(self.stage.inputs), self)
         logger.info("worker of %s started (group %s)", self.stage.name, self.parts.group_id)
         try:
