@@ -9,7 +9,7 @@ from aiohttp import web
 
 from streamworks.connectors.http._parsing import Problem, dumps
 
-__all__ = ["Refusal", "answer", "refusal"]
+__all__ = ["Refusal", "answer", "refusal", "timeout_answer"]
 
 
 class Refusal(Exception):
@@ -22,12 +22,15 @@ class Refusal(Exception):
         *,
         problems: Sequence[Problem] = (),
         headers: Mapping[str, str] | None = None,
+        close: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.problems = problems
         self.headers = dict(headers or {})
+        self.close = close
+        """Close the connection after the answer (the rest of the request is unreadable)."""
 
 
 def answer(
@@ -50,3 +53,13 @@ def refusal(error: Refusal) -> web.Response:
         body["problems"] = [p.to_json() for p in error.problems[:_SHOWN_PROBLEMS]]
         body["problem_count"] = len(error.problems)
     return answer(error.status, body, error.headers)
+
+
+def timeout_answer(message: str) -> bytes:
+    """A whole ``408`` answer as bytes, for a connection no request was parsed from yet."""
+    body = dumps({"error": message})
+    head = (
+        "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body

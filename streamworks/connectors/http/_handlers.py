@@ -20,6 +20,7 @@ from streamworks.connectors.base.errors import ConversionError
 from streamworks.connectors.base.records import SourceRecord
 from streamworks.connectors.base.source import SourceContext
 from streamworks.connectors.http._answers import Refusal, answer, refusal
+from streamworks.connectors.http._connections import unframed
 from streamworks.connectors.http._flow import Flow
 from streamworks.connectors.http._parsing import Parsed, Problem, parse_json, parse_ndjson
 from streamworks.connectors.http.config import HttpSourceConfig
@@ -37,9 +38,6 @@ _PARSERS: dict[str, Callable[[bytes], Parsed]] = {
 }
 _ACCEPTED = "application/json, application/x-ndjson"
 _CHUNK = 256 * 1024
-_MAX_RECORD_BYTES = 1_000_000
-"""Largest encoded record produced: the producer's default request limit is 1 MiB, and a
-record over it would fail every retry, so it is refused up front (413)."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -52,6 +50,8 @@ class Ingest:
         self._flow = flow
         self._topics = config.allowed_topics
         self._limit = config.max_body_bytes
+        self._record_limit = config.max_record_bytes
+        self._read_timeout = config.read_timeout_s
         self._retry = {"Retry-After": str(config.retry_after_s)}
         self._token = config.token.get_secret_value().encode() if config.token else None
         self.closing = False
@@ -111,20 +111,33 @@ class Ingest:
 
     # -- steps ----------------------------------------------------------------------------
     async def _body(self, request: web.Request) -> bytes:
-        """The body, refused with 411 or 413 as soon as it is known to be too large."""
+        """The body: 411 without framing, 413 once too large, 408 if it stalls."""
         length = request.content_length
-        if length is None and "chunked" not in request.headers.get("Transfer-Encoding", ""):
+        if _unframed(request):
             raise Refusal(411, "send a Content-Length header (or a chunked body)")
         if length is not None and length > self._limit:
             raise Refusal(413, self._too_large(length))
         chunks: list[bytes] = []
         size = 0
+        content = request.content
         try:
-            while chunk := await request.content.read(_CHUNK):
+            while True:
+                chunk = content.read_nowait(_CHUNK)  # what has arrived: no timer (~5 µs) needed
+                if not chunk and not content.at_eof():
+                    async with asyncio.timeout(self._read_timeout):
+                        chunk = await content.read(_CHUNK)
+                if not chunk:
+                    break
                 size += len(chunk)
                 if size > self._limit:
                     raise Refusal(413, self._too_large(size))
                 chunks.append(chunk)
+        except TimeoutError:
+            message = (
+                f"the body stalled after {size} bytes: nothing came for {self._read_timeout} s "
+                "(read_timeout_s); send the whole body promptly"
+            )
+            raise Refusal(408, message, close=True) from None
         except (ConnectionResetError, HttpProcessingError) as error:
             raise Refusal(400, f"the body was cut short or badly framed ({error})") from None
         return b"".join(chunks)
@@ -148,9 +161,12 @@ class Ingest:
                 if not error.retriable:
                     raise
                 raise Refusal(503, f"{error}; send again later", headers=self._retry) from None
-            size = len(record.value or b"")
-            if size > _MAX_RECORD_BYTES:
-                message = f"the record is {size} bytes encoded; Kafka takes {_MAX_RECORD_BYTES}"
+            size = _encoded_size(record)
+            if size > self._record_limit:
+                message = (
+                    f"the record is {size} bytes encoded (key, value and headers); the most "
+                    f"is {self._record_limit} (max_record_bytes)"
+                )
                 oversize.append(parsed.problem(at, message))
             out.append(record)
         if problems:
@@ -162,7 +178,12 @@ class Ingest:
                 problems=problems,
             )
         if oversize:
-            raise Refusal(413, "records too large for Kafka; none was accepted", problems=oversize)
+            raise Refusal(
+                413,
+                f"records over {self._record_limit} bytes (max_record_bytes, kept under the "
+                "broker's max.message.bytes); none was accepted",
+                problems=oversize,
+            )
         return out
 
     async def _produce(self, records: list[OutRecord]) -> None:
@@ -184,13 +205,22 @@ class Ingest:
     # -- middleware -----------------------------------------------------------------------
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Bearer auth, and JSON answers for refusals; 500 only for this code's own bugs."""
+        """Bearer auth, JSON answers for refusals, and closing after an unreadable request."""
+        response = await self._answer(request, handler)
+        if _unframed(request):  # the parser stopped reading this connection; see _connections
+            await _lingering_close(request, response, self._read_timeout)
+        return response
+
+    async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The handler's answer; 500 only for this code's own bugs."""
         try:
             if self._token is not None and request.path != "/health":
                 self._authorise(request)
             return await handler(request)
         except Refusal as error:
             logger.debug("connector %s: %d %s", self._name, error.status, error.message)
+            if error.close:
+                return await _closing(request, refusal(error))
             return refusal(error)
         except web.HTTPException as error:  # the router's 404 and 405
             allow = {k: v for k, v in error.headers.items() if k.lower() == "allow"}
@@ -218,6 +248,48 @@ class Ingest:
 
     def _too_large(self, size: int) -> str:
         return f"the body has {size} bytes or more; the most is {self._limit} (max_body_bytes)"
+
+
+def _unframed(request: web.BaseRequest) -> bool:
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    return unframed(request.method, request.content_length is not None, chunked)
+
+
+async def _closing(request: web.BaseRequest, response: web.StreamResponse) -> web.StreamResponse:
+    """Send ``response`` and close the connection at once, without reading what is left.
+
+    aiohttp would otherwise linger, reading a body that is not coming, for up to 10 s.
+    """
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    request.protocol.force_close()
+    return response
+
+
+async def _lingering_close(
+    request: web.BaseRequest, response: web.StreamResponse, timeout_s: float
+) -> None:
+    """Send ``response``, end the sending side, and close once the client has (or later).
+
+    What the client still sends is read and dropped meanwhile: closing a socket with unread
+    bytes makes the kernel reset the connection, and the client may then never see the answer.
+    """
+    response.headers["Connection"] = "close"
+    await response.prepare(request)
+    await response.write_eof()
+    transport = request.transport
+    if transport is None:
+        return
+    if transport.can_write_eof():
+        transport.write_eof()  # the client reads the answer, then end of stream, and closes
+    asyncio.get_running_loop().call_later(timeout_s, transport.close)
+
+
+def _encoded_size(record: OutRecord) -> int:
+    """Bytes of a record as the broker counts them, less the batch overhead."""
+    headers = sum(len(name.encode()) + len(value) for name, value in record.headers)
+    return len(record.key or b"") + len(record.value or b"") + headers
 
 
 def _position(problem: Problem) -> int:

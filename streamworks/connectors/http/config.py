@@ -37,6 +37,19 @@ class HttpSourceConfig(SourceConfig):
     max_body_bytes: int = Field(
         default=10 * _MIB, ge=1, description="Largest request body; larger ones get 413."
     )
+    max_record_bytes: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Largest record (key, value and headers, encoded); larger ones get 413. "
+        "The default stays under the broker's max.message.bytes default (1048588) with room "
+        "for the batch overhead; raise both together.",
+    )
+    read_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest wait for the next bytes of a request body (or for the rest of a "
+        "new connection's first request head); past it, 408 and the connection is closed.",
+    )
     max_pending: int = Field(
         default=50_000,
         ge=1,

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from streamworks.connectors.base.errors import ConnectorError
 from streamworks.connectors.base.source import Source, SourceContext
+from streamworks.connectors.http._connections import GuardedSite
 from streamworks.connectors.http._flow import Flow
 from streamworks.connectors.http._handlers import Ingest
 from streamworks.connectors.http.config import HttpSourceConfig
@@ -44,7 +45,7 @@ class HttpSource(Source):
         runner = web.AppRunner(ingest.application(), access_log=None, shutdown_timeout=_SHUTDOWN_S)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, c.host, c.port, reuse_address=True)
+            site = GuardedSite(runner, c.host, c.port, c.read_timeout_s)
             try:
                 await site.start()
             except OSError as error:

@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -334,6 +335,106 @@ async def test_no_length_is_411_and_cut_or_misframed_bodies_are_no_500(
         for r in caplog.records
         if r.name.startswith("streamworks.connectors.http") and r.levelno >= logging.ERROR
     ]
+
+
+HEAD = b"POST /topics/orders HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+
+
+async def until_closed(reader: asyncio.StreamReader) -> tuple[bytes, dict[str, Any]]:
+    """Everything the server sends until it closes the connection: status line, JSON body.
+
+    ``read()`` returns only at end of stream, so returning at all means the server closed
+    the connection; the deadline is generous and only fails a server that never does.
+    """
+    answer = await asyncio.wait_for(reader.read(), timeout=10)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head.split(b"\r\n")[0], json.loads(body)
+
+
+async def test_a_body_without_a_length_is_411_and_the_connection_closes(serve: Serve) -> None:
+    s = await serve()
+    body = json.dumps(good()).encode()
+    big = ndjson(*(good(n) for n in range(50_000)))  # 5 MB: still sending when answered
+    for sent in (body, big):
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        writer.write(HEAD + b"\r\n" + sent)
+        status, answer = await until_closed(reader)
+        writer.close()
+        assert status == b"HTTP/1.1 411 Length Required"
+        assert "Content-Length" in answer["error"]
+    assert s.context.produced == []
+    assert (await s.post(body))[0] == 202
+
+
+async def test_a_body_cut_short_is_408_and_the_connection_closes(serve: Serve) -> None:
+    s = await serve(read_timeout_s=0.5)
+    reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+    writer.write(HEAD + b'Content-Length: 100\r\n\r\n{"order_id":')  # then nothing
+    await writer.drain()
+    status, answer = await until_closed(reader)
+    writer.close()
+    assert status == b"HTTP/1.1 408 Request Timeout"
+    assert "read_timeout_s" in answer["error"]
+    assert s.context.produced == []
+    assert (await s.post(json.dumps(good()).encode()))[0] == 202
+
+
+async def test_a_chunked_body_that_stalls_is_408(serve: Serve) -> None:
+    s = await serve(read_timeout_s=0.5)
+    reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+    writer.write(HEAD + b'Transfer-Encoding: chunked\r\n\r\n5\r\n{"ord\r\n')
+    await writer.drain()
+    status, _ = await until_closed(reader)
+    writer.close()
+    assert status == b"HTTP/1.1 408 Request Timeout"
+    assert s.context.produced == []
+
+
+async def test_a_first_request_head_cut_short_is_408_and_the_connection_closes(
+    serve: Serve,
+) -> None:
+    s = await serve(read_timeout_s=0.5)
+    reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+    writer.write(HEAD)  # no blank line: the head never ends
+    await writer.drain()
+    status, answer = await until_closed(reader)
+    writer.close()
+    assert status == b"HTTP/1.1 408 Request Timeout"
+    assert "head" in answer["error"]
+
+
+async def test_pipelined_requests_are_all_answered_in_order(serve: Serve) -> None:
+    s = await serve(read_timeout_s=0.5)
+    bodies = [json.dumps(good(0)).encode(), ndjson(good(1), good(2)).replace(b"\n", b"\r\n\r\n")]
+    types = [b"application/json", b"application/x-ndjson"]
+    requests = b"".join(
+        b"POST /topics/orders HTTP/1.1\r\nHost: t\r\nContent-Type: " + kind + b"\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        for kind, body in zip(types, bodies, strict=True)
+    )
+    last = b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+    writer.write(requests + last)  # one packet: the heads and bodies back to back
+    await writer.drain()
+    answers = await asyncio.wait_for(reader.read(), timeout=10)
+    writer.close()
+    statuses = re.findall(rb"HTTP/1\.1 \d{3}", answers)  # an answer follows a body directly
+    assert statuses == [b"HTTP/1.1 202"] * 2 + [b"HTTP/1.1 200"]
+    assert [v["order_id"] for v in s.context.values()] == ["o-0", "o-1", "o-2"]
+
+
+async def test_records_over_max_record_bytes_are_413_naming_the_limit(serve: Serve) -> None:
+    assert HttpSourceConfig(name="h", topic=TOPIC).max_record_bytes < 1_048_588  # broker's
+    s = await serve(max_record_bytes=400)
+    batch = ndjson(good(0), good(1, sku="x" * 400))
+    status, body, _ = await s.post(batch, content_type="application/x-ndjson")
+    assert status == 413
+    assert "max_record_bytes" in body["error"]
+    [problem] = body["problems"]
+    assert problem["line"] == 2
+    assert "the most is 400 (max_record_bytes)" in problem["message"]
+    assert s.context.produced == []
+    assert (await s.post(json.dumps(good(0)).encode()))[0] == 202
 
 
 async def test_a_token_is_required_when_configured(serve: Serve) -> None:
