@@ -108,7 +108,8 @@ def local_cluster(work_dir: Path, nodes: int) -> Iterator[KafkaEndpoint]:
     )
 
     cluster = LocalCluster.plan(work_dir, nodes=nodes, port=free_port_block(2 * nodes))
-    seconds = cluster.start()
+    # a throwaway on new ports each time: formatted anew even in a folder used before
+    seconds = cluster.start(fresh=True)
     logger.info("local Kafka (%d node(s)) ready in %.1fs", nodes, seconds)
     try:
         yield KafkaEndpoint(cluster.bootstrap_servers, "local", nodes)

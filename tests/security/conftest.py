@@ -52,7 +52,8 @@ def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKaf
     for attempt in (1, 2):
         cluster = LocalCluster.plan(directory, nodes=1, port=free_port_block(2), secure=True)
         try:
-            seconds = cluster.start()
+            # fresh: a retry formats the folder anew for its new ports, not resume the first
+            seconds = cluster.start(fresh=True)
             break
         except BrokerDiedError:
             # the free ports lie in the ephemeral range: another process's outgoing

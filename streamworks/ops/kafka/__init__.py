@@ -3,6 +3,7 @@
 from streamworks.ops.kafka.errors import (
     BrokerDiedError,
     BrokerNotReadyError,
+    ClusterShapeError,
     JarFetchError,
     KafkaLauncherError,
     PortInUseError,
@@ -21,6 +22,7 @@ from streamworks.ops.kafka.launcher import (
 __all__ = [
     "BrokerDiedError",
     "BrokerNotReadyError",
+    "ClusterShapeError",
     "JarFetchError",
     "KafkaLauncherError",
     "LocalCluster",

@@ -8,6 +8,7 @@ import random
 import signal
 import socket
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 _PORT_RANGE = (20_000, 32_000)  # below Linux's ephemeral ports (32768+), which clients take
@@ -41,40 +42,74 @@ def free_port_block(size: int, attempts: int = 200) -> int:
     raise OSError(f"no block of {size} free loopback ports found in {_PORT_RANGE}")
 
 
-def is_our_process(pid: int, marker: str) -> bool:
-    """True when ``pid`` is alive and its command line contains ``marker``.
+_SERVER_MAIN = b"kafka.Kafka"
+"""The main class of a Kafka server JVM; its first argument is the server.properties path."""
 
-    The marker (the node's own server.properties path) makes sure a recycled pid of an
-    unrelated process is never signalled.
-    """
-    cmdline = Path(f"/proc/{pid}/cmdline")
+
+def server_properties_of(pid: int) -> str | None:
+    """The server.properties path ``pid`` runs a Kafka server with, or None when ``pid`` is
+    gone, a zombie or anything but a Kafka server JVM."""
     try:
-        return marker in cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
-        return False
+        return None
+    if _SERVER_MAIN not in argv or _is_zombie(pid):
+        return None
+    position = argv.index(_SERVER_MAIN) + 1
+    return argv[position].decode(errors="replace") if position < len(argv) else None
+
+
+def is_node_jvm(pid: int, properties: str) -> bool:
+    """True when ``pid`` is alive and is the Kafka server started with exactly ``properties``.
+
+    The path is the node's own, so neither a recycled pid of an unrelated process, nor the
+    storage tool formatting the node, nor a node of another cluster is ever taken for it.
+    """
+    return server_properties_of(pid) == properties
+
+
+def find_node_jvms(properties: Collection[str]) -> dict[str, int]:
+    """The running Kafka servers started with one of ``properties``: path -> pid.
+
+    Finds a node whichever way it was started (by this launcher, by another process, by
+    hand), so no pid file is needed to see it.
+    """
+    wanted = set(properties)
+    found: dict[str, int] = {}
+    if not wanted:
+        return found
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        path = server_properties_of(int(entry.name))
+        if path in wanted:
+            found.setdefault(path, int(entry.name))
+    return found
 
 
 def terminate(targets: list[tuple[int, str]], grace_seconds: float) -> None:
-    """Stop the ``(pid, marker)`` processes that are ours: SIGTERM all, then SIGKILL laggards.
+    """Stop the ``(pid, properties)`` Kafka nodes: SIGTERM all, then SIGKILL laggards.
+
+    Only a pid that still is the node started with that server.properties is signalled.
 
     All are signalled at once: nodes of one cluster that stop one by one wait on each other
     (the last one cannot reach a controller quorum and would hang until killed).
     """
-    ours = [(pid, marker) for pid, marker in targets if is_our_process(pid, marker)]
+    ours = [(pid, path) for pid, path in targets if is_node_jvm(pid, path)]
     for pid, _ in ours:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     if _wait_gone(ours, grace_seconds):
         return
-    for pid, marker in ours:
-        if _alive(pid, marker):
+    for pid, path in ours:
+        if _alive(pid, path):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     _wait_gone(ours, 10)
 
 
-def _alive(pid: int, marker: str) -> bool:
-    if not is_our_process(pid, marker) or _is_zombie(pid):
+def _alive(pid: int, properties: str) -> bool:
+    if not is_node_jvm(pid, properties):
         _reap(pid)
         return False
     return True
@@ -83,7 +118,7 @@ def _alive(pid: int, marker: str) -> bool:
 def _wait_gone(targets: list[tuple[int, str]], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while True:
-        if not any(_alive(pid, marker) for pid, marker in targets):
+        if not any(_alive(pid, path) for pid, path in targets):
             return True
         if time.monotonic() >= deadline:
             return False

@@ -7,6 +7,7 @@ from streamworks.core.errors import StreamworksError
 __all__ = [
     "BrokerDiedError",
     "BrokerNotReadyError",
+    "ClusterShapeError",
     "JarFetchError",
     "KafkaLauncherError",
     "PortInUseError",
@@ -60,6 +61,21 @@ class BrokerNotReadyError(KafkaLauncherError):
     """The brokers started but did not answer a metadata request before the deadline."""
 
     retriable = True
+
+
+class ClusterShapeError(KafkaLauncherError):
+    """A cluster directory's formatted storage was made for other ports or another node count
+    than asked for; resuming it as asked would not work, and formatting it would lose data."""
+
+    def __init__(self, directory: str, stored: str, asked: str) -> None:
+        super().__init__(
+            f"the local Kafka cluster in {directory} has {stored}, not {asked}; "
+            f"`streamworks kafka up --dir {directory}` without --port/--nodes/--secure resumes "
+            "it as it is, and `--fresh` deletes its data and formats it anew"
+        )
+        self.directory = directory
+        self.stored = stored
+        self.asked = asked
 
 
 class ScramUserError(KafkaLauncherError):

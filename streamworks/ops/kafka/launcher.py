@@ -2,8 +2,10 @@
 
 Each node is one JVM acting as broker and controller. A cluster lives in one directory:
 ``cluster.json`` describes it, and each ``node-N/`` holds that node's configuration, data,
-log and pid file. Stopping signals only pids whose command line names that directory, so
-``down`` never touches a JVM it did not start.
+log and pid file. Starting a cluster whose storage is formatted resumes it (same cluster
+id, topics, records, committed offsets); only ``start(fresh=True)`` formats it anew. A node
+counts as running when a Kafka server JVM runs with that node's own server.properties, and
+only such a JVM is ever signalled, so ``down`` never touches a JVM of anything else.
 
 A secure cluster (``secure=True``) serves SASL_SSL only, checks ACLs, and keeps its CA,
 certificate and logins in ``secure/`` (see :func:`streamworks.ops.kafka._files.secure_settings`).
@@ -12,24 +14,17 @@ certificate and logins in ``secure/`` (see :func:`streamworks.ops.kafka._files.s
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import logging
 import shutil
 import subprocess
 import time
-import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiokafka.conn import create_conn
-from aiokafka.errors import KafkaError
-from aiokafka.protocol.metadata import MetadataRequest
 from pydantic import SecretStr
 
 from streamworks.core.settings import Settings
-from streamworks.kafka.clients import security_options
 from streamworks.ops.kafka import _process, scram
 from streamworks.ops.kafka._files import (
     ADMIN_USER,
@@ -46,15 +41,20 @@ from streamworks.ops.kafka._files import (
     write_private,
     write_users,
 )
-from streamworks.ops.kafka.errors import (
-    BrokerDiedError,
-    BrokerNotReadyError,
-    KafkaLauncherError,
-    PortInUseError,
-    ToolMissingError,
+from streamworks.ops.kafka._jvm import find_java, format_storage, launch_server
+from streamworks.ops.kafka._storage import (
+    Shape,
+    StoredData,
+    delete_storage,
+    read_cluster_id,
+    read_shape,
+    resumable,
+    stored_data,
+    write_shape,
 )
+from streamworks.ops.kafka.errors import KafkaLauncherError, PortInUseError
 from streamworks.ops.kafka.jars import ensure_jars
-from streamworks.ops.kafka.readiness import group_coordination_problem
+from streamworks.ops.kafka.readiness import brokers_in_metadata, wait_ready
 
 __all__ = [
     "LocalCluster",
@@ -82,8 +82,6 @@ def single_node_settings(port: int) -> dict[str, str]:
 
 logger = logging.getLogger(__name__)
 
-_STATE_FILE = "cluster.json"
-
 # Brokers started by this process, kept so they can be reaped when stopped (and so Python
 # does not warn about a Popen object collected while its process still runs).
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
@@ -96,9 +94,10 @@ class NodeStatus:
     node: NodeLayout
     """Where the node listens and keeps its files."""
     pid: int | None
-    """The pid recorded when it started, if any."""
+    """The pid of the node's JVM when it runs (however it was started), else the one last
+    recorded in its pid file, if any."""
     running: bool
-    """True when that pid is alive and is this node's JVM."""
+    """True when a Kafka server JVM runs with this node's own server.properties."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +127,7 @@ class LocalCluster:
         secure: bool = False,
     ) -> LocalCluster:
         """Lay out a cluster of ``nodes`` nodes whose first broker listens on ``port``."""
+        directory = directory.absolute()  # the JVMs run in their node folders
         if not 1 <= nodes <= 9:  # noqa: PLR2004 - a local cluster, not a data centre
             raise KafkaLauncherError(f"--nodes must be between 1 and 9, not {nodes}")
         layouts = tuple(
@@ -144,17 +144,34 @@ class LocalCluster:
     @classmethod
     def load(cls, directory: Path) -> LocalCluster | None:
         """The cluster last started in ``directory``, or None when there is none."""
-        try:
-            state = json.loads((directory / _STATE_FILE).read_text())
-        except (OSError, ValueError):
+        stored = read_shape(directory)
+        if stored is None:
             return None
-        return cls.plan(
-            directory,
-            nodes=state["nodes"],
-            port=state["port"],
-            heap=state["heap"],
-            secure=state.get("secure", False),
+        shape, heap = stored
+        return cls.plan(directory, shape.nodes, shape.port, heap, shape.secure)
+
+    @property
+    def shape(self) -> Shape:
+        """Node count, first port and security: what resuming its storage depends on."""
+        return Shape(len(self.nodes), self.nodes[0].broker_port, self.secure)
+
+    def node(self, node_id: int) -> NodeLayout:
+        """The node with id ``node_id`` (1-based)."""
+        for node in self.nodes:
+            if node.node_id == node_id:
+                return node
+        raise KafkaLauncherError(
+            f"the local Kafka cluster in {self.directory} has no node {node_id}; "
+            f"its nodes are 1 to {len(self.nodes)}"
         )
+
+    def cluster_id(self) -> str | None:
+        """The id the first node's storage was formatted with; None before formatting."""
+        return read_cluster_id(self.nodes[0])
+
+    def stored_data(self) -> StoredData:
+        """The cluster id, topics and size its nodes' storage holds now."""
+        return stored_data(self.nodes)
 
     @property
     def bootstrap_servers(self) -> str:
@@ -220,58 +237,178 @@ class LocalCluster:
         return fresh
 
     def status(self) -> list[NodeStatus]:
-        """Each node with its recorded pid and whether that process is alive."""
+        """Each node with the pid of its JVM and whether it runs.
+
+        The pid file is checked first; a node started some other way (by hand, by another
+        process) is found by its server.properties among all processes.
+        """
+        recorded = {node: _read_pid(node.pid_path) for node in self.nodes}
+        verified = {
+            node: pid
+            for node, pid in recorded.items()
+            if pid is not None and _process.is_node_jvm(pid, str(node.properties_path))
+        }
+        found = _process.find_node_jvms(
+            [str(node.properties_path) for node in self.nodes if node not in verified]
+        )
         result = []
         for node in self.nodes:
-            pid = _read_pid(node.pid_path)
-            alive = pid is not None and _process.is_our_process(pid, str(node.properties_path))
-            result.append(NodeStatus(node=node, pid=pid, running=alive))
+            pid = verified.get(node, found.get(str(node.properties_path)))
+            running = pid is not None
+            result.append(NodeStatus(node=node, pid=pid or recorded[node], running=running))
         return result
 
     def is_running(self) -> bool:
         """True when at least one node's JVM is alive."""
         return any(s.running for s in self.status())
 
-    def start(self, timeout: float = 120.0) -> float:
-        """Format fresh storage, start every node and wait until all brokers answer and the
-        cluster coordinates consumer groups.
+    def start(self, timeout: float = 120.0, *, fresh: bool = False) -> float:
+        """Start every node and wait until all brokers answer and the cluster coordinates
+        consumer groups.
+
+        Storage the directory already holds is resumed: the same cluster id, topics, records
+        and committed offsets. It must have been made for this cluster's ports and node
+        count (:class:`ClusterShapeError` otherwise). ``fresh`` deletes what the directory
+        holds and formats new storage; so does a directory with no formatted storage.
 
         Returns the seconds from launching the JVMs until the cluster answered a metadata
         request with every broker and an offset fetch for a group. On any failure, the nodes
         already started are stopped.
         """
-        java = shutil.which("java")
-        if java is None:
-            raise ToolMissingError(
-                "java", "install a Java 17+ runtime (apt-get install openjdk-17-jre)"
-            )
-        if self.is_running():
-            raise KafkaLauncherError(
-                f"a local Kafka cluster already runs from {self.directory}; "
-                "`streamworks kafka down` stops it"
-            )
-        for node in self.nodes:
-            for port in (node.broker_port, node.controller_port):
-                if not _process.port_is_free(port):
-                    raise PortInUseError(port)
-        libs = ensure_jars()
-        listener = (
-            create_secure_files(self.secure_files, self.bootstrap_servers) if self.secure else None
+        java = self.check_startable()
+        stored = LocalCluster.load(self.directory)
+        resume = not fresh and resumable(
+            self.directory,
+            self.nodes,
+            self.shape,
+            stored.shape if stored is not None else None,
+            self.secure_files.users_file if self.secure else None,
         )
-        self._write_files(listener)
-        self._format(java, libs, listener)
+        libs = ensure_jars()
+        if resume:
+            write_shape(self.directory, self.shape, self.heap)  # the heap may change
+        else:
+            delete_storage(self.directory)
+            listener = (
+                create_secure_files(self.secure_files, self.bootstrap_servers)
+                if self.secure
+                else None
+            )
+            self._write_files(listener)
+            format_storage(java, libs, self.nodes, listener)
         launched = time.monotonic()
         procs = [(node, self._launch(java, libs, node)) for node in self.nodes]
         try:
-            self._wait_ready(procs, launched + timeout)
+            self._wait_ready(procs, self.nodes, launched + timeout)
         except BaseException:
             self.stop(grace_seconds=5)
+            raise
+        logger.info(
+            "%s Kafka cluster %s in %s",
+            "resumed" if resume else "formatted",
+            self.cluster_id(),
+            self.directory,
+        )
+        return time.monotonic() - launched
+
+    def check_startable(self) -> str:
+        """Raise unless :meth:`start` could launch now: java is installed, nothing runs from
+        the directory and the ports are free. Returns the path of ``java``."""
+        java = find_java()
+        for cluster in (self, LocalCluster.load(self.directory)):
+            if cluster is not None and cluster.is_running():
+                raise KafkaLauncherError(
+                    f"a local Kafka cluster already runs from {self.directory}; "
+                    "`streamworks kafka down` stops it"
+                )
+        self._check_ports(self.nodes)
+        return java
+
+    def start_nodes(self, node_ids: Collection[int], timeout: float = 120.0) -> float:
+        """Start the given nodes that are stopped, on their own storage, and wait until the
+        cluster lists them with the nodes already running and coordinates consumer groups.
+
+        Refuses a node whose storage is not formatted, and a start that would leave fewer
+        than a majority of the nodes running (no controller could be elected). Returns the
+        seconds from launching until ready (0 when all of them already run); on failure the
+        nodes it started are stopped again.
+        """
+        java = find_java()
+        chosen = {self.node(node_id) for node_id in node_ids}
+        states = self.status()
+        running = {s.node for s in states if s.running}
+        targets = [node for node in self.nodes if node in chosen and node not in running]
+        if not targets:
+            return 0.0
+        formatted = self.stored_data().cluster_ids
+        blank = [str(node.node_id) for node in targets if node.node_id not in formatted]
+        if blank:
+            raise KafkaLauncherError(
+                f"node {', '.join(blank)} of the local Kafka cluster in {self.directory} has "
+                "no formatted storage; `streamworks kafka up --fresh` formats the cluster anew"
+            )
+        serving = tuple(node for node in self.nodes if node in running or node in chosen)
+        majority = len(self.nodes) // 2 + 1
+        if len(serving) < majority:
+            raise KafkaLauncherError(
+                f"a {len(self.nodes)}-node cluster needs {majority} nodes running to elect a "
+                f"controller, and only {len(serving)} would; `streamworks kafka up` starts "
+                "all of them"
+            )
+        self._check_ports(targets)
+        libs = ensure_jars()
+        launched = time.monotonic()
+        procs = [(node, self._launch(java, libs, node)) for node in targets]
+        try:
+            self._wait_ready(procs, serving, launched + timeout)
+        except BaseException:
+            self._stop([s for s in self.status() if s.node in targets], grace_seconds=5)
             raise
         return time.monotonic() - launched
 
     def stop(self, grace_seconds: float = 20.0) -> int:
-        """Stop every node this cluster started; return how many were running."""
-        states = self.status()
+        """Stop every node that runs from this directory; return how many were running."""
+        return self._stop(self.status(), grace_seconds)
+
+    def stop_node(self, node_id: int, grace_seconds: float = 20.0) -> bool:
+        """Stop one node; return whether it was running."""
+        node = self.node(node_id)
+        return self._stop([s for s in self.status() if s.node == node], grace_seconds) > 0
+
+    def purge(self) -> None:
+        """Delete the cluster's folder (data, logs); the cluster must be stopped."""
+        if self.is_running():
+            raise KafkaLauncherError(f"cannot purge {self.directory}: the cluster is running")
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _check_ports(self, nodes: Iterable[NodeLayout]) -> None:
+        for node in nodes:
+            for port in (node.broker_port, node.controller_port):
+                if not _process.port_is_free(port):
+                    raise PortInUseError(port)
+
+    def _write_files(self, listener: SecureListener | None = None) -> None:
+        for node in self.nodes:
+            node.data_dir.mkdir(parents=True, exist_ok=True)
+            # a secure node's properties hold its key and the admin's password
+            write_private(node.properties_path, server_properties(node, list(self.nodes), listener))
+            (node.directory / "log4j2.properties").write_text(LOG4J2)
+        write_shape(self.directory, self.shape, self.heap)
+
+    def _launch(self, java: str, libs: Path, node: NodeLayout) -> subprocess.Popen[bytes]:
+        proc = launch_server(java, libs, node, self.heap)
+        _CHILDREN[proc.pid] = proc
+        logger.info(
+            "started Kafka node %d (pid %d) on 127.0.0.1:%d",
+            node.node_id,
+            proc.pid,
+            node.broker_port,
+        )
+        return proc
+
+    def _stop(self, states: Sequence[NodeStatus], grace_seconds: float) -> int:
         targets = [
             (s.pid, str(s.node.properties_path)) for s in states if s.pid is not None and s.running
         ]
@@ -283,166 +420,14 @@ class LocalCluster:
                 child.wait(timeout=10)
         return len(targets)
 
-    def purge(self) -> None:
-        """Delete the cluster's folder (data, logs); the cluster must be stopped."""
-        if self.is_running():
-            raise KafkaLauncherError(f"cannot purge {self.directory}: the cluster is running")
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-    # -- internals ---------------------------------------------------------------------
-
-    def _write_files(self, listener: SecureListener | None = None) -> None:
-        for node in self.nodes:
-            shutil.rmtree(node.directory, ignore_errors=True)
-            node.data_dir.mkdir(parents=True)
-            # a secure node's properties hold its key and the admin's password
-            write_private(node.properties_path, server_properties(node, list(self.nodes), listener))
-            (node.directory / "log4j2.properties").write_text(LOG4J2)
-        first = self.nodes[0]
-        state = {
-            "nodes": len(self.nodes),
-            "port": first.broker_port,
-            "heap": self.heap,
-            "secure": self.secure,
-        }
-        (self.directory / _STATE_FILE).write_text(json.dumps(state) + "\n")
-
-    def _jvm(self, java: str, libs: Path, node: NodeLayout, heap: str) -> list[str]:
-        return [
-            java,
-            f"-Xmx{heap}",
-            "-Xms128m",
-            "-XX:+UseG1GC",
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={node.directory / 'log4j2.properties'}",
-            f"-Dkafka.logs.dir={node.directory}",
-            "-cp",
-            f"{libs}/*",
-        ]
-
-    def _format(self, java: str, libs: Path, listener: SecureListener | None) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        scram_users = []
-        if listener is not None:
-            # brokers log in to each other as the admin, so it must exist before they start
-            for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
-                login = f"name={ADMIN_USER},password={listener.admin_password}"
-                scram_users.append(f"--add-scram={mechanism}=[{login}]")
-        procs = []
-        for node in self.nodes:
-            arguments = [
-                "kafka.tools.StorageTool",
-                "format",
-                "--ignore-formatted",
-                # "=" form: a random id may start with "-", which argparse takes for a flag
-                f"--cluster-id={cluster_id}",
-                f"--config={node.properties_path}",
-                *scram_users,
-            ]
-            # The main class and its arguments go in a private argument file that the java
-            # launcher expands, so the admin's password never shows in the process list.
-            argfile = node.directory / "format.args"
-            write_private(argfile, _java_argfile(arguments))
-            command = [*self._jvm(java, libs, node, "256m"), f"@{argfile}"]
-            procs.append(
-                (
-                    node,
-                    argfile,
-                    subprocess.Popen(
-                        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-                    ),
-                )
-            )
-        for node, argfile, proc in procs:
-            try:
-                output, _ = proc.communicate(timeout=120)
-            finally:
-                argfile.unlink(missing_ok=True)
-            if proc.returncode != 0:
-                tail = "\n".join(output.strip().splitlines()[-10:])
-                raise KafkaLauncherError(
-                    f"formatting storage of Kafka node {node.node_id} failed:\n{tail}"
-                )
-
-    def _launch(self, java: str, libs: Path, node: NodeLayout) -> subprocess.Popen[bytes]:
-        command = [
-            *self._jvm(java, libs, node, self.heap),
-            "kafka.Kafka",
-            str(node.properties_path),
-        ]
-        with node.console_path.open("wb") as console:
-            proc = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=console,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C in the terminal must not kill the broker
-                cwd=node.directory,
-            )
-        _CHILDREN[proc.pid] = proc
-        node.pid_path.write_text(f"{proc.pid}\n")
-        logger.info(
-            "started Kafka node %d (pid %d) on 127.0.0.1:%d",
-            node.node_id,
-            proc.pid,
-            node.broker_port,
-        )
-        return proc
-
     def _wait_ready(
-        self, procs: list[tuple[NodeLayout, subprocess.Popen[bytes]]], deadline: float
+        self,
+        procs: list[tuple[NodeLayout, subprocess.Popen[bytes]]],
+        serving: Sequence[NodeLayout],
+        deadline: float,
     ) -> None:
-        expected = len(self.nodes)
-        seen = 0
-        groups: str | None = "not asked yet"
-        while time.monotonic() < deadline:
-            for node, proc in procs:
-                if proc.poll() is not None:
-                    raise BrokerDiedError(node.node_id, proc.returncode, _log_tail(node))
-            if all(_process.port_accepts(n.broker_port) for n in self.nodes):
-                login = self.settings_for(ADMIN_USER) if self.secure else None
-                seen = asyncio.run(brokers_in_metadata(self.bootstrap_servers, login))
-                if seen >= expected:
-                    # a consumer group (a worker, `streamworks status`) works from the start
-                    groups = asyncio.run(group_coordination_problem(self.bootstrap_servers, login))
-                    if groups is None:
-                        return
-            time.sleep(0.2)
-        if seen >= expected:
-            raise BrokerNotReadyError(
-                f"the local Kafka cluster in {self.directory} answers but could not coordinate "
-                f"consumer groups in time ({groups}); see {self.nodes[0].log_path}"
-            )
-        raise BrokerNotReadyError(
-            f"the local Kafka cluster in {self.directory} did not report {expected} broker(s) "
-            f"in time (last saw {seen}); see {self.nodes[0].log_path}"
-        )
-
-
-async def brokers_in_metadata(bootstrap_servers: str, settings: Settings | None = None) -> int:
-    """How many brokers a metadata answer lists, or 0 when no broker answers.
-
-    ``settings`` give the TLS and login of a secure cluster. The probe opens one connection
-    of its own and returns only once that connection is closed: ``AIOKafkaClient`` closes its
-    bootstrap connection without waiting, and closing TLS takes a round trip to the broker,
-    so the ``asyncio.run`` around a probe could close its loop first and leave the socket
-    open (a ResourceWarning in whichever test the garbage collector later ran in).
-    """
-    options = security_options(settings) if settings is not None else {}
-    for address in bootstrap_servers.split(","):
-        host, _, port = address.strip().rpartition(":")
-        try:
-            conn = await create_conn(host, int(port), request_timeout_ms=3000, **options)
-        except (OSError, KafkaError, TimeoutError):
-            continue  # not answering (yet); create_conn closed what it opened
-        try:
-            metadata = await conn.send(MetadataRequest([]))
-        except (KafkaError, TimeoutError):
-            continue
-        finally:
-            await conn.close()  # resolves once the socket is closed
-        return len(metadata.brokers)
-    return 0
+        login = self.settings_for(ADMIN_USER) if self.secure else None
+        wait_ready(procs, serving, deadline, login, str(self.directory))
 
 
 def _read_pid(path: Path) -> int | None:
@@ -450,20 +435,3 @@ def _read_pid(path: Path) -> int | None:
         return int(path.read_text().strip())
     except (OSError, ValueError):
         return None
-
-
-def _log_tail(node: NodeLayout) -> str:
-    server_log = _process.tail(node.log_path)
-    console = _process.tail(node.console_path)
-    if "ERROR" in server_log or "does not exist" in console or "is empty" in console:
-        return server_log
-    return f"{server_log}\n--- console ---\n{console}"
-
-
-def _java_argfile(arguments: Iterable[str]) -> str:
-    """``arguments`` as a java launcher argument file: one per line, each in double quotes
-    with backslashes and quotes escaped, so spaces and symbols in a password survive."""
-    quoted = (
-        '"' + argument.replace("\\", "\\\\").replace('"', '\\"') + '"' for argument in arguments
-    )
-    return "\n".join(quoted) + "\n"

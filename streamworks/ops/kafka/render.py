@@ -18,7 +18,9 @@ _LOOPBACK = "127.0.0.1"
 
 def status_table(cluster: LocalCluster, states: Sequence[NodeStatus]) -> Table:
     """One row per node: state, pid, protocol, addresses and log file, none of them cut."""
-    table = Table(title=f"local Kafka {kafka_version()} — {cluster.directory}")
+    cluster_id = cluster.cluster_id() or "not formatted"
+    title = f"local Kafka {kafka_version()} — {cluster.directory} (cluster {cluster_id})"
+    table = Table(title=title)
     for column in ("node", "state", "pid", "protocol", "broker", "controller", "log"):
         table.add_column(column)
     for state in states:
@@ -37,8 +39,9 @@ def status_table(cluster: LocalCluster, states: Sequence[NodeStatus]) -> Table:
 def status_document(cluster: LocalCluster | None, directory: str) -> dict[str, Any]:
     """The cluster's state with stable keys; ``nodes`` is empty when none was started here.
 
-    Keys: ``kafka_version``, ``directory``, ``bootstrap_servers`` and ``protocol`` (null
-    without a cluster), ``running`` (any node alive), and per node ``node_id``, ``running``,
+    Keys: ``kafka_version``, ``directory``, ``bootstrap_servers``, ``protocol`` and
+    ``cluster_id`` (null without a cluster; the id null before its storage is formatted),
+    ``running`` (any node alive), and per node ``node_id``, ``running``,
     ``pid`` (or null), ``broker`` and ``controller`` (host:port) and ``log`` (a path).
     """
     states = cluster.status() if cluster is not None else []
@@ -47,6 +50,7 @@ def status_document(cluster: LocalCluster | None, directory: str) -> dict[str, A
         "directory": directory,
         "bootstrap_servers": cluster.bootstrap_servers if cluster is not None else None,
         "protocol": cluster.protocol if cluster is not None else None,
+        "cluster_id": cluster.cluster_id() if cluster is not None else None,
         "running": any(s.running for s in states),
         "nodes": [
             {

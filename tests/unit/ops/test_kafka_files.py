@@ -8,7 +8,7 @@ from pathlib import Path
 
 from streamworks.ops.kafka import LocalCluster, kafka_version
 from streamworks.ops.kafka._files import server_properties
-from streamworks.ops.kafka.launcher import _java_argfile
+from streamworks.ops.kafka._jvm import java_argfile
 
 
 def _props(text: str) -> dict[str, str]:
@@ -68,6 +68,6 @@ def test_the_format_argument_file_gives_java_each_argument_unchanged(tmp_path: P
     source.write_text(ECHO_ARGUMENTS)
     arguments = ["format", "--add-scram=SCRAM-SHA-256=[name=admin,password=p w\"\\'$x]", "@not"]
     argfile = tmp_path / "echo.args"
-    argfile.write_text(_java_argfile([str(source), *arguments]))
+    argfile.write_text(java_argfile([str(source), *arguments]))
     printed = subprocess.run([java, f"@{argfile}"], capture_output=True, text=True, check=True)
     assert printed.stdout.splitlines() == arguments

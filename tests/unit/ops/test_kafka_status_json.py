@@ -11,7 +11,15 @@ from streamworks.ops.kafka import LocalCluster
 from streamworks.ops.kafka.render import status_document
 
 CLI = [sys.executable, "-m", "streamworks"]
-KEYS = {"kafka_version", "directory", "bootstrap_servers", "protocol", "running", "nodes"}
+KEYS = {
+    "kafka_version",
+    "directory",
+    "bootstrap_servers",
+    "protocol",
+    "cluster_id",
+    "running",
+    "nodes",
+}
 
 
 def test_without_a_cluster_the_document_says_so_and_the_exit_is_1(tmp_path: Path) -> None:
