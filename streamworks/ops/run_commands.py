@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
 from typing import Annotated
@@ -16,7 +17,9 @@ from rich.console import Console
 from streamworks.core.errors import ConfigurationError, StreamworksError
 from streamworks.core.settings import Settings
 from streamworks.ops.autoscale import Autoscaler, Bounds, PoolScaler, parse_autoscale
+from streamworks.ops.lifeline import bind_to_parent
 from streamworks.ops.project import load_pipeline
+from streamworks.ops.run_lock import run_lock
 from streamworks.ops.runner import run_worker
 from streamworks.ops.supervisor import GIVE_UP_AFTER, Supervisor
 from streamworks.pipeline.graph import Pipeline
@@ -44,15 +47,32 @@ PipelineRef = Annotated[
 def worker(
     pipeline: PipelineRef,
     stage: Annotated[str, typer.Option(envvar="STREAMWORKS_STAGE", help="Stage to run.")],
+    supervisor_pid: Annotated[
+        int | None,
+        typer.Option(
+            envvar="STREAMWORKS_SUPERVISOR_PID",
+            help="The parent process (streamworks run sets it): stop when it is gone.",
+        ),
+    ] = None,
 ) -> None:
-    """Run one worker of one stage until SIGTERM (it then drains, commits and leaves)."""
+    """Run one worker of one stage until SIGTERM (it then drains, commits and leaves).
+
+    Workers of a stage may run side by side (each one more joins the stage's group);
+    ``streamworks run`` starts them with ``--supervisor-pid`` so none outlives it.
+    """
+    # first, before the pipeline's imports: a supervisor that dies from here on is noticed
+    if supervisor_pid is not None and not bind_to_parent(supervisor_pid):
+        raise ConfigurationError(
+            f"this worker's parent is pid {os.getppid()}, not its supervisor {supervisor_pid} "
+            "(--supervisor-pid): the supervisor is gone or the pid is wrong; not starting"
+        )
     found = load_pipeline(pipeline)
     if stage not in found.stages:
         raise ConfigurationError(
             f"pipeline {found.name} has no stage {stage}; stages: {', '.join(found.stages)}"
         )
     logging.getLogger("streamworks").setLevel(logging.INFO)
-    counts = uvloop.run(run_worker(found, stage, Settings()))
+    counts = uvloop.run(run_worker(found, stage, Settings(), supervisor_pid=supervisor_pid))
     console.print(f"worker of {stage} stopped: {counts}")
 
 
@@ -105,10 +125,20 @@ def run(
 
     With ``--autoscale`` the named stages' pools grow while they fall behind and shrink
     when idle (see :mod:`streamworks.ops.autoscale`), never past their input partitions.
+    A second ``run`` of the pipeline from the same state directory is refused while this
+    one runs (:mod:`streamworks.ops.run_lock`), and the workers never outlive it, even when
+    it is killed (:mod:`streamworks.ops.lifeline`).
     """
     found = load_pipeline(pipeline)
     found.validate()
     settings = Settings()
+    with run_lock(found.name, settings.state_dir):
+        _supervise(found, pipeline, settings, workers, autoscale)
+
+
+def _supervise(
+    found: Pipeline, pipeline: str, settings: Settings, workers: str, autoscale: str
+) -> None:
     created = asyncio.run(ensure_topics(found, settings))
     if created:
         console.print(f"created topics: {', '.join(created)}")

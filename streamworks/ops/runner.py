@@ -14,6 +14,7 @@ from aiokafka.errors import KafkaError
 from streamworks.aggregate.worker import AggregationWorker
 from streamworks.core.settings import Settings
 from streamworks.kafka.security import check_login, explain
+from streamworks.ops.lifeline import watch_parent
 from streamworks.pipeline.graph import Pipeline
 from streamworks.runtime.metrics import MetricsServer
 from streamworks.runtime.processor import Counts
@@ -37,18 +38,21 @@ def worker_for(
     return kind(pipeline, stage, settings, codec, **options)
 
 
-async def run_worker(pipeline: Pipeline, stage: str, settings: Settings) -> Counts:
+async def run_worker(
+    pipeline: Pipeline, stage: str, settings: Settings, *, supervisor_pid: int | None = None
+) -> Counts:
     """Run one worker of ``stage`` until SIGTERM or SIGINT; then drain, commit and leave.
 
-    Every worker serves Prometheus ``/metrics`` (:mod:`streamworks.runtime.metrics`); an aggregation
-    worker also serves its table's queries (:mod:`streamworks.runtime.query`). Both addresses are
-    published with its stats.
+    With ``supervisor_pid`` (the parent that started it), it does the same once that process
+    is gone (:mod:`streamworks.ops.lifeline`). Every worker serves Prometheus ``/metrics``
+    (:mod:`streamworks.runtime.metrics`); an aggregation worker also serves its table's
+    queries (:mod:`streamworks.runtime.query`). Both addresses are published with its stats.
     """
     # with a users file, the worker logs in as its stage's own principal (see streamworks acl)
     settings = settings.as_principal(pipeline.group_id(stage))
     await check_login(settings)  # a refused login or certificate: one line, no retry loop
     try:
-        return await _run(pipeline, stage, settings)
+        return await _run(pipeline, stage, settings, supervisor_pid)
     except KafkaError as error:
         typed = explain(error, settings, reads=pipeline.reads(stage))
         if typed is None:
@@ -56,7 +60,9 @@ async def run_worker(pipeline: Pipeline, stage: str, settings: Settings) -> Coun
         raise typed from None
 
 
-async def _run(pipeline: Pipeline, stage: str, settings: Settings) -> Counts:
+async def _run(
+    pipeline: Pipeline, stage: str, settings: Settings, supervisor_pid: int | None
+) -> Counts:
     # creating missing topics is idempotent, so any worker may start first; it sees only the
     # topics it uses (on a secured cluster, the only ones its principal may describe)
     await ensure_topics(pipeline, settings, only=pipeline.topics_of(stage))
@@ -87,6 +93,9 @@ async def _run(pipeline: Pipeline, stage: str, settings: Settings) -> Counts:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)
     async with contextlib.AsyncExitStack() as running:  # stopped in reverse order
+        if supervisor_pid is not None:  # watches until the very end, its grace included
+            watch = asyncio.create_task(watch_parent(supervisor_pid, worker.stop))
+            running.callback(watch.cancel)
         await metrics.start()
         running.push_async_callback(metrics.stop)
         if server is not None:

@@ -36,7 +36,13 @@ class WorkerProcess:
 
 
 class Supervisor:
-    """Starts ``streamworks worker`` processes per stage and keeps the pools at size."""
+    """Starts ``streamworks worker`` processes per stage and keeps the pools at size.
+
+    Workers never outlive it: each is told its supervisor's pid and stops (drains, commits,
+    leaves) when that process is gone, however it ended (see :mod:`streamworks.ops.lifeline`).
+    On Linux that signal comes when the *thread* that started the worker ends, so call
+    :meth:`start`, :meth:`poll` and :meth:`scale` from one that lives as long as the pools.
+    """
 
     def __init__(
         self,
@@ -127,7 +133,7 @@ class Supervisor:
             return
         while len(self.workers(stage)) < self.pools[stage]:
             command = [sys.executable, "-m", "streamworks", "worker", self.pipeline]
-            command += ["--stage", stage]
+            command += ["--stage", stage, "--supervisor-pid", str(os.getpid())]
             self._started += 1
             output = None
             if self._log_dir is not None:
