@@ -174,6 +174,13 @@ def test_one_node_of_three_stops_and_starts_while_the_others_serve(tmp_path: Pat
                 what=f"node 2 back in the in-sync replicas of {topic}",
             )
         )
+
+        # `up` on a cluster with a node stopped starts just that node
+        assert _cli("stop", "--node", "3", "--dir", str(directory)).returncode == 0
+        up_again = _cli("up", "--dir", str(directory))
+        assert up_again.returncode == 0, up_again.stderr
+        assert "started node(s) 3" in up_again.stdout
+        assert [n["running"] for n in _status(directory)["nodes"]] == [True, True, True]
     finally:
         down = _cli("down", "--dir", str(directory))
     assert down.returncode == 0, down.stderr
