@@ -15,7 +15,14 @@ from aiokafka.errors import KafkaConnectionError
 
 from streamworks.core.errors import StreamworksError
 
-__all__ = ["KafkaUnavailableError", "unreachable", "unreachable_message"]
+__all__ = [
+    "KafkaUnavailableError",
+    "OffsetFetchError",
+    "OffsetsUnsettledError",
+    "StableOffsetsUnsupportedError",
+    "unreachable",
+    "unreachable_message",
+]
 
 # the (host, port, family) tuples aiokafka lists in "Unable to bootstrap from [...]"
 _HOST_PORT = re.compile(r"\('([^']+)', (\d+),")
@@ -54,3 +61,46 @@ def unreachable_message(error: BaseException, bootstrap: str) -> str | None:
     """The message of :func:`unreachable`'s error, or None when ``error`` is another kind."""
     down = unreachable(error, bootstrap)
     return str(down) if down is not None else None
+
+
+class StableOffsetsUnsupportedError(StreamworksError):
+    """The broker at ``broker`` predates OffsetFetch v7 (KIP-447): no stable offset reads."""
+
+    retriable = False
+
+    def __init__(self, broker: str) -> None:
+        super().__init__(
+            f"the Kafka broker at {broker} does not support OffsetFetch v7 (Kafka 2.5+), so "
+            "committed offsets cannot be read stable; upgrade the cluster for exactly-once "
+            "hand-overs without this risk"
+        )
+        self.broker = broker
+
+
+class OffsetsUnsettledError(StreamworksError):
+    """Consumer group ``group_id``'s committed offsets could not be read settled in time."""
+
+    retriable = True
+
+    def __init__(self, group_id: str, last: str) -> None:
+        super().__init__(
+            f"the committed offsets of consumer group {group_id} could not be read settled "
+            f"in time (last answer: {last}): a transaction or the group's coordinator did not "
+            "settle; retry, and check the cluster's health if it persists"
+        )
+        self.group_id = group_id
+        self.last = last
+
+
+class OffsetFetchError(StreamworksError):
+    """The coordinator of ``group_id`` refused to give its committed offsets (``error``)."""
+
+    retriable = False
+
+    def __init__(self, group_id: str, error: str) -> None:
+        super().__init__(
+            f"the committed offsets of consumer group {group_id} were refused: {error}; "
+            "check the principal's Describe/Read ACLs on the group and its topics"
+        )
+        self.group_id = group_id
+        self.error = error

@@ -27,14 +27,19 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from streamworks.core.messages import InMessage
+from streamworks.kafka.errors import StableOffsetsUnsupportedError
 from streamworks.runtime.metrics import StageMetrics
 
-__all__ = ["Batches", "GroupMember", "Owner", "to_messages"]
+__all__ = ["Batches", "CommittedReader", "GroupMember", "Owner", "to_messages"]
 
 logger = logging.getLogger(__name__)
 
 Batches = dict[TopicPartition, list[Any]]
 """aiokafka's records of one batch, by partition, each partition's in offset order."""
+
+CommittedReader = Callable[[set[TopicPartition]], Awaitable[dict[TopicPartition, int | None]]]
+"""Reads the group's committed offsets of some partitions once no transaction's are pending
+(:func:`streamworks.kafka.offsets.stable_committed` with the worker's settings and group)."""
 
 _LAG_INTERVAL_S = 1.0
 
@@ -56,6 +61,7 @@ class GroupMember:
     """One member of a consumer group, reading its partitions for one worker.
 
     ``consumer`` is the worker's (not yet started) consumer; the member subscribes it.
+    Under exactly-once, ``stable_committed`` reads where a partition it is given starts.
     """
 
     def __init__(
@@ -66,6 +72,7 @@ class GroupMember:
         *,
         max_batch: int = 500,
         poll_timeout_ms: int = 200,
+        stable_committed: CommittedReader | None = None,
     ) -> None:
         self.consumer = consumer
         self.group_id = group_id
@@ -81,6 +88,7 @@ class GroupMember:
         self._next: dict[TopicPartition, int] = {}
         """Per owned partition, the next offset to process (see :meth:`_rewind`)."""
         self._lag_at = 0.0
+        self._stable_committed = stable_committed
 
     async def start(self, topics: list[str], owner: Owner) -> None:
         """Join the group on ``topics``; ``owner`` is told of every change of assignment."""
@@ -248,20 +256,36 @@ class GroupMember:
         was frozen past its session, then woke) would otherwise be read and written twice.
         After the fence no such transaction can commit, so the offsets read here are final.
 
+        Under exactly-once the offsets are read stable (KIP-447): the previous owner's last
+        transaction has committed by now, but a plain offset read can still miss its offsets
+        for a moment (they are settled in the group's log after the commit returns), and the
+        batch would be processed twice.
+
         ``_next`` then holds, per partition, the next offset to process: records from
         before the offset (a fetch that straddled the rebalance delivers them late, while
         the consumer reads them again from here) are dropped by :meth:`_owned`.
         """
         starts: dict[int, int] = {}
+        committed = await self._committed(assigned)
         for tp in sorted(assigned):
             self._waiting.pop(tp, None)
-            offset = await self.consumer.committed(tp)
+            offset = committed.get(tp)
             if offset is None:  # never committed: the consumers' reset policy, the start
                 offset = (await self.consumer.beginning_offsets([tp]))[tp]
             self.consumer.seek(tp, offset)
             self._next[tp] = offset
             starts[tp.partition] = offset
         logger.info("%s starts from the committed offsets %s", self.group_id, starts)
+
+    async def _committed(self, assigned: set[TopicPartition]) -> dict[TopicPartition, int | None]:
+        """The group's committed offsets of ``assigned``: stable ones when so configured."""
+        if self._stable_committed is not None and assigned:
+            try:
+                return await self._stable_committed(assigned)
+            except StableOffsetsUnsupportedError as error:
+                logger.warning("%s; reading committed offsets the plain way", error)
+                self._stable_committed = None  # said once: the broker will not change
+        return {tp: await self.consumer.committed(tp) for tp in sorted(assigned)}
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped

@@ -14,12 +14,14 @@ a partition. They share, through :class:`WorkerParts`:
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from streamworks.core.settings import Settings
 from streamworks.kafka import clients
+from streamworks.kafka.offsets import stable_committed
 from streamworks.pipeline.graph import Pipeline
 from streamworks.runtime.breaker import StageStopped
 from streamworks.runtime.commits import AtLeastOnce
@@ -74,6 +76,11 @@ class WorkerParts(Generic[K]):
             self.metrics,
             max_batch=max_batch,
             poll_timeout_ms=poll_timeout_ms,
+            stable_committed=(
+                functools.partial(stable_committed, settings, self.group_id)
+                if pipeline.guarantee == "exactly-once"
+                else None
+            ),
         )
         """Its place in the stage's consumer group."""
         self.transactions: Transactions[K] | None = None

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
+from streamworks.kafka.errors import StableOffsetsUnsupportedError
 from streamworks.runtime.membership import Batches, GroupMember
 from streamworks.runtime.metrics import StageMetrics
 
@@ -146,3 +147,56 @@ async def test_only_set_up_partitions_are_handled_and_from_their_committed_offse
     assert list(batch) == [P0]
     assert [r.offset for r in batch[P0]] == [2, 3]
     assert consumer.at[P1] == 0  # sought back: read again once it is set up
+
+
+class _ReadyOwner:
+    async def take(self, assigned: set[TopicPartition]) -> None:
+        return None
+
+    async def release(self, revoked: set[TopicPartition]) -> None:
+        return None
+
+    def ready(self, tp: TopicPartition) -> bool:
+        return True
+
+
+async def _first_offsets(member: GroupMember, consumer: _Consumer) -> dict[TopicPartition, int]:
+    await member.start(["t"], _ReadyOwner())
+    await consumer.listener.on_partitions_assigned({P0, P1})
+    handled: list[Batches] = []
+    stopping = asyncio.Event()
+
+    async def handle(batch: Batches) -> None:
+        handled.append(batch)
+        stopping.set()
+
+    async def idle() -> None:
+        stopping.set()
+
+    await member.run(handle, idle, stopping)
+    [batch] = handled
+    return {tp: records[0].offset for tp, records in batch.items()}
+
+
+async def test_under_exactly_once_a_partition_starts_at_its_stable_offset() -> None:
+    # the plain read has not seen the previous owner's last transaction yet
+    consumer = _Consumer({P0: [1, 2, 3, 4], P1: [1, 2, 3, 9]}, committed={})
+    asked: list[set[TopicPartition]] = []
+
+    async def stable(partitions: set[TopicPartition]) -> dict[TopicPartition, int | None]:
+        asked.append(partitions)
+        return {P0: 3, P1: None}
+
+    member = GroupMember(consumer, "g", StageMetrics("p", "s", "w"), stable_committed=stable)
+    assert await _first_offsets(member, consumer) == {P0: 3, P1: 0}
+    assert asked == [{P0, P1}]
+
+
+async def test_a_broker_without_stable_reads_falls_back_to_the_plain_read() -> None:
+    consumer = _Consumer({P0: [1, 2, 3, 4], P1: [1, 2, 3, 9]}, committed={P0: 1, P1: 2})
+
+    async def stable(partitions: set[TopicPartition]) -> dict[TopicPartition, int | None]:
+        raise StableOffsetsUnsupportedError("127.0.0.1:9092")
+
+    member = GroupMember(consumer, "g", StageMetrics("p", "s", "w"), stable_committed=stable)
+    assert await _first_offsets(member, consumer) == {P0: 1, P1: 2}
