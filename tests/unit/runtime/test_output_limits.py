@@ -46,4 +46,3 @@ async def test_an_output_over_the_broker_default_dead_letters_its_input_only() -
     assert len(letter.value or b"") < DLQ_RECORD_LIMIT  # the input itself, as it came
     counts = driver.counts["label"]
     assert (counts.records_in, counts.dead_lettered, counts.records_written) == (20, 1, 19)
-
