@@ -34,8 +34,8 @@ async def read_until(
     )
     seen: list[ConsumerRecord[bytes, bytes]] = []
     deadline = time.monotonic() + within_s
-    await consumer.start()
-    try:
+    try:  # a read cancelled while the consumer starts (its pipeline failed) still closes it
+        await consumer.start()
         while not done(seen):
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -102,8 +102,8 @@ class RunningPipeline:
         returns how many, once all are acknowledged."""
         codec = self._codec(topic)
         producer = clients.producer(self.settings)
-        await producer.start()
-        try:
+        try:  # closed even when cancelled while it starts
+            await producer.start()
             futures = [
                 await producer.send(
                     topic, value=codec.encode(record), key=_key(key, record), partition=partition

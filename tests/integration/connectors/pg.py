@@ -54,6 +54,17 @@ def pg_table() -> str:
     return unique_name("t").replace("-", "_")
 
 
+async def count_rows(url: str, table: str) -> int:
+    """How many rows ``table`` has (0 if it does not exist yet): cheap enough to poll."""
+    query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*table.split(".")))
+    async with await psycopg.AsyncConnection.connect(url) as connection:
+        try:
+            row = await (await connection.execute(query)).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return 0
+        return int(row[0]) if row is not None else 0
+
+
 async def fetch_rows(url: str, table: str, *, order_by: str | None = None) -> list[dict[str, Any]]:
     """Every row of ``table`` as a dict (empty if the table does not exist yet)."""
     query = sql.SQL("SELECT * FROM {}").format(sql.Identifier(*table.split(".")))
