@@ -12,6 +12,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from rich.console import Console
@@ -144,42 +145,35 @@ class PostgresTables:
 
     async def count(self) -> Rows:
         """Rows and totals now; zeros while the tables do not exist yet."""
-        import psycopg  # noqa: PLC0415 - optional: pip install 'streamworks[postgres]'
-        from psycopg import sql  # noqa: PLC0415
+        from psycopg import sql  # noqa: PLC0415 - optional: pip install 'streamworks[postgres]'
 
-        query = sql.SQL(
+        rows = await self._select(
             "SELECT (SELECT count(*) FROM {o}), (SELECT coalesce(sum(amount_cents), 0) FROM {o}),"
-            " (SELECT count(*) FROM {r}), (SELECT coalesce(sum(revenue_cents), 0) FROM {r})"
-        ).format(
+            " (SELECT count(*) FROM {r}), (SELECT coalesce(sum(revenue_cents), 0) FROM {r})",
             o=sql.Identifier(self._schema, "orders"),
-            r=sql.Identifier(self._schema, REVENUE_TABLE),
         )
-        try:
-            async with await psycopg.AsyncConnection.connect(self._url) as connection:
-                row = await (await connection.execute(query)).fetchone()
-        except psycopg.errors.UndefinedTable:
-            return Rows()
-        except psycopg.OperationalError as error:
-            raise StreamworksError(f"cannot read the demo's tables: {error}") from error
-        assert row is not None  # noqa: S101 - an aggregate query always returns a row
-        return Rows(*(int(v) for v in row))
+        return Rows(*(int(v) for v in rows[0])) if rows else Rows()
 
     async def revenue(self) -> dict[tuple[str, str, int], tuple[int, int]]:
         """(region, currency, window start ms) -> (revenue cents, orders) of every row."""
-        import psycopg  # noqa: PLC0415 - optional: pip install 'streamworks[postgres]'
-        from psycopg import sql  # noqa: PLC0415
-
-        query = sql.SQL(
+        rows = await self._select(
             "SELECT region, currency, window_start, revenue_cents, order_count FROM {r}"
-        ).format(r=sql.Identifier(self._schema, REVENUE_TABLE))
-        try:
-            async with await psycopg.AsyncConnection.connect(self._url) as connection:
-                rows = await (await connection.execute(query)).fetchall()
-        except psycopg.errors.UndefinedTable:
-            return {}
-        except psycopg.OperationalError as error:
-            raise StreamworksError(f"cannot read the demo's tables: {error}") from error
+        )
         return {
             (region, currency, round(start.timestamp() * 1000)): (int(cents), int(count))
             for region, currency, start, cents, count in rows
         }
+
+    async def _select(self, text: str, **tables: Any) -> list[tuple[Any, ...]]:
+        """The rows of ``text`` (``{r}`` is the revenue table); none while a table is missing."""
+        import psycopg  # noqa: PLC0415 - optional: pip install 'streamworks[postgres]'
+        from psycopg import sql  # noqa: PLC0415
+
+        query = sql.SQL(text).format(r=sql.Identifier(self._schema, REVENUE_TABLE), **tables)
+        try:
+            async with await psycopg.AsyncConnection.connect(self._url) as connection:
+                return await (await connection.execute(query)).fetchall()
+        except psycopg.errors.UndefinedTable:
+            return []
+        except psycopg.OperationalError as error:
+            raise StreamworksError(f"cannot read the demo's tables: {error}") from error

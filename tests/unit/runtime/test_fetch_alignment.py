@@ -10,7 +10,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from streamworks.kafka.errors import StableOffsetsUnsupportedError
-from streamworks.runtime.membership import Batches, GroupMember
+from streamworks.runtime.membership import Batches, GroupMember, Owner
 from streamworks.runtime.metrics import StageMetrics
 
 P0, P1 = TopicPartition("t", 0), TopicPartition("t", 1)
@@ -129,21 +129,7 @@ async def test_only_set_up_partitions_are_handled_and_from_their_committed_offse
         def ready(self, tp: TopicPartition) -> bool:
             return bool(tp == P0)  # P1's set-up is not finished
 
-    member = _member(consumer)
-    await member.start(["t"], Owner())
-    await consumer.listener.on_partitions_assigned({P0, P1})
-    handled: list[Batches] = []
-    stopping = asyncio.Event()
-
-    async def handle(batch: Batches) -> None:
-        handled.append(batch)
-        stopping.set()
-
-    async def idle() -> None:
-        stopping.set()
-
-    await member.run(handle, idle, stopping)
-    [batch] = handled
+    batch = await _first_batch(_member(consumer), consumer, Owner())
     assert list(batch) == [P0]
     assert [r.offset for r in batch[P0]] == [2, 3]
     assert consumer.at[P1] == 0  # sought back: read again once it is set up
@@ -161,7 +147,13 @@ class _ReadyOwner:
 
 
 async def _first_offsets(member: GroupMember, consumer: _Consumer) -> dict[TopicPartition, int]:
-    await member.start(["t"], _ReadyOwner())
+    batch = await _first_batch(member, consumer, _ReadyOwner())
+    return {tp: records[0].offset for tp, records in batch.items()}
+
+
+async def _first_batch(member: GroupMember, consumer: _Consumer, owner: Owner) -> Batches:
+    """The first batch ``member`` hands out once assigned both partitions."""
+    await member.start(["t"], owner)
     await consumer.listener.on_partitions_assigned({P0, P1})
     handled: list[Batches] = []
     stopping = asyncio.Event()
@@ -175,7 +167,7 @@ async def _first_offsets(member: GroupMember, consumer: _Consumer) -> dict[Topic
 
     await member.run(handle, idle, stopping)
     [batch] = handled
-    return {tp: records[0].offset for tp, records in batch.items()}
+    return batch
 
 
 async def test_under_exactly_once_a_partition_starts_at_its_stable_offset() -> None:
