@@ -8,7 +8,9 @@ a partition. They share, through :class:`WorkerParts`:
 * their place in the consumer group (:class:`~streamworks.runtime.membership.GroupMember`);
 * how they write: :class:`~streamworks.runtime.transactions.Transactions` under exactly-once,
   :class:`~streamworks.runtime.commits.AtLeastOnce` otherwise (exactly one of the two is set);
-* the life cycle: start, run until stopped, commit what is settled, leave, close.
+* the life cycle: start, run until stopped, commit what is settled, leave, close;
+* a watch on the topics it uses (:mod:`streamworks.runtime.topic_watch`): a missing one is
+  logged every 10 s with the fix, and its return refreshes the consumer's metadata.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, Generic, TypeVar
 
 from streamworks.core.settings import Settings
 from streamworks.kafka import clients
+from streamworks.kafka.missing_topics import refresh_metadata
 from streamworks.kafka.offsets import stable_committed
 from streamworks.pipeline.graph import Pipeline
 from streamworks.runtime.breaker import StageStopped
@@ -28,6 +31,7 @@ from streamworks.runtime.commits import AtLeastOnce
 from streamworks.runtime.membership import Batches, GroupMember, Owner
 from streamworks.runtime.metrics import StageMetrics
 from streamworks.runtime.processor import Counts
+from streamworks.runtime.topic_watch import MissingTopics, TopicWatch, roles_of
 from streamworks.runtime.transactions import Transactions
 
 __all__ = ["WorkerParts"]
@@ -91,6 +95,13 @@ class WorkerParts(Generic[K]):
             self.at_least_once = AtLeastOnce(
                 settings, self.member, self.metrics, self.count, interval_s=commit_interval_s
             )
+        self.topic_watch = TopicWatch(
+            settings,
+            MissingTopics(roles_of(pipeline, stage), pipeline.name),
+            worker=self.worker_id,
+            on_back=lambda _: refresh_metadata(self.member.consumer),
+        )
+        """Says when a topic the worker uses is missing, and when it is back."""
         self._stopping = asyncio.Event()
 
     def count(self, counts: Counts) -> None:
@@ -103,9 +114,10 @@ class WorkerParts(Generic[K]):
         self._stopping.set()
 
     async def start(self, inputs: list[str], owner: Owner) -> None:
-        """Start the writer, then join the group on ``inputs``."""
+        """Start the writer and the topic watch, then join the group on ``inputs``."""
         if self.at_least_once is not None:
             await self.at_least_once.start()
+        self.topic_watch.start()
         await self.member.start(inputs, owner)
 
     async def run(
@@ -132,6 +144,7 @@ class WorkerParts(Generic[K]):
 
     async def close(self) -> None:
         """Leave the group (its partitions move on at once) and stop the producers."""
+        await self.topic_watch.stop()
         await self.member.stop()
         if self.at_least_once is not None:
             await self.at_least_once.stop()

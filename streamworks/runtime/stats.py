@@ -4,8 +4,9 @@ Each worker writes its :class:`~streamworks.runtime.processor.Counts` (keyed by 
 seconds and when it stops. Reading the topic and keeping the latest value per worker gives
 each stage's totals across its pool, restarts included (a restarted worker has a new id).
 A record may carry more about its worker (an aggregation worker's query address and owned
-partitions, see :mod:`streamworks.runtime.query`); the last record of a worker that stopped cleanly
-says ``"stopped": true``.
+partitions, see :mod:`streamworks.runtime.query`); every record lists the worker's
+``missing_topics`` (:mod:`streamworks.runtime.topic_watch`); the last record of a worker
+that stopped cleanly says ``"stopped": true``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from streamworks.core.settings import Settings
 from streamworks.kafka import clients
 from streamworks.kafka.security import explain
 from streamworks.runtime.processor import Counts
+from streamworks.runtime.topic_watch import missing_of
 from streamworks.runtime.topics import ensure_topic
 
 __all__ = [
@@ -54,8 +56,9 @@ Details = Callable[[], dict[str, Any]]
 class StatsPublisher:
     """Publishes one worker's counts every ``interval`` seconds until stopped.
 
-    With ``details``, the record also carries what it returns, and a change of it (a new
-    partition assignment, say) is published within ``watch`` seconds, not at the next round.
+    With ``details``, the record also carries what it returns; a change of it (a new
+    partition assignment, say) or of the worker's missing topics is published within
+    ``watch`` seconds, not at the next round.
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class StatsPublisher:
     ) -> None:
         self._settings = settings
         self._key = f"{pipeline}/{stage}/{worker}".encode()
+        self._worker = worker
         self._meta = {"pipeline": pipeline, "stage": stage, "worker": worker}
         self._counts = counts
         self._interval = interval
@@ -99,19 +103,23 @@ class StatsPublisher:
         """Send the current counts (and details) now."""
         if self._producer is None:
             return
-        details = self._details() if self._details is not None else {}
+        details = self._all_details()
         value = {**self._meta, **details, "counts": asdict(self._counts), "at": time.time()}
         if stopped:
             value["stopped"] = True
         self._published = details  # a failed send is retried by the next round, not at once
         await self._producer.send_and_wait(STATS_TOPIC, json.dumps(value).encode(), key=self._key)
 
+    def _all_details(self) -> dict[str, Any]:
+        details = self._details() if self._details is not None else {}
+        return {**details, "missing_topics": missing_of(self._worker)}
+
     async def _loop(self) -> None:
         last = time.monotonic()
         while True:
-            await asyncio.sleep(self._watch if self._details is not None else self._interval)
+            await asyncio.sleep(self._watch)
             due = time.monotonic() - last >= self._interval
-            if not due and self._details is not None and self._details() == self._published:
+            if not due and self._all_details() == self._published:
                 continue
             last = time.monotonic()
             try:

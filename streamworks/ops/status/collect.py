@@ -154,6 +154,7 @@ class StatusCollector:
                     ),
                 ),
                 figures=figures[stage.name],
+                missing_inputs=tuple(t for t in stage.inputs if not partitions[t]),
             )
             for stage in order
         ]

@@ -69,6 +69,9 @@ class StageStatus:
     bottleneck: bool = False
     """True for the one stage holding the pipeline back (see
     :mod:`streamworks.ops.status.bottleneck`)."""
+    missing_topics: tuple[str, ...] = ()
+    """Topics it uses that are missing from the cluster: inputs without partitions, and
+    what its live workers report (:mod:`streamworks.runtime.topic_watch`)."""
 
 
 def stage_status(
@@ -82,6 +85,7 @@ def stage_status(
     lag_records: int,
     lag_s: float,
     figures: StageFigures,
+    missing_inputs: tuple[str, ...] = (),
 ) -> StageStatus:
     """A stage's status from its pool, backlog and stats figures.
 
@@ -109,6 +113,7 @@ def stage_status(
         filtered=counts.filtered,
         dead_lettered=counts.dead_lettered,
         late=counts.late if folds else None,
+        missing_topics=tuple(sorted({*missing_inputs, *figures.missing_topics})),
     )
 
 
@@ -135,5 +140,8 @@ class PipelineStatus:
     def as_data(self) -> dict[str, Any]:
         """Plain data (dicts, lists, numbers, strings) for JSON."""
         data = asdict(self)
-        data["stages"] = [{**s, "inputs": list(s["inputs"])} for s in data["stages"]]
+        data["stages"] = [
+            {**s, "inputs": list(s["inputs"]), "missing_topics": list(s["missing_topics"])}
+            for s in data["stages"]
+        ]
         return data

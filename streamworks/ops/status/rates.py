@@ -37,6 +37,8 @@ class WorkerSample:
     """Its cumulative counts then."""
     stopped: bool = False
     """True on the last record of a worker that stopped cleanly."""
+    missing_topics: tuple[str, ...] = ()
+    """Topics of its stage it found missing from the cluster then."""
 
     @classmethod
     def parse(cls, value: Mapping[str, Any]) -> WorkerSample | None:
@@ -49,6 +51,7 @@ class WorkerSample:
                 at=float(value["at"]),
                 counts=counts,
                 stopped=bool(value.get("stopped", False)),
+                missing_topics=tuple(str(t) for t in value.get("missing_topics") or ()),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -80,6 +83,8 @@ class StageFigures:
     """Input records per second."""
     out_per_s: float = 0.0
     """Records written per second."""
+    missing_topics: tuple[str, ...] = ()
+    """Topics its live workers find missing from the cluster, sorted."""
 
 
 def _rate(
@@ -105,10 +110,13 @@ def stage_figures(
     """Totals and rates of every named stage of ``pipeline`` (zeros for silent stages)."""
     totals = {stage: Counts() for stage in stages}
     rates = dict.fromkeys(totals, (0.0, 0.0))
+    missing: dict[str, set[str]] = {stage: set() for stage in totals}
     for key, last in history.last.items():
         if last.pipeline != pipeline or last.stage not in totals:
             continue
         totals[last.stage].add(last.counts)
+        if not last.stopped and now - last.at <= stale_after:
+            missing[last.stage].update(last.missing_topics)
         records_in, written = _rate(history.before.get(key), last, now, stale_after)
         summed = rates[last.stage]
         rates[last.stage] = (summed[0] + records_in, summed[1] + written)
@@ -117,6 +125,7 @@ def stage_figures(
             totals[stage],
             in_per_s=rates[stage][0],
             out_per_s=rates[stage][1],
+            missing_topics=tuple(sorted(missing[stage])),
         )
         for stage in totals
     }

@@ -3,7 +3,8 @@
 ``out`` is the records a stage wrote (an aggregation: its results), so it need not equal
 the inputs that were neither filtered, dead-lettered nor late; ``late`` is ``-`` for a
 stage that is not an aggregation (it has no windows). ``--json`` has the input-side
-figure (``produced`` or ``folded``) that balances ``in``.
+figure (``produced`` or ``folded``) that balances ``in``. A stage one of whose topics is
+missing from the cluster says so under its name, in red (``missing: orders.raw``).
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ _TRENDS = {"growing": " ↑", "shrinking": " ↓", "steady": " ="}
 
 
 def _row(stage: StageStatus) -> list[Text]:
-    name = f"{stage.name} ◀" if stage.bottleneck else stage.name
+    name = Text(f"{stage.name} ◀" if stage.bottleneck else stage.name)
+    if stage.missing_topics:
+        name.append(f"\nmissing: {', '.join(stage.missing_topics)}", style="bold red")
     return [
-        Text(name),
+        name,
         Text(str(stage.workers), style="" if stage.workers else "yellow"),
         Text(str(stage.partitions)),
         Text(f"{stage.lag_records:,}{_TRENDS.get(stage.trend or '', '')}"),
