@@ -10,7 +10,9 @@ a partition. They share, through :class:`WorkerParts`:
   :class:`~streamworks.runtime.commits.AtLeastOnce` otherwise (exactly one of the two is set);
 * the life cycle: start, run until stopped, commit what is settled, leave, close;
 * a watch on the topics it uses (:mod:`streamworks.runtime.topic_watch`): a missing one is
-  logged every 10 s with the fix, and its return refreshes the consumer's metadata.
+  logged every 10 s with the fix, and its return refreshes the consumer's metadata; a
+  committed offset a deleted topic left behind is not where its re-created namesake starts
+  (:mod:`streamworks.runtime.recreated`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from streamworks.runtime.commits import AtLeastOnce
 from streamworks.runtime.membership import Batches, GroupMember, Owner
 from streamworks.runtime.metrics import StageMetrics
 from streamworks.runtime.processor import Counts
+from streamworks.runtime.recreated import FreshStarts
 from streamworks.runtime.topic_watch import MissingTopics, TopicWatch, roles_of
 from streamworks.runtime.transactions import Transactions
 
@@ -118,7 +121,7 @@ class WorkerParts(Generic[K]):
         if self.at_least_once is not None:
             await self.at_least_once.start()
         self.topic_watch.start()
-        await self.member.start(inputs, owner)
+        await self.member.start(inputs, FreshStarts(owner, self.member.consumer, self.group_id))
 
     async def run(
         self, handle: Callable[[Batches], Awaitable[None]], idle: Callable[[], Awaitable[Any]]
