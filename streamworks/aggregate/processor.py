@@ -211,6 +211,27 @@ class AggregationProcessor:
             counts.records_written += self._finish(self._tasks[partition], partition, output)
         return dict(outputs)
 
+    def quarantine(
+        self, message: InMessage, error: BaseException, counts: Counts
+    ) -> dict[int, TaskOutput]:
+        """``message`` dead-lettered as ``CrashLoop`` without folding it: its workers kept
+        dying while it was in their batch (:mod:`streamworks.runtime.crashloop`)."""
+        task = self._tasks.get(message.partition)
+        if task is None:
+            raise KeyError(f"task {message.partition} of {self.stage.name} is not open")
+        counts.records_in += 1
+        counts.dead_lettered += 1
+        output = TaskOutput()
+        output.records.append(
+            dead_letter(
+                self.stage.name, self.dead_letter_topic, message, error, 0, error_class="CrashLoop"
+            )
+        )
+        position = task.positions.get(message.topic, 0)
+        task.positions[message.topic] = max(position, message.offset + 1)
+        counts.records_written += self._finish(task, message.partition, output)
+        return {message.partition: output}
+
     def tick(self, counts: Counts | None = None) -> dict[int, TaskOutput]:
         """Move quiet tasks' stream time and close what that closes.
 

@@ -159,7 +159,16 @@ class AggregationWorker:
         counts.retries += await schemas_ready(
             self._codec, messages, self.stage, avro=self._aggregation.inputs.avro
         )
-        outputs = self._aggregation.process(messages, counts)
+        culprit = None
+        if len(messages) == 1:  # a record suspected of killing workers is handled alone
+            message = messages[0]
+            culprit = self.parts.guard.culprit(
+                TopicPartition(message.topic, message.partition), message.offset
+            )
+        if culprit is not None:
+            outputs = self._aggregation.quarantine(messages[0], culprit, counts)
+        else:
+            outputs = self._aggregation.process(messages, counts)
         # tasks with no records in this batch may have windows to close too
         for partition, extra in self._aggregation.tick(counts).items():
             output = outputs.setdefault(partition, extra)

@@ -39,7 +39,14 @@ class Settings(BaseSettings):
     )
     client_id: str = Field(default="streamworks", description="Kafka client id prefix.")
     state_dir: Path = Field(
-        default=Path(".cache/state"), description="Where workers keep RocksDB table state."
+        default=Path(".cache/state"),
+        description="Where workers keep RocksDB table state and crash-loop markers.",
+    )
+    crash_loop_after: int = Field(
+        default=3,
+        ge=0,
+        description="Worker deaths with the same record in the batch after which it is "
+        "tracked down and dead-lettered as CrashLoop (0: off).",
     )
     guarantee: Guarantee = Field(
         default="at-least-once", description="Processing guarantee of pipelines."

@@ -11,7 +11,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Supervisor", "WorkerProcess"]
+from streamworks.core.settings import Settings
+from streamworks.runtime.crashloop import exit_reason, fold_dead_worker, stopped_itself
+
+__all__ = ["GIVE_UP_AFTER", "Supervisor", "WorkerProcess"]
 
 _QUICK_EXIT_S = 10.0
 _MAX_BACKOFF_S = 30.0
@@ -51,23 +54,33 @@ class Supervisor:
         *,
         env: dict[str, str] | None = None,
         log_dir: Path | None = None,
+        state_dir: Path | None = None,
     ) -> None:
-        """``log_dir``: write each worker's output to ``<stage>-<n>.log`` there."""
+        """``log_dir``: write each worker's output to ``<stage>-<n>.log`` there.
+        ``state_dir``: the workers' (for their crash-loop markers; default: the settings').
+        """
         self.pipeline = pipeline
+        self._env = {**os.environ, **(env or {})}
+        if state_dir is None:
+            given = self._env.get("STREAMWORKS_STATE_DIR")
+            state_dir = Path(given) if given else Settings().state_dir
+        self._state_dir = state_dir
         self.pools = dict(pools)
         self.restarts = 0
         """How many crashed workers were replaced."""
-        self._env = {**os.environ, **(env or {})}
         self._log_dir = log_dir
+        self.stopped: set[str] = set()
+        """Stages whose worker stopped itself on a bug (its breaker tripped)."""
         self._quick_failures: dict[str, int] = {}
         self._not_before: dict[str, float] = {}
         self._started = 0
         self._workers: list[WorkerProcess] = []
 
     def failing(self) -> list[str]:
-        """Stages whose workers exited soon after starting ``GIVE_UP_AFTER`` times in a row:
-        restarting cannot help (a stage that stopped itself on a bug, say)."""
-        return [s for s, count in self._quick_failures.items() if count >= GIVE_UP_AFTER]
+        """Stages that a restart cannot help: one stopped itself on a bug, or its workers
+        exited soon after starting ``GIVE_UP_AFTER`` times in a row."""
+        looping = [s for s, count in self._quick_failures.items() if count >= GIVE_UP_AFTER]
+        return sorted(self.stopped | set(looping))
 
     def workers(self, stage: str | None = None) -> list[WorkerProcess]:
         """Live (not draining) workers, of one stage or all."""
@@ -85,12 +98,28 @@ class Supervisor:
             if code is None:
                 continue
             self._workers.remove(worker)
-            if not worker.draining:
-                self.restarts += 1
+            if worker.draining:
+                continue
+            if stopped_itself(self._state_dir, worker.process.pid):
+                # its stage's breaker tripped on a bug: another worker would stop the same way
+                self.stopped.add(worker.stage)
+                logger.warning(
+                    "worker of %s: its stage stopped itself; not restarting it", worker.stage
+                )
+                continue
+            self.restarts += 1
+            reason = exit_reason(code)
+            if fold_dead_worker(self._state_dir, worker.process.pid, reason):
+                # it died with records in its batch: the next worker narrows them down
+                # (streamworks.runtime.crashloop), so restarting is progress, not a loop
+                self._quick_failures[worker.stage] = 0
+                self._not_before[worker.stage] = 0.0
+            else:
                 self._back_off(worker)
-                logger.warning("worker of %s exited with %s; starting another", worker.stage, code)
+            logger.warning("worker of %s %s; starting another", worker.stage, reason)
         for stage in self.pools:
-            self._fill(stage)
+            if stage not in self.stopped:
+                self._fill(stage)
 
     def scale(self, stage: str, size: int) -> None:
         """Grow or shrink a pool; shrinking drains workers with SIGTERM (they commit, leave)."""

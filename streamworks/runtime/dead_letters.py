@@ -46,16 +46,23 @@ def lineage_headers(stage: str, origin: InMessage) -> Headers:
 
 
 def dead_letter_headers(
-    stage: str, origin: InMessage, error: BaseException, attempts: int
+    stage: str,
+    origin: InMessage,
+    error: BaseException,
+    attempts: int,
+    *,
+    error_class: str | None = None,
 ) -> Headers:
-    """Why and where a record failed; the record's own headers are kept after these."""
+    """Why and where a record failed; the record's own headers are kept after these.
+
+    ``error.class`` is the error's qualified class name unless ``error_class`` says
+    otherwise (``CrashLoop``: no exception was raised, its workers died).
+    """
     trace = "".join(traceback.format_exception(error))[-_TRACEBACK_LIMIT:]
+    error_class = error_class or f"{type(error).__module__}.{type(error).__qualname__}"
     return (
         (DLQ_PREFIX + "stage", stage.encode()),
-        (
-            DLQ_PREFIX + "error.class",
-            f"{type(error).__module__}.{type(error).__qualname__}".encode(),
-        ),
+        (DLQ_PREFIX + "error.class", error_class.encode()),
         (DLQ_PREFIX + "error.message", str(error)[:_MESSAGE_LIMIT].encode()),
         (DLQ_PREFIX + "error.traceback", trace.encode()),
         (DLQ_PREFIX + "attempts", str(attempts).encode()),
@@ -68,7 +75,13 @@ def dead_letter_headers(
 
 
 def dead_letter(
-    stage: str, topic: str, message: InMessage, error: BaseException, attempts: int
+    stage: str,
+    topic: str,
+    message: InMessage,
+    error: BaseException,
+    attempts: int,
+    *,
+    error_class: str | None = None,
 ) -> OutRecord:
     """``message`` as a dead letter for ``topic``, explained by its headers, and logged."""
     logger.warning(
@@ -81,7 +94,7 @@ def dead_letter(
         topic,
         error,
     )
-    headers = dead_letter_headers(stage, message, error, attempts)
+    headers = dead_letter_headers(stage, message, error, attempts, error_class=error_class)
     value = message.value
     room = DLQ_RECORD_LIMIT - len(message.key or b"") - sum(len(k) + len(v) for k, v in headers)
     if value is not None and len(value) > room:

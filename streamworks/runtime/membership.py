@@ -28,6 +28,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from streamworks.core.messages import InMessage
 from streamworks.kafka.errors import StableOffsetsUnsupportedError
+from streamworks.runtime.crashloop import CrashGuard
 from streamworks.runtime.metrics import StageMetrics
 
 __all__ = ["Batches", "CommittedReader", "GroupMember", "Owner", "to_messages"]
@@ -73,8 +74,11 @@ class GroupMember:
         max_batch: int = 500,
         poll_timeout_ms: int = 200,
         stable_committed: CommittedReader | None = None,
+        guard: CrashGuard | None = None,
     ) -> None:
         self.consumer = consumer
+        self.guard = guard
+        """The worker's side of the crash-loop quarantine, if it has one."""
         self.group_id = group_id
         self.assignment: set[TopicPartition] = set()
         """The partitions this worker owns and has set up."""
@@ -105,10 +109,14 @@ class GroupMember:
         handle: Callable[[Batches], Awaitable[None]],
         idle: Callable[[], Awaitable[None]],
         stopping: asyncio.Event,
+        settle_now: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Until ``stopping`` is set: fetch, then ``handle`` what this worker may process.
 
         ``idle`` runs instead when nothing was fetched (time to settle what is in flight).
+        With a crash guard, a batch holding records suspected of killing workers is handled
+        in pieces, each suspect alone and settled before and after with ``settle_now``
+        (write everything in flight, commit).
         """
         while not stopping.is_set():
             fetched = await self.fetch()
@@ -117,12 +125,30 @@ class GroupMember:
                     batches = self._owned(fetched)
                     if batches:
                         began = time.perf_counter()
-                        await handle(batches)
+                        await self._handle(batches, handle, settle_now or idle)
                         size = sum(len(records) for records in batches.values())
                         self._metrics.batch(size, time.perf_counter() - began)
                 else:
                     await idle()
             await self._measure_lag()
+
+    async def _handle(
+        self,
+        batches: Batches,
+        handle: Callable[[Batches], Awaitable[None]],
+        settle_now: Callable[[], Awaitable[None]],
+    ) -> None:
+        if self.guard is None or not self.guard.enabled:
+            await handle(batches)
+            return
+        for piece, alone in self.guard.pieces(batches):
+            if alone:
+                await settle_now()
+            self.guard.begin(piece, alone=alone)
+            await handle(piece)
+            if alone:
+                await settle_now()
+            self.guard.handled(piece, settled=alone)
 
     async def fetch(self) -> Batches:
         """The next batch: the partitions' waiting records, aligned by timestamp.
@@ -238,6 +264,8 @@ class GroupMember:
             logger.info("%s assigned %s", self.group_id, sorted(map(str, assigned)))
             await self._owner.take(assigned)
             await self._rewind(assigned)
+            if self.guard is not None:
+                self.guard.refresh()
             self.assignment = set(assigned)
 
     async def _revoked(self, revoked: set[TopicPartition]) -> None:

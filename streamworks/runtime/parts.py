@@ -30,6 +30,7 @@ from streamworks.kafka.offsets import stable_committed
 from streamworks.pipeline.graph import Pipeline
 from streamworks.runtime.breaker import StageStopped
 from streamworks.runtime.commits import AtLeastOnce
+from streamworks.runtime.crashloop import CrashGuard, crash_directory
 from streamworks.runtime.membership import Batches, GroupMember, Owner
 from streamworks.runtime.metrics import StageMetrics
 from streamworks.runtime.processor import Counts
@@ -77,6 +78,13 @@ class WorkerParts(Generic[K]):
             isolation_level="read_committed",
             partition_assignment_strategy=(assignor,),
         )
+        self.guard = CrashGuard(
+            crash_directory(settings.state_dir, self.group_id),
+            self.worker_id,
+            after=settings.crash_loop_after,
+            pipelined=pipeline.guarantee != "exactly-once",
+        )
+        """Its side of the crash-loop quarantine (:mod:`streamworks.runtime.crashloop`)."""
         self.member = GroupMember(
             consumer,
             self.group_id,
@@ -88,6 +96,7 @@ class WorkerParts(Generic[K]):
                 if pipeline.guarantee == "exactly-once"
                 else None
             ),
+            guard=self.guard,
         )
         """Its place in the stage's consumer group."""
         self.transactions: Transactions[K] | None = None
@@ -131,14 +140,20 @@ class WorkerParts(Generic[K]):
         A stage that stops itself (:class:`~streamworks.runtime.breaker.StageStopped`) still
         commits the batches before the one that tripped it: those are fully processed.
         """
+        settle_now = functools.partial(self.settle, commit_now=True)
         try:
-            await self.member.run(handle, idle, self._stopping)
-        except StageStopped:
+            try:
+                await self.member.run(handle, idle, self._stopping, settle_now)
+            except StageStopped:
+                async with self.member.lock:
+                    await self.settle(commit_now=True)
+                raise
             async with self.member.lock:
                 await self.settle(commit_now=True)
+        except BaseException as error:
+            self.guard.failed(error)  # an end that may be a record's doing leaves its marker
             raise
-        async with self.member.lock:
-            await self.settle(commit_now=True)
+        self.guard.close()
 
     async def settle(self, *, commit_now: bool = False) -> None:
         """At-least-once: wait for the batch in flight; commit what is settled when due."""

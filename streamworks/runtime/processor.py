@@ -19,6 +19,7 @@ from typing import Any
 from streamworks.core.messages import Headers, InMessage, OutRecord
 from streamworks.pipeline.stage import Stage, To
 from streamworks.runtime.breaker import Breaker, ResultTypeError
+from streamworks.runtime.crashloop import CrashLoop
 from streamworks.runtime.dead_letters import (
     DLQ_RECORD_LIMIT,
     LINEAGE_OFFSET,
@@ -413,6 +414,19 @@ class StageProcessor:
         if key is None:
             return message.key
         return _key_bytes(key)
+
+    def quarantine(self, message: InMessage, error: CrashLoop) -> BatchResult:
+        """``message`` alone, dead-lettered without calling the stage: its workers kept
+        dying while it was in their batch (:mod:`streamworks.runtime.crashloop`)."""
+        letter = dead_letter(
+            self.stage.name,
+            self.dead_letter_topic,
+            message,
+            error,
+            0,
+            error_class="CrashLoop",
+        )
+        return BatchResult([[letter]], Counts(records_in=1, dead_lettered=1))
 
     def _dead_letter(
         self,

@@ -100,7 +100,16 @@ class StageWorker:
 
     async def _handle(self, batches: Batches) -> None:
         # the messages are in partition order, so each partition's are one slice of the batch
-        result = await self._processor.process(to_messages(batches))
+        messages = to_messages(batches)
+        culprit = None
+        if len(messages) == 1:  # a record suspected of killing workers is handled alone
+            message = messages[0]
+            tp = TopicPartition(message.topic, message.partition)
+            culprit = self.parts.guard.culprit(tp, message.offset)
+        if culprit is not None:
+            result = self._processor.quarantine(messages[0], culprit)
+        else:
+            result = await self._processor.process(messages)
         offsets = {tp: records[-1].offset + 1 for tp, records in batches.items()}
         if self.parts.transactions is not None:
             writes: dict[TopicPartition, tuple[list[OutRecord], dict[TopicPartition, int]]] = {}

@@ -1,0 +1,451 @@
+"""Crash-loop quarantine: a record that keeps killing its worker becomes a dead letter.
+
+A record that makes its worker *die* — a segfault in a C extension, an out-of-memory kill,
+an error nothing catches, an output the broker refuses at produce time — is not
+dead-lettered like a record whose function raises: the process is gone before it can say
+which record it was. The partition's committed offset has not moved, so the next worker
+reads the same batch and dies again, for ever. This module turns that outage into one dead
+letter:
+
+* Before a worker processes a piece of a batch it writes a small **marker** naming, per
+  partition, the offsets in that piece (and, under at-least-once, in the piece still in
+  flight). A worker that stops for a cause that is not a record's (a stop request, a lost
+  broker, a stage stopped by its breaker) deletes it; a death leaves it behind.
+* Whoever sees a dead worker's marker first — its supervisor when it reaps the process
+  (which knows the exit status), or any worker of the group when it starts — folds it into
+  the group's **ledger**: per partition, the suspect offsets (the intersection of the
+  ranges of successive deaths) and how many deaths they have seen in a row.
+* After ``after`` deaths (default 3) a worker processes the suspect offsets **one record at
+  a time**, each written and committed alone. The records that get through are cleared;
+  the record whose worker dies is the culprit, found at the cost of one more death. The
+  next worker dead-letters it without running the stage, with
+  ``streamworks.dlq.error.class=CrashLoop`` and the last exit's reason, logs one line
+  naming topic, partition and offset, and goes on.
+
+Markers and the ledger live in ``<state dir>/crashes/<group>/`` (one directory per stage),
+so the supervisor and its workers share them; a pod's restarted container finds them in its
+volume. Ledger entries older than :data:`FORGET_AFTER_S` are ignored: a crash loop restarts
+within seconds, and a topic recreated since could reuse its offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from aiokafka import TopicPartition
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidMessageError,
+    InvalidTimestampError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
+
+from streamworks.core.errors import StreamworksError
+from streamworks.runtime.breaker import StageStopped
+
+__all__ = [
+    "DEFAULT_AFTER",
+    "FORGET_AFTER_S",
+    "CrashGuard",
+    "CrashLoop",
+    "Suspect",
+    "crash_directory",
+    "exit_reason",
+    "fold_dead_worker",
+    "is_the_records",
+    "stopped_itself",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_AFTER = 3
+"""Deaths with the same record in the batch after which it is tracked down."""
+FORGET_AFTER_S = 900.0
+"""A ledger entry whose last death is older than this is stale."""
+
+_RECORD_REFUSALS = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    InvalidMessageError,
+    CorruptRecordException,
+    InvalidTimestampError,
+)
+"""Produce errors the broker gives for one record's content: a record's, not an outage's."""
+
+_FOLDER = "crashes"
+
+Batches = dict[TopicPartition, list[Any]]
+
+
+class CrashLoop(StreamworksError):
+    """A record whose worker died every time it was in the batch (the dead letter's error)."""
+
+
+@dataclass
+class Suspect:
+    """The suspect offsets of one partition, from the deaths seen so far."""
+
+    topic: str
+    partition: int
+    first: int
+    """The lowest offset that was in every death's batch since the run began."""
+    last: int
+    """The highest such offset."""
+    deaths: int
+    """Deaths in a row with these offsets in the batch."""
+    reason: str
+    """Why the last worker ended, as its supervisor or its marker says."""
+    at: float
+    """When the last death was folded in (epoch seconds)."""
+    pinned: bool = False
+    """True when the deaths alone narrowed the suspects to one record (``first ==
+    last``); records that got through since do not pin the one left."""
+
+    @property
+    def tp(self) -> TopicPartition:
+        """The partition."""
+        return TopicPartition(self.topic, self.partition)
+
+
+def crash_directory(state_dir: Path, group: str) -> Path:
+    """Where the markers and the ledger of ``group`` (one stage's workers) live."""
+    return state_dir / _FOLDER / group
+
+
+def is_the_records(error: BaseException) -> bool:
+    """True when a worker dying of ``error`` may be a record's doing (its marker stays).
+
+    A stop request, a broker or registry out of reach, a refused login or a stage stopped
+    by its breaker are not any record's fault; a broker refusing a record's content and an
+    error nobody expected may be.
+    """
+    if isinstance(error, _RECORD_REFUSALS):
+        return True
+    not_a_record = (asyncio.CancelledError, KeyboardInterrupt, KafkaError, OSError)
+    return not isinstance(error, (*not_a_record, StreamworksError))
+
+
+def exit_reason(returncode: int) -> str:
+    """A process's exit status in words: ``killed by SIGSEGV``, ``exit 1``."""
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit {returncode}"
+
+
+def stopped_itself(state_dir: Path, pid: int) -> bool:
+    """True when worker ``pid`` ended because its stage stopped itself on a bug (its
+    breaker tripped): another worker would stop the same way. Asking forgets the note."""
+    notes = list((state_dir / _FOLDER).glob(f"*/stopped-{pid}.json"))
+    for note in notes:
+        note.unlink(missing_ok=True)
+    return bool(notes)
+
+
+def fold_dead_worker(state_dir: Path, pid: int, reason: str) -> list[Suspect]:
+    """Fold the markers a dead worker ``pid`` left in ``state_dir`` into their groups'
+    ledgers; return the suspects it counts towards (none: it ended for no record)."""
+    counted: list[Suspect] = []
+    root = state_dir / _FOLDER
+    if not root.is_dir():
+        return counted
+    for marker in sorted(root.glob(f"*/worker-{pid}-*.json")):
+        counted += _Ledger(marker.parent).fold(marker, reason)
+    return counted
+
+
+class CrashGuard:
+    """One worker's side of the quarantine, for the group whose directory is ``directory``.
+
+    ``after``: deaths before a suspect partition is replayed record by record (``0`` turns
+    the quarantine off: no markers are written). ``pipelined``: a piece's outputs are still
+    in flight when the next piece is processed (at-least-once), so a piece is cleared only
+    once the next one was handled.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        worker_id: str,
+        *,
+        after: int = DEFAULT_AFTER,
+        pipelined: bool = False,
+    ) -> None:
+        self.after = after
+        self._pipelined = pipelined
+        self._pending: Batches | None = None
+        self._ledger = _Ledger(directory)
+        self._marker = directory / f"worker-{os.getpid()}-{worker_id}.json"
+        self._suspects: dict[TopicPartition, Suspect] = {}
+        self._in_flight: dict[TopicPartition, tuple[int, int]] = {}
+        self._written = False
+
+    @property
+    def enabled(self) -> bool:
+        """False when the quarantine is off."""
+        return self.after > 0
+
+    def refresh(self) -> None:
+        """Fold markers of workers that died unseen, then read the ledger (at every
+        assignment: the partitions may come with a history)."""
+        if not self.enabled:
+            return
+        for marker, pid in self._ledger.orphans():
+            self._ledger.fold(marker, f"worker pid {pid} ended (exit status not known)")
+        self._suspects = {s.tp: s for s in self._ledger.read()}
+        for suspect in self._suspects.values():
+            if suspect.deaths >= self.after:
+                logger.warning(
+                    "%s[%d]: offsets %d..%d were in the batch of %d workers that died (last: "
+                    "%s); processing them one at a time to find the record",
+                    suspect.topic,
+                    suspect.partition,
+                    suspect.first,
+                    suspect.last,
+                    suspect.deaths,
+                    suspect.reason,
+                )
+
+    def pieces(self, batches: Batches) -> list[tuple[Batches, bool]]:
+        """``batches`` split so that every suspect record is a piece of its own.
+
+        Each piece comes with True when it must be settled (written and committed) alone:
+        a death while it is processed then names exactly its record. Without suspects this
+        is the batch itself.
+        """
+        quarantined = [
+            tp for tp in batches if tp in self._suspects and self._tracking(self._suspects[tp])
+        ]
+        if not quarantined:
+            return [(batches, False)]
+        pieces: list[tuple[Batches, bool]] = []
+        first: Batches = {tp: rs for tp, rs in batches.items() if tp not in quarantined}
+        rest: Batches = {}
+        singles: list[tuple[Batches, bool]] = []
+        for tp in quarantined:
+            suspect = self._suspects[tp]
+            before = [r for r in batches[tp] if r.offset < suspect.first]
+            inside = [r for r in batches[tp] if suspect.first <= r.offset <= suspect.last]
+            after = [r for r in batches[tp] if r.offset > suspect.last]
+            if before:
+                first[tp] = before
+            singles += [({tp: [r]}, True) for r in inside]
+            if after:
+                rest[tp] = after
+        if first:
+            pieces.append((first, False))
+        pieces += singles
+        if rest:
+            pieces.append((rest, False))
+        return pieces
+
+    def begin(self, piece: Batches, *, alone: bool) -> None:
+        """Write the marker before ``piece`` is processed: its offsets, and (unless it is
+        processed ``alone``, after the one before it settled) those of the piece in flight."""
+        if not self.enabled:
+            return
+        ranges = {tp: (records[0].offset, records[-1].offset) for tp, records in piece.items()}
+        marked = dict(ranges)
+        if not alone:
+            for tp, (first, last) in self._in_flight.items():
+                low, high = marked.get(tp, (first, last))
+                marked[tp] = (min(low, first), max(high, last))
+        self._in_flight = ranges
+        _write_json(
+            self._marker,
+            {
+                "pid": os.getpid(),
+                "ranges": [[tp.topic, tp.partition, a, b] for tp, (a, b) in marked.items()],
+            },
+        )
+        self._written = True
+
+    def culprit(self, tp: TopicPartition, offset: int) -> CrashLoop | None:
+        """The error to dead-letter record ``offset`` of ``tp`` with, when it is the one
+        that killed its workers (it was the only suspect left when the last one died)."""
+        suspect = self._suspects.get(tp)
+        if (
+            suspect is None
+            or not suspect.pinned
+            or suspect.first != offset
+            or suspect.deaths < self.after
+        ):
+            return None
+        return CrashLoop(
+            f"its worker died {suspect.deaths} times with it in the batch (last: {suspect.reason})"
+        )
+
+    def handled(self, piece: Batches, *, settled: bool) -> None:
+        """``piece`` was handled, and ``settled`` (its outputs acknowledged) if so: the
+        records whose outputs are acknowledged are no suspects any more."""
+        done = [self._pending]  # handling a piece settles the one before it
+        if self._pipelined and not settled:
+            self._pending = piece
+        else:
+            done.append(piece)
+            self._pending = None
+        for pieces in done:
+            if pieces is not None and self._suspects:
+                self._passed(pieces)
+
+    def _passed(self, piece: Batches) -> None:
+        for tp, records in piece.items():
+            suspect = self._suspects.get(tp)
+            if suspect is None or records[-1].offset < suspect.first:
+                continue
+            if records[-1].offset >= suspect.last:
+                del self._suspects[tp]
+                self._ledger.clear(tp)
+            else:
+                suspect.first = records[-1].offset + 1
+                self._ledger.update(suspect)
+
+    def failed(self, error: BaseException) -> None:
+        """The worker is ending on ``error``: keep the marker (with the reason) only when
+        the error may be the record's."""
+        if isinstance(error, StageStopped):  # for the supervisor: restarting cannot help
+            _write_json(self._marker.with_name(f"stopped-{os.getpid()}.json"), {"why": str(error)})
+        if not self._written:
+            return
+        if is_the_records(error):
+            marker = _read_json(self._marker) or {}
+            marker["reason"] = _describe(error)
+            _write_json(self._marker, marker)
+        else:
+            self.close()
+
+    def close(self) -> None:
+        """The worker stopped cleanly: nothing of it is suspect."""
+        with contextlib.suppress(FileNotFoundError):
+            self._marker.unlink()
+        self._written = False
+
+    def _tracking(self, suspect: Suspect) -> bool:
+        return suspect.deaths >= self.after
+
+
+class _Ledger:
+    """The suspects of one group, in ``<directory>/ledger.json``, changed under a lock."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._path = directory / "ledger.json"
+
+    def read(self) -> list[Suspect]:
+        """The fresh entries."""
+        data = _read_json(self._path) or {}
+        now = time.time()
+        suspects = [Suspect(**entry) for entry in data.get("suspects", [])]
+        return [s for s in suspects if now - s.at < FORGET_AFTER_S]
+
+    def orphans(self) -> list[tuple[Path, int]]:
+        """Markers of workers that are no longer running, with their pids."""
+        found = []
+        for marker in self._directory.glob("worker-*-*.json"):
+            pid = int(marker.name.split("-")[1])
+            if not _alive(pid):
+                found.append((marker, pid))
+        return found
+
+    def fold(self, marker: Path, reason: str) -> list[Suspect]:
+        """Count a dead worker's ``marker`` (claimed first, so it counts once)."""
+        claimed = marker.with_suffix(".folding")
+        try:
+            marker.rename(claimed)
+        except FileNotFoundError:
+            return []  # somebody else folded it
+        data = _read_json(claimed) or {}
+        claimed.unlink()
+        why = reason if "reason" not in data else f"{reason}: {data['reason']}"
+        counted = []
+        with self._locked() as suspects:
+            for topic, partition, low, high in data.get("ranges", []):
+                tp = TopicPartition(topic, partition)
+                old = suspects.get(tp)
+                first, last, deaths = low, high, 1
+                if old is not None and old.first <= high and low <= old.last:
+                    first, last, deaths = max(low, old.first), min(high, old.last), old.deaths + 1
+                new = Suspect(
+                    topic, partition, first, last, deaths, why, time.time(), first == last
+                )
+                suspects[tp] = new
+                counted.append(new)
+        for suspect in counted:
+            logger.info(
+                "%s[%d]: a worker died with offsets %d..%d in its batch (%s); death %d in a "
+                "row for them",
+                suspect.topic,
+                suspect.partition,
+                suspect.first,
+                suspect.last,
+                why,
+                suspect.deaths,
+            )
+        return counted
+
+    def update(self, suspect: Suspect) -> None:
+        """Store ``suspect`` as it now stands."""
+        with self._locked() as suspects:
+            suspects[suspect.tp] = suspect
+
+    def clear(self, tp: TopicPartition) -> None:
+        """``tp`` has no suspects left."""
+        with self._locked() as suspects:
+            suspects.pop(tp, None)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[dict[TopicPartition, Suspect]]:
+        self._directory.mkdir(parents=True, exist_ok=True)
+        with (self._directory / "ledger.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            suspects = {s.tp: s for s in self.read()}
+            yield suspects
+            _write_json(self._path, {"suspects": [asdict(s) for s in suspects.values()]})
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Replace ``path`` at once (a crash never leaves half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(data))
+    temporary.replace(path)
