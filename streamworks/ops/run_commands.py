@@ -171,6 +171,11 @@ def _supervise(
         failing = supervisor.failing()
         if failing:
             supervisor.stop()
+            if set(failing) <= supervisor.stopped:
+                raise StageFailingError(
+                    f"stage {', '.join(failing)} stopped itself (its error is above); "
+                    "stopped the pipeline"
+                )
             raise StageFailingError(
                 f"the workers of {', '.join(failing)} exited {GIVE_UP_AFTER} times in a row soon "
                 "after starting (their last error is above); stopped the pipeline"

@@ -31,5 +31,5 @@ def init(
     written = create_project(folder, source=streamworks_from)
     console.print(f"created {folder} ({len(written)} files). Next:")
     console.print(f"  cd {folder}")
-    console.print("  make demo    # installs everything, starts Kafka, runs the pipeline")
-    console.print("  make test    # the tests: in memory, then on a real broker")
+    console.print("  make test    # installs everything; the tests, in memory and on a broker")
+    console.print("  make demo    # starts Kafka, runs the pipeline on the sample views")

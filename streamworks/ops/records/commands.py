@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 
+from streamworks.connectors.base.convert import UnknownTopicError
 from streamworks.core.settings import Settings
 from streamworks.ops.records.consume import Start, consume_records, parse_start
 from streamworks.ops.records.contracts import declared_topic
@@ -78,18 +79,28 @@ def produce(
     spec = declared_topic(topic, pipeline)
     with Progress(console=errors, transient=True, disable=not errors.is_terminal) as progress:
         task = progress.add_task(f"producing to {topic}", total=None)
-        report = asyncio.run(
-            produce_records(
-                Settings(),
-                topic,
-                records,
-                spec=spec,
-                key_field=key,
-                rejects=rejects,
-                skip_bad=skip_bad,
-                on_sent=lambda sent: progress.update(task, advance=sent),
+        try:
+            report = asyncio.run(
+                produce_records(
+                    Settings(),
+                    topic,
+                    records,
+                    spec=spec,
+                    key_field=key,
+                    rejects=rejects,
+                    skip_bad=skip_bad,
+                    on_sent=lambda sent: progress.update(task, advance=sent),
+                )
             )
-        )
+        except UnknownTopicError as error:
+            if spec is not None:
+                raise
+            # no pipeline of the project declares it: one outside it may
+            raise RecordToolError(
+                f"{error}, or name the pipeline that declares it "
+                "(--pipeline package.module:attribute)",
+                topic=topic,
+            ) from None
     _report(topic, report, skip_bad)
 
 
