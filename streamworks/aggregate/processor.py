@@ -30,7 +30,7 @@ from streamworks.pipeline.stage import Stage
 from streamworks.pipeline.windows import Window
 from streamworks.runtime.dead_letters import LINEAGE_PARTITION, LINEAGE_PREFIX, dead_letter
 from streamworks.runtime.inputs import InputDecoder
-from streamworks.runtime.processor import Counts
+from streamworks.runtime.processor import Counts, OutputTooLargeError, check_fits
 from streamworks.schemas.codec import AvroCodec
 from streamworks.schemas.errors import DecodeError, RegistryAccessError, RegistryUnavailableError
 from streamworks.schemas.typed import Format, codec_for
@@ -125,6 +125,9 @@ class AggregationProcessor:
             subject=f"{self.spec.output}-value",
         )
         self._upstream = dict(upstream or {})
+        self.record_limits: dict[str, int] = {}
+        """Output topic -> most bytes of key, value and headers a result may have (the
+        worker reads the topic's ``max.message.bytes``); a result over it is dead-lettered."""
         self._tasks: dict[int, _Task] = {}
         self._stage_header = (LINEAGE_PREFIX + "stage", stage.name.encode())
 
@@ -295,10 +298,10 @@ class AggregationProcessor:
             state = task.store.get(key)
             state = agg.add(agg.initial() if state is None else state, value)
             task.store.put(key, state)
-            counts.out += 1
             if spec.mode == "update":
-                out.append(self._result(key, None, state))
-                counts.records_written += 1
+                self._updated(message, [self._result(key, None, state)], out, counts)
+            else:
+                counts.out += 1
             return
         slot = task.store.get(key)
         if window.is_late(ts, task.stream_time) or window.rejects(slot):
@@ -315,10 +318,27 @@ class AggregationProcessor:
                 task.tracked.add(origin)
             task.origins[origin] = ts
             self._advance(task, now)
-        counts.out += 1
         if spec.mode == "update":
-            out.extend(self._result(key, w, state) for w, state in touched)
-            counts.records_written += len(touched)
+            self._updated(
+                message, [self._result(key, w, state) for w, state in touched], out, counts
+            )
+        else:
+            counts.out += 1
+
+    def _updated(
+        self, message: InMessage, results: list[OutRecord], out: list[OutRecord], counts: Counts
+    ) -> None:
+        """Write the results ``message`` updated, or, when one is larger than the output
+        topic takes, dead-letter ``message`` instead (its fold stays in the state)."""
+        try:
+            for result in results:
+                check_fits(self.stage.name, result, self.record_limits)
+        except OutputTooLargeError as error:
+            self._dead_letter(message, error, 1, out, counts)
+            return
+        counts.out += 1
+        out.extend(results)
+        counts.records_written += len(results)
 
     def _finish(self, task: _Task, partition: int, output: TaskOutput) -> int:
         """Close due windows, record the task's position, collect its changelog; return
@@ -376,9 +396,21 @@ class AggregationProcessor:
                 task.store.put(key, slot)
                 self._schedule(task, key, slot)
             if final:
-                out.extend(self._result(key, w, state) for w, state in closed)
-                emitted += len(closed)
+                for w, state in closed:
+                    emitted += self._final(self._result(key, w, state), out)
         return emitted
+
+    def _final(self, result: OutRecord, out: list[OutRecord]) -> int:
+        """Write a closed window's ``result``; 1, or 0 when it is larger than the output
+        topic takes and goes to the dead-letter topic instead (no input is to blame)."""
+        try:
+            check_fits(self.stage.name, result, self.record_limits)
+        except OutputTooLargeError as error:
+            as_input = InMessage(result.topic, -1, -1, result.key, result.value, 0, result.headers)
+            out.append(dead_letter(self.stage.name, self.dead_letter_topic, as_input, error, 0))
+            return 0
+        out.append(result)
+        return 1
 
     def _schedule(self, task: _Task, key: str, slot: Any) -> None:
         assert self.spec.window is not None  # noqa: S101 - only windowed stages schedule

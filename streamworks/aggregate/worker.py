@@ -37,7 +37,7 @@ from streamworks.pipeline.graph import Pipeline
 from streamworks.runtime.membership import Batches, to_messages
 from streamworks.runtime.parts import WorkerParts
 from streamworks.runtime.processor import Counts, schemas_ready
-from streamworks.runtime.topics import formats_of
+from streamworks.runtime.topics import formats_of, record_limits
 from streamworks.schemas.codec import AvroCodec
 from streamworks.state.changelog import ChangelogReader, Restored
 from streamworks.state.store import Store, open_store
@@ -87,6 +87,7 @@ class AggregationWorker:
         self.restores: list[Restored] = []
         """Every restore this worker did, in order (for metrics and tests)."""
         self._codec = codec
+        self._settings = settings
         self._aggregation = AggregationProcessor(
             self.stage,
             codec,
@@ -130,6 +131,9 @@ class AggregationWorker:
         if self._standby_reader is not None:
             await self._standby_reader.start()
             self._standby_task = asyncio.create_task(self._follow_standbys())
+        self._aggregation.record_limits.update(
+            await record_limits(self._settings, [self._aggregation.spec.output])
+        )
         await self.parts.start(list(self.stage.inputs), self)
         logger.info("worker of %s started (group %s)", self.stage.name, self.parts.group_id)
         try:

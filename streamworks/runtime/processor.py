@@ -45,6 +45,7 @@ __all__ = [
     "Counts",
     "OutputTooLargeError",
     "StageProcessor",
+    "check_fits",
     "is_retriable",
     "schemas_ready",
 ]
@@ -62,6 +63,22 @@ class OutputTooLargeError(EncodeError):
 
 def _key_bytes(key: str | bytes) -> bytes:
     return key.encode() if isinstance(key, str) else key
+
+
+def check_fits(stage: str, record: OutRecord, limits: Mapping[str, int]) -> None:
+    """Refuse an output its topic would refuse (``limits``: most bytes of key, value and
+    headers by topic; others take the broker default), so it is dead-lettered instead of
+    the produce failing the whole batch (and the worker, on every restart)."""
+    limit = limits.get(record.topic, DLQ_RECORD_LIMIT)
+    size = len(record.value or b"") + len(record.key or b"")
+    if size + _HEADERS_ALLOWANCE <= limit:
+        return  # the common case: far below the limit, headers not counted
+    size += sum(len(name) + len(value) for name, value in record.headers)
+    if size > limit:
+        raise OutputTooLargeError(
+            f"stage {stage} wrote a record of {size:,} bytes (key, value and "
+            f"headers) for {record.topic}, which takes at most {limit:,}"
+        )
 
 
 def is_retriable(error: BaseException) -> bool:
@@ -350,18 +367,7 @@ class StageProcessor:
             counts.filtered += 1
 
     def _fits(self, record: OutRecord) -> None:
-        """Refuse an output its topic would refuse, so its input is dead-lettered instead
-        of the produce failing the whole batch (and the worker, on every restart)."""
-        limit = self.record_limits.get(record.topic, DLQ_RECORD_LIMIT)
-        size = len(record.value or b"") + len(record.key or b"")
-        if size + _HEADERS_ALLOWANCE <= limit:
-            return  # the common case: far below the limit, headers not counted
-        size += sum(len(name) + len(value) for name, value in record.headers)
-        if size > limit:
-            raise OutputTooLargeError(
-                f"stage {self.stage.name} wrote a record of {size:,} bytes (key, value and "
-                f"headers) for {record.topic}, which takes at most {limit:,}"
-            )
+        check_fits(self.stage.name, record, self.record_limits)
 
     def _encode_many(self, message: InMessage, result: Any) -> list[OutRecord]:
         items: Iterable[Any]
