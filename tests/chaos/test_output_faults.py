@@ -1,5 +1,5 @@
-"""Scenario 8: output faults. A valid order whose output is too large for the next hop,
-among 3,000 good ones, under exactly-once; once per hop of the chaos pipeline.
+"""Scenario a (issue 21): output faults. A valid order whose output is too large for the
+next hop, among 3,000 good ones, under exactly-once; once per hop of the chaos pipeline.
 
 The pipeline's two outputs get a small ``max.message.bytes`` (``tagged`` 64 KiB,
 ``totals`` 16 KiB; its input keeps the broker's 1 MB), and one valid order comes in that
@@ -14,9 +14,8 @@ The pipeline's two outputs get a small ``max.message.bytes`` (``tagged`` 64 KiB,
 What a user cares about: the order is dead-lettered once, with ``OutputTooLargeError`` as
 the reason, every other order comes out once with the right totals, and no worker exits
 (issue 21: such an order failed the produce and the worker, on every restart, and the
-orders behind it were stuck). The ``totals`` hop still does that (an aggregation does not
-check its outputs' size), so it is an expected failure until it is fixed; it stops at the
-first worker exit and its report row says why.
+orders behind it were stuck; an aggregation did so until this scenario's ``totals`` hop).
+A run stops at the first worker exit, and its report row says what the worker died of.
 """
 
 from __future__ import annotations
@@ -117,21 +116,7 @@ def _last_exit(chaos: Chaos) -> str | None:
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize(
-    "hop",
-    [
-        "tag",
-        pytest.param(
-            "totals",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="an aggregation does not check its outputs' size before producing: "
-                "the broker refuses the running total (MessageSizeTooLargeError), the "
-                "transaction fails and the worker exits, on every restart",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("hop", ["tag", "totals"])
 async def test_an_output_too_large_for_its_topic_is_dead_lettered(
     kafka: KafkaEndpoint, registry_url: str, hop: str
 ) -> None:
@@ -158,7 +143,7 @@ async def test_an_output_too_large_for_its_topic_is_dead_lettered(
         f"output-faults-{hop}",
         {
             **figures.as_report(),
-            "scenario": f"8. output too large at {hop}",
+            "scenario": f"a. output too large at {hop}",
             "guarantee": chaos.guarantee,
             "detail": ", ".join(
                 f"{len(errors)} {stage} dead letter(s)" for stage, errors in letters.items()
