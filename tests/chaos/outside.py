@@ -20,17 +20,17 @@ __all__ = ["CLI", "RunProcess", "caught_up_under", "cli", "until"]
 CLI = [sys.executable, "-m", "streamworks"]
 
 
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 240) -> str:
-    """Run ``streamworks <args>``; return its output, or fail with it on a non-zero exit."""
+def cli(*args: str, timeout: float = 240, codes: tuple[int, ...] = (0,)) -> str:
+    """Run ``streamworks <args>``; return its output, or fail with it on an exit code not
+    in ``codes``."""
     done = subprocess.run(
         [*CLI, *args],
-        env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
-    assert done.returncode == 0, f"streamworks {' '.join(args)}: {done.stdout}{done.stderr}"
+    assert done.returncode in codes, f"streamworks {' '.join(args)}: {done.stdout}{done.stderr}"
     return done.stdout
 
 
