@@ -28,7 +28,12 @@ from streamworks.core.messages import InMessage, OutRecord
 from streamworks.pipeline.aggregation import Aggregation
 from streamworks.pipeline.stage import Stage
 from streamworks.pipeline.windows import Window
-from streamworks.runtime.dead_letters import LINEAGE_PARTITION, LINEAGE_PREFIX, dead_letter
+from streamworks.runtime.dead_letters import (
+    LINEAGE_PARTITION,
+    LINEAGE_PREFIX,
+    LogBudget,
+    dead_letter,
+)
 from streamworks.runtime.inputs import InputDecoder
 from streamworks.runtime.processor import Counts, OutputTooLargeError, check_fits
 from streamworks.schemas.codec import AvroCodec
@@ -130,6 +135,7 @@ class AggregationProcessor:
         worker reads the topic's ``max.message.bytes``); a result over it is dead-lettered."""
         self._tasks: dict[int, _Task] = {}
         self._stage_header = (LINEAGE_PREFIX + "stage", stage.name.encode())
+        self._log_budget = LogBudget()
 
     # -- tasks -----------------------------------------------------------------------------------
 
@@ -227,7 +233,12 @@ class AggregationProcessor:
         output = TaskOutput()
         output.records.append(
             dead_letter(
-                self.stage.name, self.dead_letter_topic, message, error, 0, error_class="CrashLoop"
+                self.stage.name,
+                self.dead_letter_topic,
+                message,
+                error,
+                0,
+                error_class="CrashLoop",
             )
         )
         position = task.positions.get(message.topic, 0)
@@ -452,7 +463,16 @@ class AggregationProcessor:
         out: list[OutRecord],
         counts: Counts,
     ) -> None:
-        out.append(dead_letter(self.stage.name, self.dead_letter_topic, message, error, attempts))
+        out.append(
+            dead_letter(
+                self.stage.name,
+                self.dead_letter_topic,
+                message,
+                error,
+                attempts,
+                budget=self._log_budget,
+            )
+        )
         counts.dead_lettered += 1
 
     def _origin(self, message: InMessage) -> str:

@@ -15,6 +15,8 @@ __all__ = [
     "LINEAGE_OFFSET",
     "LINEAGE_PARTITION",
     "LINEAGE_PREFIX",
+    "LOG_BURST",
+    "LogBudget",
     "dead_letter",
     "dead_letter_headers",
     "dead_letter_topic",
@@ -33,6 +35,39 @@ _MESSAGE_LIMIT = 1_000
 DLQ_RECORD_LIMIT = 1_048_000
 """Most bytes of key, value and headers a dead letter carries: with Kafka's framing it fits
 the broker's default ``message.max.bytes`` (1,048,588), which the original also had to."""
+
+
+LOG_BURST = 10
+"""Dead letters of one stage logged one by one per :data:`_LOG_WINDOW_S`; the rest are
+counted in one line (every dead letter is in the topic and the stage's counts)."""
+_LOG_WINDOW_S = 10.0
+
+
+class LogBudget:
+    """How many dead-letter lines a stage's processor may still log in this window."""
+
+    def __init__(self) -> None:
+        self._windows: dict[str, tuple[float, int, int]] = {}
+
+    def take(self, stage: str) -> bool:
+        """True when this dead letter of ``stage`` is logged on its own line."""
+        now = time.monotonic()
+        began, logged, held = self._windows.get(stage, (now, 0, 0))
+        if now - began >= _LOG_WINDOW_S:
+            if held:
+                logger.warning(
+                    "stage %s: %d more dead letters in %.0f s, not logged one by one "
+                    "(streamworks dlq inspect groups them)",
+                    stage,
+                    held,
+                    now - began,
+                )
+            began, logged, held = now, 0, 0
+        if logged < LOG_BURST:
+            self._windows[stage] = (began, logged + 1, held)
+            return True
+        self._windows[stage] = (began, logged, held + 1)
+        return False
 
 
 def lineage_headers(stage: str, origin: InMessage) -> Headers:
@@ -82,18 +117,22 @@ def dead_letter(
     attempts: int,
     *,
     error_class: str | None = None,
+    budget: LogBudget | None = None,
 ) -> OutRecord:
-    """``message`` as a dead letter for ``topic``, explained by its headers, and logged."""
-    logger.warning(
-        "stage %s: %s at %s[%d]@%d, a dead letter for %s once its batch is written: %s",
-        stage,
-        type(error).__name__,
-        message.topic,
-        message.partition,
-        message.offset,
-        topic,
-        error,
-    )
+    """``message`` as a dead letter for ``topic``, explained by its headers, and logged:
+    every one, or with a ``budget`` the first :data:`LOG_BURST` per 10 s and then how many
+    more there were."""
+    if budget is None or budget.take(stage):
+        logger.warning(
+            "stage %s: %s at %s[%d]@%d, a dead letter for %s once its batch is written: %s",
+            stage,
+            type(error).__name__,
+            message.topic,
+            message.partition,
+            message.offset,
+            topic,
+            error,
+        )
     headers = dead_letter_headers(stage, message, error, attempts, error_class=error_class)
     value = message.value
     room = DLQ_RECORD_LIMIT - len(message.key or b"") - sum(len(k) + len(v) for k, v in headers)

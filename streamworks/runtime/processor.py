@@ -23,6 +23,7 @@ from streamworks.runtime.crashloop import CrashLoop
 from streamworks.runtime.dead_letters import (
     DLQ_RECORD_LIMIT,
     LINEAGE_OFFSET,
+    LogBudget,
     dead_letter,
     lineage_headers,
 )
@@ -213,6 +214,7 @@ class StageProcessor:
         self._lineage_fixed: dict[tuple[str, int], Headers] = {}
         self._plain = not stage.batch
         self._breaker = Breaker(stage)
+        self._log_budget = LogBudget()
         self.record_limits: dict[str, int] = {}
         """Output topic -> most bytes of key, value and headers a record may have (the
         worker reads each topic's ``max.message.bytes``); others take the broker default."""
@@ -442,5 +444,14 @@ class StageProcessor:
         out: list[OutRecord],
         counts: Counts,
     ) -> None:
-        out.append(dead_letter(self.stage.name, self.dead_letter_topic, message, error, attempts))
+        out.append(
+            dead_letter(
+                self.stage.name,
+                self.dead_letter_topic,
+                message,
+                error,
+                attempts,
+                budget=self._log_budget,
+            )
+        )
         counts.dead_lettered += 1

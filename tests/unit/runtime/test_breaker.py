@@ -9,6 +9,7 @@ import pytest
 
 from streamworks import ConfigurationError, Pipeline, TopicSpec
 from streamworks.runtime.breaker import StageStopped
+from streamworks.runtime.dead_letters import LOG_BURST
 from streamworks.testing.driver import TestDriver
 from tests.kit.builders import feed
 from tests.kit.records import Label, Reading
@@ -36,6 +37,19 @@ async def test_the_same_error_on_every_record_stops_the_stage() -> None:
     driver = _driver(broken, stop_after=50)
     with pytest.raises(StageStopped, match=r"50 records in a row failed.*KeyError: 'amount'"):
         await driver.run()
+
+
+async def test_a_stage_logs_its_first_dead_letters_and_counts_the_rest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(reading: Reading) -> Label:
+        raise KeyError("amount")
+
+    driver = _driver(broken, stop_after=50)
+    with pytest.raises(StageStopped):
+        await driver.run()
+    lines = [r.getMessage() for r in caplog.records if "a dead letter for" in r.getMessage()]
+    assert len(lines) == LOG_BURST  # not one line per record before the stage stops
 
 
 async def test_a_few_bad_records_are_dead_lettered() -> None:
