@@ -31,11 +31,10 @@ from streamworks.pipeline.windows import Window
 from streamworks.runtime.dead_letters import (
     LINEAGE_PARTITION,
     LINEAGE_PREFIX,
-    LogBudget,
     dead_letter,
 )
 from streamworks.runtime.inputs import InputDecoder
-from streamworks.runtime.processor import Counts, OutputTooLargeError, check_fits
+from streamworks.runtime.processor import Counts, DeadLetters, OutputTooLargeError, check_fits
 from streamworks.schemas.codec import AvroCodec
 from streamworks.schemas.errors import DecodeError, RegistryAccessError, RegistryUnavailableError
 from streamworks.schemas.typed import Format, codec_for
@@ -135,7 +134,7 @@ class AggregationProcessor:
         worker reads the topic's ``max.message.bytes``); a result over it is dead-lettered."""
         self._tasks: dict[int, _Task] = {}
         self._stage_header = (LINEAGE_PREFIX + "stage", stage.name.encode())
-        self._log_budget = LogBudget()
+        self._letters = DeadLetters(stage.name, dead_letter_topic)
 
     # -- tasks -----------------------------------------------------------------------------------
 
@@ -297,12 +296,12 @@ class AggregationProcessor:
             )
             value = spec.aggregator.lift(record)
         except DecodeError as error:
-            self._dead_letter(message, error, 0, out, counts)
+            self._letters.add(message, error, 0, out, counts)
             return
         except (RegistryUnavailableError, RegistryAccessError):
             raise  # an outage or a refused login is never a reason to dead-letter a record
         except Exception as error:  # noqa: BLE001 - a record the key or value functions reject
-            self._dead_letter(message, error, 1, out, counts)
+            self._letters.add(message, error, 1, out, counts)
             return
         window, agg = spec.window, spec.aggregator
         if window is None:
@@ -345,7 +344,7 @@ class AggregationProcessor:
             for result in results:
                 check_fits(self.stage.name, result, self.record_limits)
         except OutputTooLargeError as error:
-            self._dead_letter(message, error, 1, out, counts)
+            self._letters.add(message, error, 1, out, counts)
             return
         counts.out += 1
         out.extend(results)
@@ -454,26 +453,6 @@ class AggregationProcessor:
             *message.headers,
         )
         return OutRecord(self.spec.late, message.key, message.value, headers)
-
-    def _dead_letter(
-        self,
-        message: InMessage,
-        error: BaseException,
-        attempts: int,
-        out: list[OutRecord],
-        counts: Counts,
-    ) -> None:
-        out.append(
-            dead_letter(
-                self.stage.name,
-                self.dead_letter_topic,
-                message,
-                error,
-                attempts,
-                budget=self._log_budget,
-            )
-        )
-        counts.dead_lettered += 1
 
     def _origin(self, message: InMessage) -> str:
         """The origin of a message: the upstream partition the repartition stage read it

@@ -44,6 +44,7 @@ from streamworks.schemas.typed import Format, TypedCodec, codec_for
 __all__ = [
     "BatchResult",
     "Counts",
+    "DeadLetters",
     "OutputTooLargeError",
     "StageProcessor",
     "check_fits",
@@ -64,6 +65,28 @@ class OutputTooLargeError(EncodeError):
 
 def _key_bytes(key: str | bytes) -> bytes:
     return key.encode() if isinstance(key, str) else key
+
+
+class DeadLetters:
+    """A stage's dead letters: written to ``topic``, counted, and logged within a budget."""
+
+    def __init__(self, stage: str, topic: str) -> None:
+        self.stage = stage
+        self.topic = topic
+        self._budget = LogBudget()
+
+    def add(
+        self,
+        message: InMessage,
+        error: BaseException,
+        attempts: int,
+        out: list[OutRecord],
+        counts: Counts,
+    ) -> None:
+        """Append ``message``'s dead letter to ``out`` and count it."""
+        letter = dead_letter(self.stage, self.topic, message, error, attempts, budget=self._budget)
+        out.append(letter)
+        counts.dead_lettered += 1
 
 
 def check_fits(stage: str, record: OutRecord, limits: Mapping[str, int]) -> None:
@@ -214,7 +237,7 @@ class StageProcessor:
         self._lineage_fixed: dict[tuple[str, int], Headers] = {}
         self._plain = not stage.batch
         self._breaker = Breaker(stage)
-        self._log_budget = LogBudget()
+        self._letters = DeadLetters(stage.name, dead_letter_topic)
         self.record_limits: dict[str, int] = {}
         """Output topic -> most bytes of key, value and headers a record may have (the
         worker reads each topic's ``max.message.bytes``); others take the broker default."""
@@ -260,7 +283,7 @@ class StageProcessor:
         try:
             record = self._decode(message)
         except DecodeError as error:
-            self._dead_letter(message, error, 0, out, counts)
+            self._letters.add(message, error, 0, out, counts)
             return
         attempt = 0
         while True:
@@ -279,7 +302,7 @@ class StageProcessor:
                     await asyncio.sleep(self.stage.retry.backoff(attempt))
                     continue
                 self._breaker.failed(error, message)  # raises when the stage must stop
-                self._dead_letter(message, error, attempt, out, counts)
+                self._letters.add(message, error, attempt, out, counts)
             else:
                 self._breaker.succeeded()
             return
@@ -294,7 +317,7 @@ class StageProcessor:
                 decoded.append((index, self._decode(message)))
             except DecodeError as error:
                 counts.records_in += 1
-                self._dead_letter(message, error, 0, slots[index], counts)
+                self._letters.add(message, error, 0, slots[index], counts)
         if not decoded:
             return
         try:
@@ -314,7 +337,7 @@ class StageProcessor:
                 raise  # a refused login or an untrusted registry: no record's fault, stop
             except Exception as error:  # noqa: BLE001 - a bad output dead-letters its input
                 self._breaker.failed(error, messages[index])
-                self._dead_letter(messages[index], error, 1, slots[index], counts)
+                self._letters.add(messages[index], error, 1, slots[index], counts)
             else:
                 self._breaker.succeeded()
 
@@ -435,23 +458,3 @@ class StageProcessor:
             error_class="CrashLoop",
         )
         return BatchResult([[letter]], Counts(records_in=1, dead_lettered=1))
-
-    def _dead_letter(
-        self,
-        message: InMessage,
-        error: BaseException,
-        attempts: int,
-        out: list[OutRecord],
-        counts: Counts,
-    ) -> None:
-        out.append(
-            dead_letter(
-                self.stage.name,
-                self.dead_letter_topic,
-                message,
-                error,
-                attempts,
-                budget=self._log_budget,
-            )
-        )
-        counts.dead_lettered += 1
