@@ -8,6 +8,7 @@ exactly-once, a transaction, so a fault anywhere shows up in what the checker re
 The environment names the copy: ``CHAOS_NAME`` (topics, groups), ``CHAOS_PARTITIONS``
 (default 4) and ``STREAMWORKS_GUARANTEE``. An order of ``SLOW_CENTS`` takes ``SLOW_S``
 seconds in ``tag``: the record still in flight when the rebalance storm kills its worker.
+An order of ``ABORT_CENTS`` aborts ``tag``'s process (the crash-loop scenario's poison).
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from streamworks.core.settings import Settings
 from streamworks.pipeline.graph import Pipeline, TopicSpec
 from tests.unit.streams.aggregation_helpers import customer_totals, totals
 
-__all__ = ["SLOW_CENTS", "SLOW_S", "build", "chaos_pipeline"]
+__all__ = ["ABORT_CENTS", "SLOW_CENTS", "SLOW_S", "build", "chaos_pipeline"]
 
 SLOW_CENTS = 1
 """Amount that marks the slow order."""
 SLOW_S = 8.0
 """How long ``tag`` takes for it: long enough to kill its worker while it is in flight."""
+ABORT_CENTS = 0
+"""Amount (no generated order has it) that makes ``tag``'s process abort on the order, as a
+C extension's segfault would kill it: no exception, no dead letter, the worker is gone."""
 
 
 def chaos_pipeline(name: str, *, partitions: int = 4, guarantee: str = "exactly-once") -> Pipeline:
@@ -47,6 +51,8 @@ def chaos_pipeline(name: str, *, partitions: int = 4, guarantee: str = "exactly-
     async def tag(order: EnrichedOrder) -> EnrichedOrder:
         if order.amount_cents == SLOW_CENTS:
             await asyncio.sleep(SLOW_S)  # an outside call that hangs
+        if order.amount_cents == ABORT_CENTS:
+            os.abort()
         return order
 
     pipeline.aggregate(
