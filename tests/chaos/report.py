@@ -38,6 +38,13 @@ def _cell(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
+def _order(row: dict[str, Any]) -> tuple[bool, str, str, str]:
+    """Numbered scenarios first, by number (10 after 9), then lettered ones (issue 21's
+    a-e), then by name and guarantee."""
+    label, _, name = str(row["scenario"]).partition(". ")
+    return not label.isdigit(), label.zfill(4), name, str(row.get("guarantee"))
+
+
 def table(results: dict[str, dict[str, Any]]) -> str:
     """A Markdown table, one row per result file, in scenario order."""
     lines = [
@@ -51,7 +58,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     rows = [
         {**figures, "scenario": figures.get("scenario", name)} for name, figures in results.items()
     ]
-    for row in sorted(rows, key=lambda r: (str(r["scenario"]), str(r.get("guarantee")))):
+    for row in sorted(rows, key=_order):
         lines.append("| " + " | ".join(_cell(row.get(key)) for key, _ in COLUMNS) + " |")
     return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""Scenario 9: kill -9 of the ``streamworks run`` supervisor, under load.
+"""Scenario c (issue 21): kill -9 of the ``streamworks run`` supervisor, under load.
 
 ``streamworks run`` (the real CLI, four workers: two per stage) runs the chaos pipeline
 while a feed sends 6,000 orders. At 40% of the feed the supervisor is killed with
@@ -81,7 +81,7 @@ async def test_kill_9_of_the_supervisor_leaves_no_worker(
         f"supervisor-kill-{guarantee}",
         {
             **figures.as_report(),
-            "scenario": "9. kill -9 of streamworks run",
+            "scenario": "c. kill -9 of streamworks run",
             "guarantee": guarantee,
             "detail": f"{len(workers)} workers gone {gone_s:.1f} s after the kill "
             f"({drained} drained); run again started its workers in {restart_s:.1f} s"
