@@ -167,8 +167,8 @@ else:
 
     @pytest.fixture(name="topic_factory")
     def _no_topic_factory() -> None:
-        """Async fixtures need pytest-asyncio: ``pip install 'streamworks[testing]'``."""
-        pytest.fail("topic_factory needs pytest-asyncio: pip install 'streamworks[testing]'")
+        """Async fixtures need pytest-asyncio: ``pip install 'streamworks[test]'``."""
+        pytest.fail("topic_factory needs pytest-asyncio: pip install 'streamworks[test]'")
 
 
 @pytest.fixture
