@@ -207,8 +207,12 @@ class CrashGuard:
         assignment: the partitions may come with a history)."""
         if not self.enabled:
             return
-        for marker, pid in self._ledger.orphans():
-            self._ledger.fold(marker, f"worker pid {pid} ended (exit status not known)")
+        try:
+            for marker, pid in self._ledger.orphans():
+                self._ledger.fold(marker, f"worker pid {pid} ended (exit status not known)")
+        except OSError as error:
+            self._off(error)
+            return
         self._suspects = {s.tp: s for s in self._ledger.read()}
         for suspect in self._suspects.values():
             if suspect.deaths >= self.after:
@@ -268,14 +272,23 @@ class CrashGuard:
                 low, high = marked.get(tp, (first, last))
                 marked[tp] = (min(low, first), max(high, last))
         self._in_flight = ranges
-        _write_json(
-            self._marker,
-            {
-                "pid": os.getpid(),
-                "ranges": [[tp.topic, tp.partition, a, b] for tp, (a, b) in marked.items()],
-            },
-        )
+        ranges_out = [[tp.topic, tp.partition, a, b] for tp, (a, b) in marked.items()]
+        try:
+            _write_json(self._marker, {"pid": os.getpid(), "ranges": ranges_out})
+        except OSError as error:
+            self._off(error)
+            return
         self._written = True
+
+    def _off(self, error: OSError) -> None:
+        """A state dir it cannot write must not stop the stage: no quarantine, said once."""
+        logger.warning(
+            "crash-loop quarantine off for this worker: cannot use %s (%s); set "
+            "STREAMWORKS_STATE_DIR to a writable folder",
+            self._marker.parent,
+            error,
+        )
+        self.after = 0
 
     def culprit(self, tp: TopicPartition, offset: int) -> CrashLoop | None:
         """The error to dead-letter record ``offset`` of ``tp`` with, when it is the one
@@ -438,7 +451,7 @@ def _describe(error: BaseException) -> str:
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
+    except (OSError, ValueError):  # not there (yet), or not readable: nothing known
         return None
     return data if isinstance(data, dict) else None
 

@@ -192,3 +192,11 @@ def test_a_stage_that_stopped_itself_says_so_once(tmp_path: Path) -> None:
     assert fold_dead_worker(tmp_path, os.getpid(), "exit 1") == []  # no record's doing
     assert stopped_itself(tmp_path, os.getpid())
     assert not stopped_itself(tmp_path, os.getpid())
+
+
+def test_a_state_dir_it_cannot_write_turns_it_off_not_the_stage(tmp_path: Path) -> None:
+    (tmp_path / "crashes").write_text("a file where the folder should be")
+    guard = _guard(tmp_path)
+    guard.begin(_batch(TP, 0, 9), alone=False)  # no error
+    assert not guard.enabled
+    assert guard.pieces(_batch(TP, 0, 9)) == [(_batch(TP, 0, 9), False)]
