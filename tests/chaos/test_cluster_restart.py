@@ -166,7 +166,7 @@ async def test_kafka_down_and_up_keep_records_schemas_and_offsets(
         f"cluster-restart-{cluster.nodes}",
         {
             **figures.as_report(),
-            "scenario": f"d. kafka down/up, {cluster.nodes} node(s)",
+            "scenario": f"d. kafka down/up, {cluster.nodes} node" + "s" * (cluster.nodes > 1),
             "guarantee": chaos.guarantee,
             "detail": f"down {down_s:.1f} s, up {up_s:.1f} s; kept {len(before.ends)} partitions' "
             f"end offsets ({sum(before.ends.values()):,} in all), {len(before.schemas)} subjects, "
