@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -26,18 +27,27 @@ from streamworks.registry.auth import REALM, Authenticator, authentication, call
 from streamworks.registry.errors import (
     BadRequestError,
     ForbiddenError,
+    InvalidSchemaTextError,
+    NotFoundError,
     RegistryApiError,
     SchemaIdNotFoundError,
     SubjectConfigNotFoundError,
     SubjectNotFoundError,
     UnauthorizedError,
     UnsupportedMediaTypeError,
+    VersionNotFoundError,
 )
 from streamworks.registry.forwarding import (
     FORWARDED_HEADER,
     OFFSET_HEADER,
     WriteOutcome,
     WriteRequest,
+)
+from streamworks.registry.media import (
+    CONSUMED,
+    CONTENT_TYPE,
+    content_negotiation,
+    json_reply,
 )
 from streamworks.registry.metrics import count_requests
 from streamworks.registry.records import SchemaRecord
@@ -48,13 +58,12 @@ __all__ = ["CONTENT_TYPE", "Instance", "build_app"]
 
 logger = logging.getLogger(__name__)
 
-CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
-_ACCEPTED_TYPES = {
-    CONTENT_TYPE,
-    "application/vnd.schemaregistry+json",
-    "application/json",
-    "application/octet-stream",  # what aiohttp reports when no Content-Type was sent
-}
+# Any character but a slash, which a subject may hold URL-encoded as %2F (aiohttp matches
+# on the path with %2F still encoded and decodes the parameter); the default pattern also
+# refuses the braces some subjects have.
+_SUBJECT = "{subject:[^/]+}"
+_VERSION = "{version:[^/]+}"
+_INT32 = re.compile(r"[+-]?[0-9]{1,10}")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -96,50 +105,57 @@ _SERVICE: web.AppKey[Instance] = web.AppKey("registry_service")
 
 def build_app(service: Instance) -> web.Application:
     """The aiohttp application answering for ``service`` (and its ``/metrics``)."""
-    middlewares: list[Middleware] = [_remember_connection, count_requests, _errors]
+    middlewares: list[Middleware] = [
+        _remember_connection,
+        count_requests,
+        content_negotiation,
+        _errors,
+    ]
     if service.authenticator is not None:
         middlewares.append(authentication(service.authenticator))
     app = web.Application(middlewares=middlewares)
     app[_SERVICE] = service
     r = app.router
-    r.add_get("/", _root)
     r.add_get("/metrics", _metrics)
-    r.add_get("/schemas/types", _types)
-    r.add_get("/mode", _mode)
-    r.add_get("/mode/{subject}", _mode)
-    for path in ("/subjects", "/subjects/"):
-        r.add_get(path, _subjects)
-    r.add_get("/subjects/{subject}/versions", _versions)
-    r.add_post("/subjects/{subject}/versions", _register)
-    r.add_get("/subjects/{subject}/versions/{version}", _version)
-    r.add_get("/subjects/{subject}/versions/{version}/schema", _version_schema)
-    r.add_get("/subjects/{subject}/versions/{version}/referencedby", _referenced_by)
-    r.add_delete("/subjects/{subject}/versions/{version}", _delete_version)
-    r.add_post("/subjects/{subject}", _lookup)
-    r.add_delete("/subjects/{subject}", _delete_subject)
-    r.add_get("/schemas/ids/{id}", _by_id)
-    r.add_get("/schemas/ids/{id}/schema", _by_id_schema)
-    r.add_get("/schemas/ids/{id}/subjects", _id_subjects)
-    r.add_get("/schemas/ids/{id}/versions", _id_versions)
-    for path in ("/config", "/config/"):
-        r.add_get(path, _get_config)
-        r.add_put(path, _put_config)
-        r.add_delete(path, _delete_config)
-    r.add_get("/config/{subject}", _get_config)
-    r.add_put("/config/{subject}", _put_config)
-    r.add_delete("/config/{subject}", _delete_config)
-    r.add_post("/compatibility/subjects/{subject}/versions/{version}", _compatibility)
-    r.add_post("/compatibility/subjects/{subject}/versions", _compatibility)
+    routes: list[tuple[str, str, Handler]] = [
+        ("GET", "", _root),
+        ("GET", "/schemas", _schemas),
+        ("GET", "/schemas/types", _types),
+        ("GET", "/mode", _mode),
+        ("GET", f"/mode/{_SUBJECT}", _mode),
+        ("GET", "/subjects", _subjects),
+        ("GET", f"/subjects/{_SUBJECT}/versions", _versions),
+        ("POST", f"/subjects/{_SUBJECT}/versions", _register),
+        ("GET", f"/subjects/{_SUBJECT}/versions/{_VERSION}", _version),
+        ("GET", f"/subjects/{_SUBJECT}/versions/{_VERSION}/schema", _version_schema),
+        ("GET", f"/subjects/{_SUBJECT}/versions/{_VERSION}/referencedby", _referenced_by),
+        ("DELETE", f"/subjects/{_SUBJECT}/versions/{_VERSION}", _delete_version),
+        ("POST", f"/subjects/{_SUBJECT}", _lookup),
+        ("DELETE", f"/subjects/{_SUBJECT}", _delete_subject),
+        ("GET", "/schemas/ids/{id}", _by_id),
+        ("GET", "/schemas/ids/{id}/schema", _by_id_schema),
+        ("GET", "/schemas/ids/{id}/subjects", _id_subjects),
+        ("GET", "/schemas/ids/{id}/versions", _id_versions),
+        ("GET", "/config", _get_config),
+        ("PUT", "/config", _put_config),
+        ("DELETE", "/config", _delete_config),
+        ("GET", f"/config/{_SUBJECT}", _get_config),
+        ("PUT", f"/config/{_SUBJECT}", _put_config),
+        ("DELETE", f"/config/{_SUBJECT}", _delete_config),
+        ("POST", f"/compatibility/subjects/{_SUBJECT}/versions/{_VERSION}", _compatibility),
+        ("POST", f"/compatibility/subjects/{_SUBJECT}/versions", _compatibility),
+    ]
+    for method, path, handler in routes:
+        # Confluent (Jersey) answers a path with or without a trailing slash alike
+        for variant in dict.fromkeys((path or "/", f"{path}/")):
+            r.add_route(method, variant, handler)
     return app
 
 
 # -- plumbing -------------------------------------------------------------------------------
 
 
-def _reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=json.dumps(data).encode(), status=status, content_type=CONTENT_TYPE, headers=headers
-    )
+_reply = json_reply
 
 
 def _error(
@@ -185,25 +201,28 @@ def _flag(request: web.Request, name: str) -> bool:
     return request.query.get(name, "false").lower() == "true"
 
 
+def _int32(text: str) -> int:
+    """A path or query integer as JAX-RS reads one; anything else is Jersey's plain 404."""
+    if not _INT32.fullmatch(text) or not -(2**31) <= int(text) < 2**31:
+        raise NotFoundError
+    return int(text)
+
+
 def _page(request: web.Request, items: list[Any]) -> list[Any]:
-    try:
-        offset = max(0, int(request.query.get("offset", "0")))
-        limit = int(request.query.get("limit", "-1"))
-    except ValueError:
-        raise BadRequestError("offset and limit must be integers") from None
-    items = items[offset:]
-    return items if limit < 0 else items[:limit]
+    """Confluent's ``offset`` and ``limit``: a limit of 0 or less means no limit."""
+    offset = max(0, _int32(request.query.get("offset", "0")))
+    limit = _int32(request.query.get("limit", "-1"))
+    return items[offset : offset + limit] if limit > 0 else items[offset:]
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    if request.content_type not in _ACCEPTED_TYPES:
-        raise UnsupportedMediaTypeError(
-            f"content type {request.content_type} is not supported; send {CONTENT_TYPE}"
-        )
+    if request.content_type not in CONSUMED:
+        raise UnsupportedMediaTypeError
     raw = await request.read()
     try:
-        data = json.loads(raw) if raw.strip() else {}
-    except ValueError as error:
+        text = raw.decode(request.charset or "utf-8")
+        data = json.loads(text) if text.strip() else {}
+    except (LookupError, ValueError) as error:  # an unknown charset, bad bytes or bad JSON
         raise BadRequestError(f"the request body is not valid JSON: {error}") from error
     if not isinstance(data, dict):
         raise BadRequestError("the request body must be a JSON object")
@@ -219,7 +238,7 @@ def _subject(request: web.Request) -> str:
     """The subject of the path; one the caller may not see answers as a missing one."""
     subject = request.match_info["subject"]
     if not _sees(request, subject):
-        raise SubjectNotFoundError(f"subject '{subject}' not found")
+        raise SubjectNotFoundError(subject)
     return subject
 
 
@@ -243,24 +262,21 @@ def _check_write(request: web.Request, subject: str | None) -> None:
     raise ForbiddenError(f"user {user.name} may not {request.method} {request.path}: {reason}")
 
 
-def _schema_id(request: web.Request) -> int:
-    text = request.match_info["id"]
-    try:
-        return int(text)
-    except ValueError:
-        raise SchemaIdNotFoundError(f"schema id {text!r} not found") from None
-
-
 def _visible_id(request: web.Request) -> int:
     """The path's schema id if a subject the caller sees uses it; else as a missing id."""
-    schema_id = _schema_id(request)
-    if not any(_sees(request, r.subject) for r in _state(request).usages(schema_id, deleted=True)):
-        raise SchemaIdNotFoundError(f"schema id {schema_id} not found")
+    schema_id = _int32(request.match_info["id"])
+    state = _state(request)
+    if not any(_sees(request, r.subject) for r in state.usages(schema_id, deleted=True)):
+        raise SchemaIdNotFoundError(schema_id)
     return schema_id
 
 
 def _visible_usages(request: web.Request) -> list[SchemaRecord]:
-    usages = _state(request).usages(_visible_id(request), deleted=_flag(request, "deleted"))
+    """The subject-versions of the path's id; Confluent's 40403 here does not name the id."""
+    try:
+        usages = _state(request).usages(_visible_id(request), deleted=_flag(request, "deleted"))
+    except SchemaIdNotFoundError:
+        raise SchemaIdNotFoundError from None
     return [record for record in usages if _sees(request, record.subject)]
 
 
@@ -303,6 +319,22 @@ async def _root(request: web.Request) -> web.Response:
     return _reply({})
 
 
+async def _schemas(request: web.Request) -> web.Response:
+    """``GET /schemas``: every (live, or with ``deleted`` any) version of the subjects with
+    the prefix, by subject then version; ``latestOnly`` keeps each subject's last."""
+    state = _state(request)
+    prefix = request.query.get("subjectPrefix", "")
+    deleted = _flag(request, "deleted")
+    latest_only = _flag(request, "latestOnly")
+    found: list[dict[str, Any]] = []
+    for subject in state.subjects(deleted=deleted):
+        if not subject.startswith(prefix) or not _sees(request, subject):
+            continue
+        versions = state.versions(subject, deleted=deleted)
+        found.extend(_version_json(r) for r in (versions[-1:] if latest_only else versions))
+    return _reply(_page(request, found))
+
+
 async def _types(request: web.Request) -> web.Response:
     return _reply(list(commands.SCHEMA_TYPES))
 
@@ -327,7 +359,7 @@ async def _versions(request: web.Request) -> web.Response:
     subject = _subject(request)
     versions = _state(request).versions(subject, deleted=_flag(request, "deleted"))
     if not versions:
-        raise SubjectNotFoundError(f"subject '{subject}' not found")
+        raise SubjectNotFoundError(subject)
     return _reply(_page(request, [record.version for record in versions]))
 
 
@@ -387,35 +419,40 @@ async def _get_config(request: web.Request) -> web.Response:
     level = state.level(subject) if _sees(request, subject) else None
     if level is None:
         if not _flag(request, "defaultToGlobal"):
-            raise SubjectConfigNotFoundError(
-                f"subject '{subject}' has no compatibility level of its own; "
-                "ask with defaultToGlobal=true for the one that applies"
-            )
+            raise SubjectConfigNotFoundError(subject)
         level = state.effective_level(None)
     return _reply({"compatibilityLevel": level})
 
 
 async def _compatibility(request: web.Request) -> web.Response:
+    """Confluent's rules: a version that is not live (or a subject that does not exist)
+    is 40402; ``latest`` of nothing is compatible; an invalid schema with ``verbose`` is
+    an answer, not an error."""
     state = _state(request)
     subject = request.match_info["subject"]
-    body = await _body(request)
-    canonical = commands.validate_schema(
-        body.get("schema"), body.get("schemaType"), body.get("references")
-    )
     text = request.match_info.get("version")
+    spec = None if text is None else parse_version(text)
+    body = await _body(request)
     # a subject the caller may not see is checked as an empty one, as if it did not exist
-    visible = state.versions(subject) if _sees(request, subject) else []
-    if text is None:
-        against = visible
-    else:
-        spec = parse_version(text)
-        if spec == "latest" and not visible:
-            against = []
-        else:
-            against = [state.version(_subject(request), spec)]
+    against = state.versions(subject) if _sees(request, subject) else []
+    if spec == "latest":
+        against = against[-1:]
+    elif spec is not None:
+        against = [record for record in against if record.version == spec]
+        if not against:
+            raise VersionNotFoundError(subject, spec)
+    verbose = _flag(request, "verbose")
+    try:
+        canonical = commands.validate_schema(
+            body.get("schema"), body.get("schemaType"), body.get("references")
+        )
+    except InvalidSchemaTextError as error:
+        if not verbose:
+            raise
+        return _reply({"is_compatible": False, "messages": [str(error)]})
     problems = commands.compatibility_problems(state, subject, canonical, against)
     answer: dict[str, Any] = {"is_compatible": not problems}
-    if _flag(request, "verbose"):
+    if verbose:
         answer["messages"] = problems
     return _reply(answer)
 

@@ -63,7 +63,7 @@ def validate_schema(schema: Any, schema_type: Any = "AVRO", references: Any = No
     if references:
         raise InvalidSchemaTextError("schema references are not supported by this registry")
     if not isinstance(schema, str) or not schema.strip():
-        raise InvalidSchemaTextError('the request has no schema: send {"schema": "<json>"}')
+        raise InvalidSchemaTextError("Empty schema")
     try:
         return canonical_form(schema)
     except InvalidSchemaError as error:
@@ -80,10 +80,7 @@ def register(
             return Plan({"id": record.schema_id})
     problems = compatibility_problems(state, subject, canonical, live)
     if problems:
-        level = state.effective_level(subject)
-        raise IncompatibleError(
-            f"schema is incompatible with subject '{subject}' under {level}: " + "; ".join(problems)
-        )
+        raise IncompatibleError(subject, problems)
     known = state.id_of(canonical)
     schema_id = known if known is not None else state.max_id + 1
     record = SchemaRecord(subject, state.next_version(subject), schema_id, schema)
@@ -98,7 +95,7 @@ def lookup(
     """The version of ``subject`` holding this schema; 40401 or 40403 when there is none."""
     versions = state.versions(subject, deleted=deleted)
     if not versions:
-        raise SubjectNotFoundError(f"subject '{subject}' not found")
+        raise SubjectNotFoundError(subject)
     for record in reversed(versions):
         if state.canonical(record.schema_id) == canonical:
             return {
@@ -107,7 +104,7 @@ def lookup(
                 "version": record.version,
                 "schema": record.schema,
             }
-    raise SchemaIdNotFoundError(f"the schema is not registered under subject '{subject}'")
+    raise SchemaIdNotFoundError()
 
 
 def compatibility_problems(
@@ -132,21 +129,17 @@ def delete_subject(state: RegistryState, subject: str, *, permanent: bool) -> Pl
     """Soft-delete every live version, or (``permanent``) erase a soft-deleted subject."""
     everything = state.versions(subject, deleted=True)
     if not everything:
-        raise SubjectNotFoundError(f"subject '{subject}' not found")
+        raise SubjectNotFoundError(subject)
     live = state.versions(subject)
     if permanent:
         if live:
-            raise SubjectNotSoftDeletedError(
-                f"subject '{subject}' must be soft-deleted before it is deleted permanently"
-            )
+            raise SubjectNotSoftDeletedError(subject)
         records: list[LogRecord] = [SchemaRecord(subject, r.version, hard=True) for r in everything]
         if state.level(subject) is not None:
             records.append(ConfigRecord(subject, None))
         return Plan([r.version for r in everything], tuple(records))
     if not live:
-        raise SubjectSoftDeletedError(
-            f"subject '{subject}' was soft-deleted already; use permanent=true to erase it"
-        )
+        raise SubjectSoftDeletedError(subject)
     return Plan(
         [r.version for r in live],
         tuple(SchemaRecord(subject, r.version, r.schema_id, r.schema, deleted=True) for r in live),
@@ -158,25 +151,19 @@ def delete_version(
 ) -> Plan[int]:
     """Soft-delete one version, or (``permanent``) erase a soft-deleted one."""
     if not state.has_subject(subject):
-        raise SubjectNotFoundError(f"subject '{subject}' not found")
+        raise SubjectNotFoundError(subject)
     if spec == "latest":
         spec = state.version(subject, "latest", deleted=permanent).version
     every = {r.version: r for r in state.versions(subject, deleted=True)}
     record = every.get(spec)
     if record is None:
-        raise VersionNotFoundError(f"version {spec} of subject '{subject}' not found")
+        raise VersionNotFoundError(subject, spec)
     if permanent:
         if not record.deleted:
-            raise VersionNotSoftDeletedError(
-                f"version {spec} of subject '{subject}' must be soft-deleted before it is "
-                "deleted permanently"
-            )
+            raise VersionNotSoftDeletedError(subject, spec)
         return Plan(spec, (SchemaRecord(subject, spec, hard=True),))
     if record.deleted:
-        raise VersionSoftDeletedError(
-            f"version {spec} of subject '{subject}' was soft-deleted already; "
-            "use permanent=true to erase it"
-        )
+        raise VersionSoftDeletedError(subject, spec)
     deleted = SchemaRecord(subject, spec, record.schema_id, record.schema, deleted=True)
     return Plan(spec, (deleted,))
 
@@ -185,7 +172,7 @@ def _level(level: Any) -> str:
     try:
         return parse_level(level)
     except InvalidCompatibilityLevelError as error:
-        raise InvalidLevelError(str(error)) from error
+        raise InvalidLevelError() from error
 
 
 def set_config(state: RegistryState, subject: str | None, level: Any) -> Plan[dict[str, str]]:
@@ -200,9 +187,7 @@ def delete_config(state: RegistryState, subject: str | None) -> Plan[dict[str, s
     previous = state.level(subject)
     if subject is not None and previous is None:
         if not state.has_subject(subject):
-            raise SubjectNotFoundError(f"subject '{subject}' not found")
-        raise SubjectConfigNotFoundError(
-            f"subject '{subject}' has no compatibility level of its own"
-        )
+            raise SubjectNotFoundError(subject)
+        raise SubjectConfigNotFoundError(subject)
     answer = {"compatibilityLevel": previous or state.effective_level(subject)}
     return Plan(answer, (ConfigRecord(subject, None),) if previous is not None else ())

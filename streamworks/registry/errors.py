@@ -6,6 +6,7 @@ Backend errors (Kafka unavailable, timeouts, no reachable primary) are ``retriab
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from streamworks.core.errors import StreamworksError
@@ -17,15 +18,22 @@ __all__ = [
     "BadRequestError",
     "ForbiddenError",
     "ForwardingError",
+    "IdDoesNotMatchError",
     "IncompatibleError",
     "InvalidLevelError",
+    "InvalidModeError",
     "InvalidSchemaTextError",
     "InvalidVersionError",
+    "NotAcceptableError",
+    "NotFoundError",
     "NotPrimaryError",
+    "OperationNotPermittedError",
+    "ReferenceExistsError",
     "RegistryApiError",
     "RegistrySetupError",
     "SchemaIdNotFoundError",
     "SubjectConfigNotFoundError",
+    "SubjectModeNotFoundError",
     "SubjectNotFoundError",
     "SubjectNotSoftDeletedError",
     "SubjectSoftDeletedError",
@@ -48,6 +56,24 @@ class RegistryApiError(RegistryRequestError):
         super().__init__(message, status=self.http_status, error_code=self.code)
 
 
+class NotFoundError(RegistryApiError):
+    """No route answers the path, or a path parameter is not of its type (``/schemas/ids/x``)."""
+
+    http_status, code = 404, 404
+
+    def __init__(self) -> None:
+        super().__init__("HTTP 404 Not Found")
+
+
+class NotAcceptableError(RegistryApiError):
+    """The request's ``Accept`` header names no type the registry answers in."""
+
+    http_status, code = 406, 406
+
+    def __init__(self) -> None:
+        super().__init__("HTTP 406 Not Acceptable")
+
+
 class BadRequestError(RegistryApiError):
     """The request body is not JSON, or not the JSON object the endpoint expects."""
 
@@ -58,6 +84,9 @@ class UnsupportedMediaTypeError(RegistryApiError):
     """The request's Content-Type is not one of the registry's JSON types."""
 
     http_status, code = 415, 415
+
+    def __init__(self) -> None:
+        super().__init__("HTTP 415 Unsupported Media Type")
 
 
 class UnauthorizedError(RegistryApiError):
@@ -77,17 +106,33 @@ class SubjectNotFoundError(RegistryApiError):
 
     http_status, code = 404, 40401
 
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        super().__init__(f"Subject '{subject}' not found.")
+
 
 class VersionNotFoundError(RegistryApiError):
-    """The subject has no such (live) version."""
+    """The subject has no such (live) version; Confluent's message names only the version."""
 
     http_status, code = 404, 40402
 
+    def __init__(self, subject: str, version: int | str) -> None:
+        self.subject, self.version = subject, version
+        super().__init__(f"Version {version} not found.")
+
 
 class SchemaIdNotFoundError(RegistryApiError):
-    """No schema has the id, or the schema is not under the subject."""
+    """No schema has the id, or the schema is not under the subject.
+
+    Confluent names the id only when one was asked for by id (``GET /schemas/ids/{id}``).
+    """
 
     http_status, code = 404, 40403
+
+    def __init__(self, schema_id: int | None = None) -> None:
+        self.schema_id = schema_id
+        named = "" if schema_id is None else f" {schema_id}"
+        super().__init__(f"Schema{named} not found")
 
 
 class SubjectSoftDeletedError(RegistryApiError):
@@ -95,11 +140,24 @@ class SubjectSoftDeletedError(RegistryApiError):
 
     http_status, code = 404, 40404
 
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        # Confluent's text, missing space included
+        super().__init__(
+            f"Subject '{subject}' was soft deleted.Set permanent=true to delete permanently"
+        )
+
 
 class SubjectNotSoftDeletedError(RegistryApiError):
     """A permanent delete of a subject that was not soft-deleted first."""
 
     http_status, code = 404, 40405
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        super().__init__(
+            f"Subject '{subject}' was not deleted first before being permanently deleted"
+        )
 
 
 class VersionSoftDeletedError(RegistryApiError):
@@ -107,11 +165,25 @@ class VersionSoftDeletedError(RegistryApiError):
 
     http_status, code = 404, 40406
 
+    def __init__(self, subject: str, version: int | str) -> None:
+        self.subject, self.version = subject, version
+        super().__init__(
+            f"Subject '{subject}' Version {version} was soft deleted."
+            "Set permanent=true to delete permanently"
+        )
+
 
 class VersionNotSoftDeletedError(RegistryApiError):
     """A permanent delete of a version that was not soft-deleted first."""
 
     http_status, code = 404, 40407
+
+    def __init__(self, subject: str, version: int | str) -> None:
+        self.subject, self.version = subject, version
+        super().__init__(
+            f"Subject '{subject}' Version {version} was not deleted first before being "
+            "permanently deleted"
+        )
 
 
 class SubjectConfigNotFoundError(RegistryApiError):
@@ -119,11 +191,24 @@ class SubjectConfigNotFoundError(RegistryApiError):
 
     http_status, code = 404, 40408
 
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        super().__init__(
+            f"Subject '{subject}' does not have subject-level compatibility configured"
+        )
+
 
 class IncompatibleError(RegistryApiError):
     """The schema breaks the subject's compatibility level; the message names the field."""
 
     http_status, code = 409, 409
+
+    def __init__(self, subject: str, problems: Sequence[str]) -> None:
+        self.subject, self.problems = subject, tuple(problems)
+        super().__init__(
+            "Schema being registered is incompatible with an earlier schema for subject "
+            f'"{subject}", details: [{", ".join(problems)}]'
+        )
 
 
 class InvalidSchemaTextError(RegistryApiError):
@@ -137,11 +222,75 @@ class InvalidVersionError(RegistryApiError):
 
     http_status, code = 422, 42202
 
+    def __init__(self, version: str) -> None:
+        self.version = version
+        super().__init__(
+            f"The specified version '{version}' is not a valid version id. "
+            'Allowed values are between [1, 2^31-1] and the string "latest"'
+        )
+
 
 class InvalidLevelError(RegistryApiError):
     """A compatibility level is not one of the seven Confluent levels."""
 
     http_status, code = 422, 42203
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Invalid compatibility level. Valid values are none, backward, forward, full, "
+            "backward_transitive, forward_transitive, and full_transitive"
+        )
+
+
+class SubjectModeNotFoundError(RegistryApiError):
+    """The subject has no mode of its own (and no fallback was asked for)."""
+
+    http_status, code = 404, 40409
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        super().__init__(f"Subject '{subject}' does not have subject-level mode configured")
+
+
+class InvalidModeError(RegistryApiError):
+    """A mode is not READWRITE, READONLY, READONLY_OVERRIDE or IMPORT (Confluent's text)."""
+
+    http_status, code = 422, 42204
+
+    def __init__(self) -> None:
+        super().__init__("Invalid mode. Valid values are READWRITE, READONLY, and IMPORT.")
+
+
+class OperationNotPermittedError(RegistryApiError):
+    """The mode forbids the write: read-only, not importing, or an import that would clash."""
+
+    http_status, code = 422, 42205
+
+
+class IdDoesNotMatchError(RegistryApiError):
+    """An import gives the subject's existing schema another id."""
+
+    http_status, code = 422, 42207
+
+    def __init__(self, registered: int, given: int) -> None:
+        self.registered, self.given = registered, given
+        super().__init__(
+            f"Schema already registered with id {registered} instead of input id {given}"
+        )
+
+
+class ReferenceExistsError(RegistryApiError):
+    """A delete of a version that a live schema references; delete the referencing one first."""
+
+    http_status, code = 422, 42206
+
+    def __init__(self, subject: str, version: int) -> None:
+        self.subject, self.version = subject, version
+        # Confluent's text: its key's toString
+        super().__init__(
+            "One or more references exist to the schema "
+            f"{{magic=1,keytype=SCHEMA,subject={subject},version={version}}}"
+        )
 
 
 class BackendError(RegistryApiError):

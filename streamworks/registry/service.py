@@ -204,7 +204,7 @@ class RegistryService:
                     await self._deposed()
                     raise
                 await self.reader.wait_position(offset, self.config.write_timeout)
-        return WriteOutcome(200, json.dumps(plan.result).encode(), offset)
+        return WriteOutcome(200, json.dumps(plan.result, separators=(",", ":")).encode(), offset)
 
     async def _forward(self, request: WriteRequest) -> WriteOutcome:
         primary = self.state.primary

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Literal
 
 from streamworks.registry.errors import (
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 Latest = Literal["latest"]
 VersionSpec = int | Latest
 _MAX_VERSION = 2**31 - 1
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def canonical_form(schema: str) -> str:
@@ -45,19 +47,20 @@ def canonical_form(schema: str) -> str:
 
 
 def parse_version(text: str) -> VersionSpec:
-    """A version path parameter: an integer in [1, 2^31-1], ``latest`` or ``-1``."""
-    if text == "latest":
+    """A version path parameter as Confluent reads it: [1, 2^31-1], ``latest`` (any case), -1.
+
+    Like Confluent, the error quotes the text when it is not a 32-bit integer, else the number.
+    """
+    trimmed = text.strip()
+    if trimmed.lower() == "latest":
         return "latest"
-    try:
-        number = int(text)
-    except ValueError:
-        number = 0
+    if not _INTEGER.fullmatch(trimmed) or not -_MAX_VERSION - 1 <= int(trimmed) <= _MAX_VERSION:
+        raise InvalidVersionError(text)
+    number = int(trimmed)
     if number == -1:
         return "latest"
-    if not 1 <= number <= _MAX_VERSION:
-        raise InvalidVersionError(
-            f"version {text!r} is invalid; use an integer from 1 to 2^31-1, or 'latest'"
-        )
+    if number < 1:
+        raise InvalidVersionError(str(number))
     return number
 
 
@@ -149,13 +152,13 @@ class RegistryState:
         """One version; raises SubjectNotFoundError or VersionNotFoundError."""
         versions = self.versions(subject, deleted=deleted)
         if not versions:
-            raise SubjectNotFoundError(f"subject '{subject}' not found")
+            raise SubjectNotFoundError(subject)
         if spec == "latest":
             return versions[-1]
         for record in versions:
             if record.version == spec:
                 return record
-        raise VersionNotFoundError(f"version {spec} of subject '{subject}' not found")
+        raise VersionNotFoundError(subject, spec)
 
     def next_version(self, subject: str) -> int:
         """The version a new registration under ``subject`` gets."""
@@ -166,7 +169,7 @@ class RegistryState:
         try:
             return self._schemas[schema_id]
         except KeyError:
-            raise SchemaIdNotFoundError(f"schema id {schema_id} not found") from None
+            raise SchemaIdNotFoundError(schema_id) from None
 
     def id_of(self, canonical: str) -> int | None:
         """The global id already given to a schema with this canonical form, if any."""

@@ -207,17 +207,21 @@ def test_subjects_outside_the_patterns_answer_exactly_as_missing_ones(
             """The answer with the name asked about (a subject, an id) replaced by X."""
             response = raw.get(path.format(name))
             return response.status_code, response.text.replace(f"'{name}'", "'X'").replace(
-                f"schema id {name} ", "schema id X "
+                f"Schema {name} ", "Schema X "
             )
 
         for path in ("/subjects/{}/versions", "/subjects/{}/versions/latest", "/config/{}"):
             hidden = answers(path, payments)
             assert hidden == answers(path, missing)
             assert hidden[0] == 404
-        for path in ("/schemas/ids/{}", "/schemas/ids/{}/schema", "/schemas/ids/{}/subjects"):
+        for path, message in (
+            ("/schemas/ids/{}", "Schema X not found"),
+            ("/schemas/ids/{}/schema", "Schema X not found"),
+            ("/schemas/ids/{}/subjects", "Schema not found"),  # Confluent's, without the id
+        ):
             hidden = answers(path, str(payments_id))
             assert hidden == answers(path, str(missing_id))
-            assert hidden == (404, '{"error_code": 40403, "message": "schema id X not found"}')
+            assert hidden == (404, f'{{"error_code":40403,"message":"{message}"}}')
         assert raw.get(f"/schemas/ids/{orders_id}").status_code == 200
         assert raw.get(f"/schemas/ids/{shared_id}/subjects").json() == [
             f"orders.{run}.shared-value"
