@@ -13,6 +13,7 @@ import json
 import logging
 import ssl
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from streamworks.schemas.errors import (
     RegistryUnavailableError,
     SchemaNotFoundError,
 )
+from streamworks.schemas.references import SchemaReference, referenced_schemas, standalone
 
 __all__ = ["RegisteredSchema", "RegistryClient"]
 
@@ -52,6 +54,8 @@ class RegisteredSchema:
     """The global id that framed records carry."""
     schema: str
     """The schema text."""
+    references: tuple[SchemaReference, ...] = ()
+    """The other subjects' versions whose named types the schema uses."""
 
 
 class RegistryClient:
@@ -119,24 +123,47 @@ class RegistryClient:
     # -- the codec's needs ---------------------------------------------------------------
 
     def schema_by_id(self, schema_id: int) -> str:
-        """The schema text of a global id (cached forever: ids never change meaning)."""
+        """The schema text of a global id (cached forever: ids never change meaning).
+
+        A schema with references comes back standing alone: the referenced subject versions
+        are fetched (recursively) and their named types inlined, so any Avro reader can use it.
+        """
         cached = self._by_id.get(schema_id)
         if cached is None:
-            cached = str(self._request("GET", f"/schemas/ids/{schema_id}")["schema"])
+            data = self._request("GET", f"/schemas/ids/{schema_id}")
+            cached = self._standalone(str(data["schema"]), _references(data))
             self._by_id[schema_id] = cached
         return cached
 
-    def register(self, subject: str, schema: str) -> int:
-        """Register ``schema`` under ``subject`` (idempotent) and return its global id."""
-        key = (subject, schema)
+    def register(
+        self, subject: str, schema: str, references: Sequence[SchemaReference] = ()
+    ) -> int:
+        """Register ``schema`` under ``subject`` (idempotent) and return its global id.
+
+        ``references`` name the subject versions defining the named types it uses.
+        """
+        key = (subject, schema + "".join(json.dumps(r.to_json()) for r in references))
         cached = self._ids.get(key)
         if cached is None:
-            body = {"schema": schema, "schemaType": "AVRO"}
+            body: dict[str, Any] = {"schema": schema, "schemaType": "AVRO"}
+            if references:
+                body["references"] = [reference.to_json() for reference in references]
             path = f"/subjects/{_quote(subject)}/versions"
             cached = int(self._request("POST", path, body)["id"])
             self._ids[key] = cached
-            self._by_id.setdefault(cached, schema)
+            if not references:
+                self._by_id.setdefault(cached, schema)
         return cached
+
+    def _standalone(self, schema: str, references: tuple[SchemaReference, ...]) -> str:
+        if not references:
+            return schema
+
+        def fetch(reference: SchemaReference) -> tuple[str, tuple[SchemaReference, ...]]:
+            found = self.version(reference.subject, reference.version, deleted=True)
+            return found.schema, found.references
+
+        return standalone(schema, referenced_schemas(references, fetch))
 
     # -- the rest of the API the CLI uses ------------------------------------------------
 
@@ -152,15 +179,14 @@ class RegistryClient:
         """The newest live version under ``subject``."""
         return self.version(subject, "latest")
 
-    def version(self, subject: str, version: int | str) -> RegisteredSchema:
-        """One version under ``subject`` (a number or ``latest``)."""
-        data = self._request("GET", f"/subjects/{_quote(subject)}/versions/{version}")
-        return RegisteredSchema(
-            subject=str(data["subject"]),
-            version=int(data["version"]),
-            schema_id=int(data["id"]),
-            schema=str(data["schema"]),
-        )
+    def version(
+        self, subject: str, version: int | str, *, deleted: bool = False
+    ) -> RegisteredSchema:
+        """One version under ``subject`` (a number or ``latest``; soft-deleted with
+        ``deleted``)."""
+        query = "?deleted=true" if deleted else ""
+        data = self._request("GET", f"/subjects/{_quote(subject)}/versions/{version}{query}")
+        return _registered(data)
 
     def lookup(self, subject: str, schema: str) -> RegisteredSchema | None:
         """The registration of ``schema`` under ``subject``, or None when it is not there."""
@@ -168,12 +194,7 @@ class RegistryClient:
             data = self._request("POST", f"/subjects/{_quote(subject)}", {"schema": schema})
         except SchemaNotFoundError:
             return None
-        return RegisteredSchema(
-            subject=str(data["subject"]),
-            version=int(data["version"]),
-            schema_id=int(data["id"]),
-            schema=str(data["schema"]),
-        )
+        return _registered(data)
 
     def test_compatibility(
         self, subject: str, schema: str, version: int | str = "latest"
@@ -284,6 +305,20 @@ def _tls_reason(error: ssl.SSLError) -> str:
     if isinstance(error, ssl.SSLCertVerificationError):
         return f"certificate verify failed ({error.verify_message})"
     return str(error.reason or error).lower().replace("_", " ")
+
+
+def _references(data: dict[str, Any]) -> tuple[SchemaReference, ...]:
+    return tuple(SchemaReference.from_json(item) for item in data.get("references") or ())
+
+
+def _registered(data: dict[str, Any]) -> RegisteredSchema:
+    return RegisteredSchema(
+        subject=str(data["subject"]),
+        version=int(data["version"]),
+        schema_id=int(data["id"]),
+        schema=str(data["schema"]),
+        references=_references(data),
+    )
 
 
 def _quote(subject: str) -> str:
