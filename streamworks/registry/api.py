@@ -32,6 +32,7 @@ from streamworks.registry.errors import (
     RegistryApiError,
     SchemaIdNotFoundError,
     SubjectConfigNotFoundError,
+    SubjectModeNotFoundError,
     SubjectNotFoundError,
     UnauthorizedError,
     UnsupportedMediaTypeError,
@@ -121,8 +122,11 @@ def build_app(service: Instance) -> web.Application:
         ("GET", "", _root),
         ("GET", "/schemas", _schemas),
         ("GET", "/schemas/types", _types),
-        ("GET", "/mode", _mode),
-        ("GET", f"/mode/{_SUBJECT}", _mode),
+        ("GET", "/mode", _get_mode),
+        ("PUT", "/mode", _put_mode),
+        ("GET", f"/mode/{_SUBJECT}", _get_mode),
+        ("PUT", f"/mode/{_SUBJECT}", _put_mode),
+        ("DELETE", f"/mode/{_SUBJECT}", _delete_mode),
         ("GET", "/subjects", _subjects),
         ("GET", f"/subjects/{_SUBJECT}/versions", _versions),
         ("POST", f"/subjects/{_SUBJECT}/versions", _register),
@@ -299,13 +303,8 @@ async def _write(
     )
 
 
-def _version_json(record: Any) -> dict[str, Any]:
-    return {
-        "subject": record.subject,
-        "version": record.version,
-        "id": record.schema_id,
-        "schema": record.schema,
-    }
+def _version_json(record: SchemaRecord) -> dict[str, Any]:
+    return commands.version_json(record)
 
 
 def _raw_schema(text: str) -> web.Response:
@@ -339,8 +338,31 @@ async def _types(request: web.Request) -> web.Response:
     return _reply(list(commands.SCHEMA_TYPES))
 
 
-async def _mode(request: web.Request) -> web.Response:
-    return _reply({"mode": "READWRITE"})
+async def _get_mode(request: web.Request) -> web.Response:
+    """The global mode, or a subject's own (40409 without one, unless defaultToGlobal)."""
+    state = _state(request)
+    subject = request.match_info.get("subject")
+    # a subject the caller may not see answers as one without a mode of its own
+    own = state.mode(subject) if subject is not None and _sees(request, subject) else None
+    if subject is None or (own is None and _flag(request, "defaultToGlobal")):
+        return _reply({"mode": state.effective_mode(None)})
+    if own is None:
+        raise SubjectModeNotFoundError(subject)
+    return _reply({"mode": own})
+
+
+async def _put_mode(request: web.Request) -> web.Response:
+    subject = request.match_info.get("subject")
+    _check_write(request, subject)
+    mode = commands.parse_mode((await _body(request)).get("mode"))  # 42204 before forwarding
+    force = _flag(request, "force")
+    return await _write(request, lambda s: commands.set_mode(s, subject, mode, force=force))
+
+
+async def _delete_mode(request: web.Request) -> web.Response:
+    subject = request.match_info["subject"]
+    _check_write(request, subject)
+    return await _write(request, lambda s: commands.delete_mode(s, subject))
 
 
 async def _subjects(request: web.Request) -> web.Response:
@@ -377,23 +399,32 @@ async def _version_schema(request: web.Request) -> web.Response:
 
 async def _referenced_by(request: web.Request) -> web.Response:
     spec = parse_version(request.match_info["version"])
-    _state(request).version(_subject(request), spec)
-    return _reply([])  # references are not supported, so nothing refers to anything
+    state = _state(request)
+    record = state.version(_subject(request), spec)
+    # ids used only by subjects the caller may not see are left out, as if they did not exist
+    ids = state.referenced_by(record.subject, record.version)
+    visible = [i for i in ids if any(_sees(request, r.subject) for r in state.usages(i))]
+    return _reply(_page(request, visible))
 
 
 async def _lookup(request: web.Request) -> web.Response:
     body = await _body(request)
-    canonical = commands.validate_schema(
+    submitted = commands.validate_schema(
         body.get("schema"), body.get("schemaType"), body.get("references")
     )
     found = commands.lookup(
-        _state(request), _subject(request), canonical, deleted=_flag(request, "deleted")
+        _state(request), _subject(request), submitted, deleted=_flag(request, "deleted")
     )
     return _reply(found)
 
 
 async def _by_id(request: web.Request) -> web.Response:
-    return _reply({"schema": _state(request).schema(_visible_id(request))})
+    state, schema_id = _state(request), _visible_id(request)
+    answer: dict[str, Any] = {"schema": state.schema(schema_id)}
+    references = state.references(schema_id)
+    if references:  # omitted when empty, as Confluent does
+        answer["references"] = [reference.to_json() for reference in references]
+    return _reply(answer)
 
 
 async def _by_id_schema(request: web.Request) -> web.Response:
@@ -464,11 +495,25 @@ async def _register(request: web.Request) -> web.Response:
     subject = request.match_info["subject"]
     _check_write(request, subject)
     body = await _body(request)
-    canonical = commands.validate_schema(
+    submitted = commands.validate_schema(
         body.get("schema"), body.get("schemaType"), body.get("references")
     )
-    schema = str(body["schema"])
-    return await _write(request, lambda s: commands.register(s, subject, schema, canonical))
+    schema_id, version = _given(body, "id"), _given(body, "version")
+    if schema_id is None and version is None:
+        return await _write(request, lambda s: commands.register(s, subject, submitted))
+    return await _write(
+        request, lambda s: commands.import_schema(s, subject, submitted, schema_id, version)
+    )
+
+
+def _given(body: dict[str, Any], name: str) -> int | None:
+    """A registration's ``id`` or ``version`` (IMPORT mode); absent, 0 or negative is none."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BadRequestError(f"{name} must be an integer")
+    return value if value > 0 else None
 
 
 async def _delete_subject(request: web.Request) -> web.Response:

@@ -30,7 +30,7 @@ from streamworks.core.settings import Settings
 from streamworks.kafka import clients
 from streamworks.kafka.errors import unreachable_message
 from streamworks.registry.errors import BackendError, BackendTimeoutError, NotPrimaryError
-from streamworks.registry.records import LogRecord, decode, encode
+from streamworks.registry.records import LogRecord, decode, encode_all
 from streamworks.registry.state import RegistryState
 from streamworks.runtime import topics
 
@@ -184,10 +184,10 @@ class LogWriter:
             async with self._producer.transaction():
                 futures = []
                 for record in records:
-                    key, value = encode(record)
-                    futures.append(
-                        await self._producer.send(self.topic, value=value, key=key, partition=0)
-                    )
+                    for key, value in encode_all(record):
+                        futures.append(
+                            await self._producer.send(self.topic, value=value, key=key, partition=0)
+                        )
                 sent = await asyncio.gather(*futures)
         except ProducerFenced as error:
             raise NotPrimaryError(
