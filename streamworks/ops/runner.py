@@ -75,7 +75,8 @@ async def _run(
     metrics = MetricsServer(settings)
 
     def details() -> dict[str, Any]:
-        return {**metrics.details(), **(server.details() if server is not None else {})}
+        served = server.details() if server is not None else {}
+        return {**metrics.details(), **served, "missing_topics": worker.parts.topic_watch.missing}
 
     stats = StatsPublisher(
         settings,

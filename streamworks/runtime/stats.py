@@ -4,8 +4,8 @@ Each worker writes its :class:`~streamworks.runtime.processor.Counts` (keyed by 
 seconds and when it stops. Reading the topic and keeping the latest value per worker gives
 each stage's totals across its pool, restarts included (a restarted worker has a new id).
 A record may carry more about its worker (an aggregation worker's query address and owned
-partitions, see :mod:`streamworks.runtime.query`); every record lists the worker's
-``missing_topics`` (:mod:`streamworks.runtime.topic_watch`); the last record of a worker
+partitions, see :mod:`streamworks.runtime.query`; the topics it finds missing, see
+:mod:`streamworks.runtime.topic_watch`); the last record of a worker
 that stopped cleanly says ``"stopped": true``.
 """
 
@@ -27,7 +27,6 @@ from streamworks.core.settings import Settings
 from streamworks.kafka import clients
 from streamworks.kafka.security import explain
 from streamworks.runtime.processor import Counts
-from streamworks.runtime.topic_watch import missing_of
 from streamworks.runtime.topics import ensure_topic
 
 __all__ = [
@@ -75,7 +74,6 @@ class StatsPublisher:
     ) -> None:
         self._settings = settings
         self._key = f"{pipeline}/{stage}/{worker}".encode()
-        self._worker = worker
         self._meta = {"pipeline": pipeline, "stage": stage, "worker": worker}
         self._counts = counts
         self._interval = interval
@@ -103,23 +101,22 @@ class StatsPublisher:
         """Send the current counts (and details) now."""
         if self._producer is None:
             return
-        details = self._all_details()
+        details = self._current()
         value = {**self._meta, **details, "counts": asdict(self._counts), "at": time.time()}
         if stopped:
             value["stopped"] = True
         self._published = details  # a failed send is retried by the next round, not at once
         await self._producer.send_and_wait(STATS_TOPIC, json.dumps(value).encode(), key=self._key)
 
-    def _all_details(self) -> dict[str, Any]:
-        details = self._details() if self._details is not None else {}
-        return {**details, "missing_topics": missing_of(self._worker)}
+    def _current(self) -> dict[str, Any]:
+        return self._details() if self._details is not None else {}
 
     async def _loop(self) -> None:
         last = time.monotonic()
         while True:
             await asyncio.sleep(self._watch)
             due = time.monotonic() - last >= self._interval
-            if not due and self._all_details() == self._published:
+            if not due and self._current() == self._published:
                 continue
             last = time.monotonic()
             try:

@@ -5,7 +5,7 @@ own errors, hundreds of KB a second, or as silence. :class:`TopicWatch` asks the
 which topics exist every few seconds (one metadata request, never per batch) and logs one
 line per missing topic every ``every_s`` seconds, naming its role and the fix; aiokafka's
 repeats are quietened (:mod:`streamworks.kafka.missing_topics`). The worker's stats carry
-the missing topics (:func:`missing_of`), so ``streamworks status`` marks its stage. When a
+the missing topics (:attr:`TopicWatch.missing`), so ``streamworks status`` marks its stage. When a
 topic comes back the worker says so and refreshes its consumer's metadata, so its group
 takes the topic's partitions again without a restart.
 """
@@ -26,18 +26,9 @@ from streamworks.kafka import clients
 from streamworks.kafka.missing_topics import quiet_missing_topics
 from streamworks.pipeline.graph import Pipeline
 
-__all__ = ["MissingTopics", "Notice", "TopicWatch", "missing_of", "roles_of"]
+__all__ = ["MissingTopics", "Notice", "TopicWatch", "roles_of"]
 
 logger = logging.getLogger(__name__)
-
-_MISSING: dict[str, tuple[str, ...]] = {}
-"""Worker id -> its topics missing now, for the stats it publishes (one process may run
-several workers in tests)."""
-
-
-def missing_of(worker: str) -> list[str]:
-    """The topics worker ``worker`` (of this process) finds missing now, sorted."""
-    return list(_MISSING.get(worker, ()))
 
 
 def roles_of(pipeline: Pipeline, stage: str) -> dict[str, str]:
@@ -139,13 +130,17 @@ class TopicWatch:
         quiet_missing_topics()
         self._task = asyncio.create_task(self._loop())
 
+    @property
+    def missing(self) -> list[str]:
+        """The worker's topics missing at the last check, sorted (its stats carry them)."""
+        return list(self.topics.missing)
+
     async def stop(self) -> None:
-        """Stop checking; the worker no longer reports missing topics."""
+        """Stop checking."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        _MISSING.pop(self._worker, None)
 
     async def check(self, admin: AIOKafkaAdminClient) -> None:
         """Ask the cluster once; log what is due; publish what is missing."""
@@ -153,7 +148,6 @@ class TopicWatch:
         before = set(self.topics.missing)
         for notice in self.topics.seen(existing, time.monotonic()):
             logger.log(notice.level, "%s", notice.message)
-        _MISSING[self._worker] = self.topics.missing
         back = before - set(self.topics.missing)
         if back:
             self._on_back(back)

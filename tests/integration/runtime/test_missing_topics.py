@@ -69,8 +69,13 @@ async def test_a_deleted_input_is_said_marked_and_taken_up_again_when_applied(
     )
     async with run_pipeline(pipeline) as running:
         [worker] = running.workers["label"]
-        stats = StatsPublisher(
-            kafka_settings, worker.counts, pipeline=name, stage="label", worker=worker.worker_id
+        stats = StatsPublisher(  # as the worker command publishes them
+            kafka_settings,
+            worker.counts,
+            pipeline=name,
+            stage="label",
+            worker=worker.worker_id,
+            details=lambda: {"missing_topics": worker.parts.topic_watch.missing},
         )
         await stats.start()
         try:
