@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from streamworks.core.settings import Settings
-from streamworks.runtime.crashloop import exit_reason, fold_dead_worker, stopped_itself
+from streamworks.runtime.crash_ledger import exit_reason, fold_dead_worker, stopped_itself
 
 __all__ = ["GIVE_UP_AFTER", "Supervisor", "WorkerProcess"]
 

@@ -22,9 +22,10 @@ letter:
   ``streamworks.dlq.error.class=CrashLoop`` and the last exit's reason, logs one line
   naming topic, partition and offset, and goes on.
 
-Markers and the ledger live in ``<state dir>/crashes/<group>/`` (one directory per stage),
-so the supervisor and its workers share them; a pod's restarted container finds them in its
-volume. Ledger entries older than :data:`FORGET_AFTER_S` are ignored: a crash loop restarts
+Markers and the ledger (:mod:`streamworks.runtime.crash_ledger`) live in ``<state
+dir>/crashes/<group>/`` (one directory per stage), so the supervisor and its workers share
+them; a pod's restarted container finds them in its volume. Ledger entries older than
+:data:`~streamworks.runtime.crash_ledger.FORGET_AFTER_S` are ignored: a crash loop restarts
 within seconds, and a topic recreated since could reuse its offsets.
 """
 
@@ -32,14 +33,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import json
 import logging
 import os
-import signal
-import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,26 +51,14 @@ from aiokafka.errors import (
 
 from streamworks.core.errors import StreamworksError
 from streamworks.runtime.breaker import StageStopped
+from streamworks.runtime.crash_ledger import Ledger, Suspect, read_json, write_json
 
-__all__ = [
-    "DEFAULT_AFTER",
-    "FORGET_AFTER_S",
-    "CrashGuard",
-    "CrashLoop",
-    "Suspect",
-    "crash_directory",
-    "exit_reason",
-    "fold_dead_worker",
-    "is_the_records",
-    "stopped_itself",
-]
+__all__ = ["DEFAULT_AFTER", "CrashGuard", "CrashLoop", "is_the_records"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_AFTER = 3
 """Deaths with the same record in the batch after which it is tracked down."""
-FORGET_AFTER_S = 900.0
-"""A ledger entry whose last death is older than this is stale."""
 
 _RECORD_REFUSALS = (
     MessageSizeTooLargeError,
@@ -87,44 +70,11 @@ _RECORD_REFUSALS = (
 )
 """Produce errors the broker gives for one record's content: a record's, not an outage's."""
 
-_FOLDER = "crashes"
-
 Batches = dict[TopicPartition, list[Any]]
 
 
 class CrashLoop(StreamworksError):
     """A record whose worker died every time it was in the batch (the dead letter's error)."""
-
-
-@dataclass
-class Suspect:
-    """The suspect offsets of one partition, from the deaths seen so far."""
-
-    topic: str
-    partition: int
-    first: int
-    """The lowest offset that was in every death's batch since the run began."""
-    last: int
-    """The highest such offset."""
-    deaths: int
-    """Deaths in a row with these offsets in the batch."""
-    reason: str
-    """Why the last worker ended, as its supervisor or its marker says."""
-    at: float
-    """When the last death was folded in (epoch seconds)."""
-    pinned: bool = False
-    """True when the deaths alone narrowed the suspects to one record (``first ==
-    last``); records that got through since do not pin the one left."""
-
-    @property
-    def tp(self) -> TopicPartition:
-        """The partition."""
-        return TopicPartition(self.topic, self.partition)
-
-
-def crash_directory(state_dir: Path, group: str) -> Path:
-    """Where the markers and the ledger of ``group`` (one stage's workers) live."""
-    return state_dir / _FOLDER / group
 
 
 def is_the_records(error: BaseException) -> bool:
@@ -138,37 +88,6 @@ def is_the_records(error: BaseException) -> bool:
         return True
     not_a_record = (asyncio.CancelledError, KeyboardInterrupt, KafkaError, OSError)
     return not isinstance(error, (*not_a_record, StreamworksError))
-
-
-def exit_reason(returncode: int) -> str:
-    """A process's exit status in words: ``killed by SIGSEGV``, ``exit 1``."""
-    if returncode < 0:
-        try:
-            return f"killed by {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"killed by signal {-returncode}"
-    return f"exit {returncode}"
-
-
-def stopped_itself(state_dir: Path, pid: int) -> bool:
-    """True when worker ``pid`` ended because its stage stopped itself on a bug (its
-    breaker tripped): another worker would stop the same way. Asking forgets the note."""
-    notes = list((state_dir / _FOLDER).glob(f"*/stopped-{pid}.json"))
-    for note in notes:
-        note.unlink(missing_ok=True)
-    return bool(notes)
-
-
-def fold_dead_worker(state_dir: Path, pid: int, reason: str) -> list[Suspect]:
-    """Fold the markers a dead worker ``pid`` left in ``state_dir`` into their groups'
-    ledgers; return the suspects it counts towards (none: it ended for no record)."""
-    counted: list[Suspect] = []
-    root = state_dir / _FOLDER
-    if not root.is_dir():
-        return counted
-    for marker in sorted(root.glob(f"*/worker-{pid}-*.json")):
-        counted += _Ledger(marker.parent).fold(marker, reason)
-    return counted
 
 
 class CrashGuard:
@@ -191,7 +110,7 @@ class CrashGuard:
         self.after = after
         self._pipelined = pipelined
         self._pending: Batches | None = None
-        self._ledger = _Ledger(directory)
+        self._ledger = Ledger(directory)
         self._marker = directory / f"worker-{os.getpid()}-{worker_id}.json"
         self._suspects: dict[TopicPartition, Suspect] = {}
         self._in_flight: dict[TopicPartition, tuple[int, int]] = {}
@@ -274,7 +193,7 @@ class CrashGuard:
         self._in_flight = ranges
         ranges_out = [[tp.topic, tp.partition, a, b] for tp, (a, b) in marked.items()]
         try:
-            _write_json(self._marker, {"pid": os.getpid(), "ranges": ranges_out})
+            write_json(self._marker, {"pid": os.getpid(), "ranges": ranges_out})
         except OSError as error:
             self._off(error)
             return
@@ -334,13 +253,13 @@ class CrashGuard:
         """The worker is ending on ``error``: keep the marker (with the reason) only when
         the error may be the record's."""
         if isinstance(error, StageStopped):  # for the supervisor: restarting cannot help
-            _write_json(self._marker.with_name(f"stopped-{os.getpid()}.json"), {"why": str(error)})
+            write_json(self._marker.with_name(f"stopped-{os.getpid()}.json"), {"why": str(error)})
         if not self._written:
             return
         if is_the_records(error):
-            marker = _read_json(self._marker) or {}
+            marker = read_json(self._marker) or {}
             marker["reason"] = _describe(error)
-            _write_json(self._marker, marker)
+            write_json(self._marker, marker)
         else:
             self.close()
 
@@ -354,111 +273,6 @@ class CrashGuard:
         return suspect.deaths >= self.after
 
 
-class _Ledger:
-    """The suspects of one group, in ``<directory>/ledger.json``, changed under a lock."""
-
-    def __init__(self, directory: Path) -> None:
-        self._directory = directory
-        self._path = directory / "ledger.json"
-
-    def read(self) -> list[Suspect]:
-        """The fresh entries."""
-        data = _read_json(self._path) or {}
-        now = time.time()
-        suspects = [Suspect(**entry) for entry in data.get("suspects", [])]
-        return [s for s in suspects if now - s.at < FORGET_AFTER_S]
-
-    def orphans(self) -> list[tuple[Path, int]]:
-        """Markers of workers that are no longer running, with their pids."""
-        found = []
-        for marker in self._directory.glob("worker-*-*.json"):
-            pid = int(marker.name.split("-")[1])
-            if not _alive(pid):
-                found.append((marker, pid))
-        return found
-
-    def fold(self, marker: Path, reason: str) -> list[Suspect]:
-        """Count a dead worker's ``marker`` (claimed first, so it counts once)."""
-        claimed = marker.with_suffix(".folding")
-        try:
-            marker.rename(claimed)
-        except FileNotFoundError:
-            return []  # somebody else folded it
-        data = _read_json(claimed) or {}
-        claimed.unlink()
-        why = reason if "reason" not in data else f"{reason}: {data['reason']}"
-        counted = []
-        with self._locked() as suspects:
-            for topic, partition, low, high in data.get("ranges", []):
-                tp = TopicPartition(topic, partition)
-                old = suspects.get(tp)
-                first, last, deaths = low, high, 1
-                if old is not None and old.first <= high and low <= old.last:
-                    first, last, deaths = max(low, old.first), min(high, old.last), old.deaths + 1
-                new = Suspect(
-                    topic, partition, first, last, deaths, why, time.time(), first == last
-                )
-                suspects[tp] = new
-                counted.append(new)
-        for suspect in counted:
-            logger.info(
-                "%s[%d]: a worker died with offsets %d..%d in its batch (%s); death %d in a "
-                "row for them",
-                suspect.topic,
-                suspect.partition,
-                suspect.first,
-                suspect.last,
-                why,
-                suspect.deaths,
-            )
-        return counted
-
-    def update(self, suspect: Suspect) -> None:
-        """Store ``suspect`` as it now stands."""
-        with self._locked() as suspects:
-            suspects[suspect.tp] = suspect
-
-    def clear(self, tp: TopicPartition) -> None:
-        """``tp`` has no suspects left."""
-        with self._locked() as suspects:
-            suspects.pop(tp, None)
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[dict[TopicPartition, Suspect]]:
-        self._directory.mkdir(parents=True, exist_ok=True)
-        with (self._directory / "ledger.lock").open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            suspects = {s.tp: s for s in self.read()}
-            yield suspects
-            _write_json(self._path, {"suspects": [asdict(s) for s in suspects.values()]})
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _describe(error: BaseException) -> str:
     text = str(error).splitlines()[0] if str(error) else ""
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):  # not there (yet), or not readable: nothing known
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Replace ``path`` at once (a crash never leaves half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(data))
-    temporary.replace(path)

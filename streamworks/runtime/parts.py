@@ -30,7 +30,8 @@ from streamworks.kafka.offsets import stable_committed
 from streamworks.pipeline.graph import Pipeline
 from streamworks.runtime.breaker import StageStopped
 from streamworks.runtime.commits import AtLeastOnce
-from streamworks.runtime.crashloop import CrashGuard, crash_directory
+from streamworks.runtime.crash_ledger import crash_directory
+from streamworks.runtime.crashloop import CrashGuard
 from streamworks.runtime.membership import Batches, GroupMember, Owner
 from streamworks.runtime.metrics import StageMetrics
 from streamworks.runtime.processor import Counts

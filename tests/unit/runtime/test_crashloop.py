@@ -19,14 +19,13 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
 from streamworks.runtime.breaker import StageStopped
-from streamworks.runtime.crashloop import (
-    CrashGuard,
+from streamworks.runtime.crash_ledger import (
     crash_directory,
     exit_reason,
     fold_dead_worker,
-    is_the_records,
     stopped_itself,
 )
+from streamworks.runtime.crashloop import CrashGuard, is_the_records
 
 _PIDS = itertools.count(1_000_000_000)  # above any pid_max: no process has these
 TP = TopicPartition("orders", 0)
