@@ -354,9 +354,12 @@ async def _get_mode(request: web.Request) -> web.Response:
 async def _put_mode(request: web.Request) -> web.Response:
     subject = request.match_info.get("subject")
     _check_write(request, subject)
-    mode = commands.parse_mode((await _body(request)).get("mode"))  # 42204 before forwarding
+    sent = (await _body(request)).get("mode")
+    mode = commands.parse_mode(sent)  # 42204 before forwarding
     force = _flag(request, "force")
-    return await _write(request, lambda s: commands.set_mode(s, subject, mode, force=force))
+    return await _write(
+        request, lambda s: commands.set_mode(s, subject, mode, force=force, sent=str(sent))
+    )
 
 
 async def _delete_mode(request: web.Request) -> web.Response:
@@ -365,10 +368,16 @@ async def _delete_mode(request: web.Request) -> web.Response:
     return await _write(request, lambda s: commands.delete_mode(s, subject))
 
 
+def _deleted_only(request: web.Request) -> bool:
+    # Confluent's parameter; confluent-kafka's Python client sends deleted_only
+    return _flag(request, "deletedOnly") or _flag(request, "deleted_only")
+
+
 async def _subjects(request: web.Request) -> web.Response:
     state = _state(request)
-    prefix = request.query.get("subject", "")
-    if _flag(request, "deleted_only"):
+    # Confluent's subjectPrefix; confluent-kafka's Python client sends subject
+    prefix = request.query.get("subjectPrefix", request.query.get("subject", ""))
+    if _deleted_only(request):
         live = set(state.subjects())
         names = [s for s in state.subjects(deleted=True) if s not in live]
     else:
@@ -378,10 +387,13 @@ async def _subjects(request: web.Request) -> web.Response:
 
 
 async def _versions(request: web.Request) -> web.Response:
-    subject = _subject(request)
-    versions = _state(request).versions(subject, deleted=_flag(request, "deleted"))
+    subject, state = _subject(request), _state(request)
+    deleted_only = _deleted_only(request)
+    versions = state.versions(subject, deleted=deleted_only or _flag(request, "deleted"))
     if not versions:
         raise SubjectNotFoundError(subject)
+    if deleted_only:  # as Confluent: the subject exists, and the list may be empty
+        versions = [record for record in versions if record.deleted]
     return _reply(_page(request, [record.version for record in versions]))
 
 
@@ -400,7 +412,7 @@ async def _version_schema(request: web.Request) -> web.Response:
 async def _referenced_by(request: web.Request) -> web.Response:
     spec = parse_version(request.match_info["version"])
     state = _state(request)
-    record = state.version(_subject(request), spec)
+    record = state.version(_subject(request), spec, deleted=True)  # as Confluent: soft-deleted too
     # ids used only by subjects the caller may not see are left out, as if they did not exist
     ids = state.referenced_by(record.subject, record.version)
     visible = [i for i in ids if any(_sees(request, r.subject) for r in state.usages(i))]

@@ -13,6 +13,8 @@ from typing import Any, Generic, TypeVar
 
 import avro.schema
 
+from streamworks.registry.canonical import confluent_text
+from streamworks.registry.differences import OldSchema, explain
 from streamworks.registry.errors import (
     IdDoesNotMatchError,
     IncompatibleError,
@@ -40,7 +42,7 @@ from streamworks.registry.records import (
     SchemaRecord,
 )
 from streamworks.registry.state import RegistryState, VersionSpec, canonical_form, identity
-from streamworks.schemas.compatibility import InvalidCompatibilityLevelError, check, parse_level
+from streamworks.schemas.compatibility import InvalidCompatibilityLevelError, parse_level
 from streamworks.schemas.errors import InvalidSchemaError
 from streamworks.schemas.references import (
     SchemaReference,
@@ -235,12 +237,11 @@ def _problems(
     against = [record for record in against if state.parses(record.schema_id)]
     if not against:
         return []
-    return check(
-        candidate,
-        [_parsed(state, record) for record in against],
-        level or state.effective_level(subject),
-        labels=[f"version {record.version}" for record in against],
-    )
+    olds = [
+        OldSchema(record.version, _parsed(state, record), confluent_text(record.schema))
+        for record in against
+    ]
+    return explain(candidate, olds, parse_level(level or state.effective_level(subject)))
 
 
 def _refuse_if_referenced(state: RegistryState, record: SchemaRecord) -> None:
@@ -304,10 +305,11 @@ def _level(level: Any) -> str:
 
 
 def set_config(state: RegistryState, subject: str | None, level: Any) -> Plan[dict[str, str]]:
-    """Set the level of a subject (or the global one, for None)."""
+    """Set the level of a subject (or the global one, for None); answer the level as it was
+    sent (Confluent echoes the request: ``full`` stays lower case)."""
     check_mode(state, subject)  # any subject may have a level, even before its first version
     chosen = _level(level)
-    return Plan({"compatibility": chosen}, (ConfigRecord(subject, chosen),))
+    return Plan({"compatibility": str(level)}, (ConfigRecord(subject, chosen),))
 
 
 def delete_config(state: RegistryState, subject: str | None) -> Plan[dict[str, str]]:
@@ -347,9 +349,15 @@ def parse_mode(text: Any) -> Mode:
 
 
 def set_mode(
-    state: RegistryState, subject: str | None, mode: Mode, *, force: bool = False
+    state: RegistryState,
+    subject: str | None,
+    mode: Mode,
+    *,
+    force: bool = False,
+    sent: str | None = None,
 ) -> Plan[dict[str, str]]:
-    """Set the mode of a subject (or the global one, for None).
+    """Set the mode of a subject (or the global one, for None); answer the mode as it was
+    ``sent`` (Confluent echoes the request: ``readonly`` stays lower case).
 
     Entering IMPORT needs no live version in scope (the subject, or every subject for the
     global mode) unless ``force``; the soft-deleted ones left are erased so the imported
@@ -366,7 +374,7 @@ def set_mode(
             for record in state.versions(name, deleted=True)
         ]
     records.append(ModeRecord(subject, mode))
-    return Plan({"mode": mode}, tuple(records))
+    return Plan({"mode": mode if sent is None else sent}, tuple(records))
 
 
 def delete_mode(state: RegistryState, subject: str) -> Plan[dict[str, str]]:

@@ -174,14 +174,6 @@ def test_compatibility_levels_and_checks(client: SchemaRegistryClient, subject: 
     assert fails(client.get_compatibility, subject)[1] == 40408
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="409 details and verbose messages are streamworks prose ('the new schema cannot "
-    "read data written with version 1: field 'zip' ...'), not Confluent's "
-    "{errorType:'READER_FIELD_MISSING_DEFAULT_VALUE', description:..., additionalInfo:'zip'}, "
-    "{oldSchemaVersion: 1}, {oldSchema: '...'}, {validateFields: 'false', compatibility: "
-    "'BACKWARD'} (SchemaValidatorBuilder.formatErrorMessages, AbstractCompatibilityChecker)",
-)
 def test_incompatibility_is_explained_in_confluents_words(
     client: SchemaRegistryClient, subject: str, registry_url: str
 ) -> None:
@@ -261,11 +253,6 @@ def test_modes(client: SchemaRegistryClient, subject: str) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PUT /mode echoes the mode normalised ('READONLY'); Confluent's ModeResource."
-    "updateMode returns the request as sent ('readonly')",
-)
 def test_mode_update_echoes_the_request(client: SchemaRegistryClient, subject: str) -> None:
     try:
         assert client.update_mode(subject, "readonly") == "readonly"
@@ -287,13 +274,6 @@ def test_import_mode_registers_with_the_given_id(
     assert client.get_schema(schema_id).schema_str == ADDRESS_SERVED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GET /subjects ignores Confluent's subjectPrefix and deletedOnly (it reads "
-    "'subject' and 'deleted_only', the names confluent-kafka's Python client sends and "
-    "Confluent's SubjectsResource.list ignores), and GET /subjects/{s}/versions ignores "
-    "deletedOnly (SubjectVersionsResource.listVersions)",
-)
 def test_listing_filters_by_confluents_parameter_names(
     client: SchemaRegistryClient, subject: str, registry_url: str
 ) -> None:
@@ -310,13 +290,6 @@ def test_listing_filters_by_confluents_parameter_names(
     assert http(f"{registry_url}/subjects?deletedOnly=true&subjectPrefix=zzz") == (200, [other])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GET /subjects/{s}/versions/{v}/referencedby of a soft-deleted version is 404 (40401 "
-    "when no live version is left, else 40402); "
-    "Confluent's SubjectVersionsResource.getReferencedBy reads the version with deleted=true "
-    "and answers its referrers ([] here)",
-)
 def test_referenced_by_a_soft_deleted_version(client: SchemaRegistryClient, subject: str) -> None:
     client.register_schema(subject, avro(ADDRESS))
     delete_version(client, subject, 1)

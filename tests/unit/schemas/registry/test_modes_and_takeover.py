@@ -95,7 +95,7 @@ async def test_modes_global_and_per_subject_as_confluent_answers_them(client: Cl
     )
     assert await answer(await client.put("/mode/s", json={"mode": "readonly"})) == (
         200,
-        {"mode": "READONLY"},
+        {"mode": "readonly"},
     )
     assert await answer(await client.get("/mode/s")) == (200, {"mode": "READONLY"})
     assert await answer(await client.put("/mode/s", json={"mode": "SOMETIMES"})) == refused(
