@@ -67,7 +67,9 @@ def _pipeline(prefix: str, guarantee: Guarantee) -> Pipeline:
     return pipeline
 
 
-@pytest.mark.parametrize("guarantee", ["at-least-once", "exactly-once"])
+# at-least-once here (its pieces are pipelined, the harder case for the markers); chaos
+# scenario b runs the same under exactly-once (tests/chaos/test_crash_loop.py)
+@pytest.mark.parametrize("guarantee", ["at-least-once"])
 async def test_a_record_that_aborts_its_worker_becomes_one_dead_letter(
     run_pipeline: RunPipeline,
     kafka_settings: Settings,
