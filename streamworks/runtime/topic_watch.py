@@ -19,10 +19,8 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
-from aiokafka.admin import AIOKafkaAdminClient
-
 from streamworks.core.settings import Settings
-from streamworks.kafka import clients
+from streamworks.kafka.metadata import cluster_metadata, topic_names
 from streamworks.kafka.missing_topics import quiet_missing_topics
 from streamworks.pipeline.graph import Pipeline
 
@@ -142,9 +140,8 @@ class TopicWatch:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def check(self, admin: AIOKafkaAdminClient) -> None:
-        """Ask the cluster once; log what is due; publish what is missing."""
-        existing = await admin.list_topics()  # all topics: a request never auto-creates one
+    def check(self, existing: Collection[str]) -> None:
+        """Take the cluster's topics; log what is due; note what came back."""
         before = set(self.topics.missing)
         for notice in self.topics.seen(existing, time.monotonic()):
             logger.log(notice.level, "%s", notice.message)
@@ -153,19 +150,16 @@ class TopicWatch:
             self._on_back(back)
 
     async def _loop(self) -> None:
-        admin = clients.admin_client(self._settings)
-        started = False
-        try:
-            while True:
-                try:
-                    if not started:
-                        await admin.start()
-                        started = True
-                    await self.check(admin)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as error:  # noqa: BLE001 - a broker away is reported elsewhere
-                    logger.debug("could not check the topics of %s: %r", self._worker, error)
-                await asyncio.sleep(self._interval_s)
-        finally:
-            await admin.close()
+        settings = self._settings
+        while True:
+            try:
+                # a connection of its own, closed before the next check (never auto-creates)
+                metadata = await cluster_metadata(settings.bootstrap_servers, settings, topics=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - a broker away is reported elsewhere
+                logger.debug("could not check the topics of %s: %r", self._worker, error)
+                metadata = None
+            if metadata is not None:
+                self.check(topic_names(metadata))
+            await asyncio.sleep(self._interval_s)

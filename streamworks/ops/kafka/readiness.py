@@ -15,12 +15,11 @@ from collections.abc import Sequence
 
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaError
-from aiokafka.protocol.metadata import MetadataRequest
 
 from streamworks.core.settings import Settings
 from streamworks.kafka.clients import security_options
+from streamworks.kafka.metadata import cluster_metadata
 from streamworks.ops.kafka import _process
 from streamworks.ops.kafka._files import NodeLayout
 from streamworks.ops.kafka.errors import BrokerDiedError, BrokerNotReadyError
@@ -103,27 +102,11 @@ def wait_ready(
 async def brokers_in_metadata(bootstrap_servers: str, settings: Settings | None = None) -> int:
     """How many brokers a metadata answer lists, or 0 when no broker answers.
 
-    ``settings`` give the TLS and login of a secure cluster. The probe opens one connection
-    of its own and returns only once that connection is closed: ``AIOKafkaClient`` closes its
-    bootstrap connection without waiting, and closing TLS takes a round trip to the broker,
-    so the ``asyncio.run`` around a probe could close its loop first and leave the socket
-    open (a ResourceWarning in whichever test the garbage collector later ran in).
+    ``settings`` give the TLS and login of a secure cluster. The probe's connection is
+    closed before it returns (:func:`~streamworks.kafka.metadata.cluster_metadata`).
     """
-    options = security_options(settings) if settings is not None else {}
-    for address in bootstrap_servers.split(","):
-        host, _, port = address.strip().rpartition(":")
-        try:
-            conn = await create_conn(host, int(port), request_timeout_ms=3000, **options)
-        except (OSError, KafkaError, TimeoutError):
-            continue  # not answering (yet); create_conn closed what it opened
-        try:
-            metadata = await conn.send(MetadataRequest([]))
-        except (KafkaError, TimeoutError):
-            continue
-        finally:
-            await conn.close()  # resolves once the socket is closed
-        return len(metadata.brokers)
-    return 0
+    metadata = await cluster_metadata(bootstrap_servers, settings)
+    return 0 if metadata is None else len(metadata.brokers)
 
 
 def _log_tail(node: NodeLayout) -> str:
