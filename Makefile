@@ -32,10 +32,11 @@ demo: setup ## run the flagship order pipeline on the local broker and print per
 	$(BIN)/streamworks demo
 
 test: setup system lint typecheck schemas-check ## lint, type-check, check contracts, then unit and integration tests
-	$(BIN)/pytest
+	$(BIN)/pytest tests/unit -n 2
+	$(BIN)/pytest --durations=15 tests/packaging tests/integration tests/security tests/containers
 
 chaos: setup ## fault-injection scenarios on the real broker; figures to docs/reliability.md
-	$(BIN)/pytest tests/chaos
+	$(BIN)/pytest --durations=20 tests/chaos
 	$(BIN)/python -m tests.chaos.report
 
 schemas-check: $(STAMP) ## fail when a contract change breaks compatibility with SCHEMAS_BASE

@@ -38,7 +38,8 @@ NO_WORKER_AFTER_S = 15.0
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("guarantee", ["exactly-once", "at-least-once"])
+# one guarantee keeps CI short: the bound (no worker after 15 s) does not depend on it
+@pytest.mark.parametrize("guarantee", ["exactly-once"])
 async def test_kill_9_of_the_supervisor_leaves_no_worker(
     kafka: KafkaEndpoint, registry_url: str, guarantee: str, tmp_path: Path
 ) -> None:
