@@ -1,12 +1,13 @@
 """The crash-loop ledger on disk: workers' markers, and the suspects their deaths add up to.
 
-A worker marks the offsets it is processing in ``<state dir>/crashes/<group>/worker-<pid>-
-<id>.json``; a marker left by a process that is gone is a death with those offsets in its
-batch. Whoever finds it first (the supervisor when it reaps the process, or a worker of the
-group when it starts) claims it and folds it into the group's ``ledger.json``: per
-partition, the offsets common to the deaths in a row and how many there were. Changes to
-the ledger are made under a file lock, so several processes can fold and clear at once.
-What a worker does with the suspects is :mod:`streamworks.runtime.crashloop`.
+A worker marks the offsets it is processing in a small file, a marker, in
+``<state dir>/crashes/<group>/``; a marker left by a process that is gone is a death with
+those offsets in its batch. Whoever finds it first (the supervisor when it reaps the
+process, or a worker of the group when it starts) claims it and folds it into the group's
+``ledger.json``: per partition, the offsets common to the deaths in a row and how many
+there were. Changes to the ledger are made under a file lock, so several processes can
+fold and clear at once. What a worker does with the suspects is
+:mod:`streamworks.runtime.crashloop`.
 """
 
 from __future__ import annotations
