@@ -125,7 +125,8 @@ async def _kill_slow_owner(
 
 
 @pytest.mark.timeout(420)
-@pytest.mark.parametrize("guarantee", ["exactly-once", "at-least-once"])
+# exactly-once only, to keep CI under 40 minutes
+@pytest.mark.parametrize("guarantee", ["exactly-once"])
 async def test_rebalance_storm_with_a_zombie_and_a_slow_record(
     kafka: KafkaEndpoint, registry_url: str, guarantee: str
 ) -> None:

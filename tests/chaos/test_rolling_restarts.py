@@ -34,7 +34,8 @@ POOLS = {"tag": 2, "totals": 2}
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("guarantee", ["at-least-once", "exactly-once"])
+# exactly-once only, to keep CI under 40 minutes
+@pytest.mark.parametrize("guarantee", ["exactly-once"])
 async def test_rolling_restart_repeats_nothing(
     kafka: KafkaEndpoint, registry_url: str, guarantee: str
 ) -> None:
