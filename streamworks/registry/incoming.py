@@ -51,7 +51,6 @@ __all__ = [
     "sees",
     "state",
     "subject",
-    "version_json",
     "visible_id",
     "visible_usages",
     "write",
@@ -201,10 +200,6 @@ async def write(
     return web.Response(
         body=outcome.body, status=outcome.status, content_type=CONTENT_TYPE, headers=headers
     )
-
-
-def version_json(record: SchemaRecord) -> dict[str, Any]:
-    return commands.version_json(record)
 
 
 def raw_schema(text: str) -> web.Response:

@@ -57,7 +57,7 @@ async def schemas(request: web.Request) -> web.Response:
         if not subject.startswith(prefix) or not incoming.sees(request, subject):
             continue
         versions = state.versions(subject, deleted=deleted)
-        found.extend(incoming.version_json(r) for r in (versions[-1:] if latest_only else versions))
+        found.extend(commands.version_json(r) for r in (versions[-1:] if latest_only else versions))
     return json_reply(incoming.page(request, found))
 
 
@@ -112,7 +112,7 @@ async def version(request: web.Request) -> web.Response:
     record = incoming.state(request).version(
         incoming.subject(request), spec, deleted=incoming.flag(request, "deleted")
     )
-    return json_reply(incoming.version_json(record))
+    return json_reply(commands.version_json(record))
 
 
 async def version_schema(request: web.Request) -> web.Response:
