@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Collection
 from typing import Any
@@ -35,6 +36,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 _MAX_REPLICATION = 3
+_METADATA_LAG_S = 10.0
+"""How long a refused create waits for the topic to show up in the metadata it reads."""
 RECORD_FRAMING = 588
 """Bytes a record batch of one record adds to its key, value and headers, rounded up: the
 broker's default ``message.max.bytes`` (1,048,588) less this is 1,048,000."""
@@ -139,9 +142,26 @@ async def ensure_topic(
         response = await admin.create_topics(
             [NewTopic(name, partitions, replication, topic_configs=config or {})]
         )
-        _created(response, settings)
+        try:
+            _created(response, settings)
+        except AuthorizationError:
+            # A principal without CREATE is refused even for a topic that exists: one that
+            # an admin created a moment ago may not be in this broker's metadata yet.
+            if not await _appears(admin, name, within_s=_METADATA_LAG_S):
+                raise
     finally:
         await admin.close()
+
+
+async def _appears(admin: Any, name: str, *, within_s: float) -> bool:
+    """Whether ``name`` shows in the cluster's topic list within ``within_s`` seconds."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        if name in await admin.list_topics():
+            return True
+        if asyncio.get_running_loop().time() >= deadline:
+            return False
+        await asyncio.sleep(0.25)
 
 
 def formats_of(pipeline: Pipeline) -> dict[str, Format]:

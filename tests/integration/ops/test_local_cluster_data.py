@@ -72,7 +72,11 @@ async def _in_sync(bootstrap: str, topic: str, nodes: list[int]) -> bool:
 
 
 async def _commit(bootstrap: str, group: str, topic: str, offset: int) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    # No auto-commit: on stop it would commit the consumer's own position (the log end,
+    # once the fetcher has reset it) over the offset this helper commits.
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         consumer.assign([TopicPartition(topic, 0)])
