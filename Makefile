@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 SCHEMAS_BASE ?= $(shell git rev-parse -q --verify HEAD~1 >/dev/null 2>&1 && echo HEAD~1 || echo HEAD)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system jars demo test chaos schemas-check unit integration lint typecheck format bench up down clean
+.PHONY: help setup system jars demo test chaos schemas-check unit integration lint typecheck format bench up down clean profile
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -64,10 +64,14 @@ bench: setup ## benchmarks against the peers; tables and JSON land in tests/benc
 	$(BIN)/python -m tests.benchmarks.codec
 	$(BIN)/python -m tests.benchmarks.registry
 	$(BIN)/python -m tests.benchmarks.stage
+	$(BIN)/python -m tests.benchmarks.stage_profile
 	$(BIN)/python -m tests.benchmarks.windowed_count
 	$(BIN)/python -m tests.benchmarks.postgres_sink
 	$(BIN)/python -m tests.benchmarks.http_ingest
 	$(BIN)/python -m tests.benchmarks.file_source
+
+profile: setup ## where a stage's CPU goes, per record and by step (py-spy); table in tests/benchmarks/results/
+	$(BIN)/python -m tests.benchmarks.stage_profile
 
 up: setup ## start the local Kafka broker on 127.0.0.1:9092
 	$(BIN)/streamworks kafka up

@@ -13,6 +13,7 @@ windows, once per (key, window).
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import sys
 import uuid
@@ -36,11 +37,12 @@ from tests.benchmarks._report import (
     write,
 )
 from tests.benchmarks._windowed_contenders import WINDOW_MS, closes, window_start
-from tests.benchmarks.stage import EVENTS, ROUNDS, _create
+from tests.benchmarks.stage import ROUNDS, _create
 
 CONTENDERS = ("raw-aiokafka", "faust", "quixstreams", "streamworks")
 KEYS = 10_000
 PARTITIONS = 2
+EVENTS = int(os.environ.get("STREAMWORKS_BENCH_EVENTS", "200000"))
 EVENTS_PER_SECOND = 2_000
 """Event-time rate of the input: 20,000 records a window, about 2 per key."""
 JITTER_MS = 2_000
@@ -153,6 +155,7 @@ def throughput(bootstrap: str, registry: str) -> tuple[dict[str, Any], Expected]
             "bootstrap": bootstrap,
             "registry": registry,
             "count": str(EVENTS),
+            "partitions": str(PARTITIONS),
         }
         result = run_contender("tests.benchmarks._windowed_contenders", name, options)
         emitted = asyncio.run(_emitted(bootstrap, registry, output))

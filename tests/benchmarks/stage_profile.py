@@ -1,0 +1,202 @@
+"""Where a streamworks stage's CPU goes, per record and by step.
+
+Run with ``python -m tests.benchmarks.stage_profile`` (``make profile``). It runs the stage
+benchmark's streamworks contender on the plain workload (EVENTS records, 4 partitions)
+under the py-spy sampling profiler, sorts every sample into the step of the record's path
+it was taken in, and multiplies each step's share of the samples by the run's CPU per
+event: microseconds per record, by step. The table lands in
+``results/stage_profile.md`` (and ``.json``).
+
+A sample belongs to the innermost frame on its stack that one of ``_STEPS`` claims: the
+decode of a record inside the processor is *decode*, the processor's own lines around it
+are *bookkeeping*. aiokafka's record-batch code serves both the consumer and the producer,
+so it is claimed by whichever of the two called it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from streamworks.testing.helpers import unique_name
+from tests.benchmarks._contenders import FIRST_RECORD
+from tests.benchmarks._report import broker_and_registry, machine, write
+from tests.benchmarks.stage import PARTITIONS, _create, _options, _preload
+
+EVENTS = int(os.environ.get("STREAMWORKS_PROFILE_EVENTS", "300000"))
+RATE_HZ = 1000
+WARM_S = 1.0
+"""Sampling starts this long after the first record..."""
+SAMPLE_S = 6
+"""...and lasts this long (or until the run ends): the steady part of the run."""
+CONTENDERS = ("streamworks", "aiokafka")
+
+_STEPS: tuple[tuple[str, str], ...] = (
+    # (step, regular expression over one frame, "Class.function (file:line)"); the innermost
+    # frame that one claims decides, the first pattern matching that frame names the step
+    ("user function", r"\(tests/benchmarks/_stage_work\.py"),
+    ("harness (the meter)", r"^Meter\.|<locals>\.stage \(tests/benchmarks/_contenders"),
+    ("typed record from dict", r"\bfrom_avro \("),
+    ("typed record to dict", r"\bto_avro \("),
+    ("decode (fastavro, framing)", r"^AvroDecoder\.decode \("),
+    ("encode (fastavro, framing)", r"^AvroEncoder\.encode \("),
+    ("lineage headers", r"\b(_lineage|lineage_headers) \("),
+    ("crash-loop markers", r"\(streamworks/runtime/(crashloop|crash_ledger)\.py"),
+    ("schema-id check", r"^schemas_ready\b"),
+    ("fetch", r"^GroupMember\.fetch \(|^to_messages \(|\(aiokafka/consumer/fetcher\.py"),
+    ("produce", r"\((streamworks/kafka/sending\.py|aiokafka/producer/)|^AtLeastOnce\.send \("),
+    (
+        "commit and group",
+        r"^(AtLeastOnce\.(settle|handed)|GroupMember\.commit) \("
+        r"|\(aiokafka/consumer/group_coordinator\.py",
+    ),
+    ("aiokafka consumer, other", r"\(aiokafka/consumer/"),
+    ("metrics and stats", r"\(streamworks/runtime/(metrics|stats)\.py|\(prometheus_client/"),
+    ("bookkeeping", r"\(streamworks/"),
+    ("network (aiokafka connections)", r"\(aiokafka/"),
+)
+_NO_FRAME = "event loop (no Python frame)"
+_ORDER = [step for step, _ in _STEPS] + ["event loop and other", _NO_FRAME]
+
+
+def classify(stack: str) -> str:
+    """The step a collapsed stack (root first, ``;``-separated frames) belongs to."""
+    if not stack:
+        return _NO_FRAME  # uvloop's own C code running, between Python callbacks
+    for frame in reversed(stack.split(";")):
+        for step, pattern in _COMPILED:
+            if pattern.search(frame):
+                return step
+    return "event loop and other"
+
+
+_COMPILED = [(step, re.compile(pattern)) for step, pattern in _STEPS]
+
+
+def budget(samples: Counter[str], cpu_us_per_event: float) -> dict[str, dict[str, float]]:
+    """Per step: share of the samples and microseconds per record."""
+    total = sum(samples.values())
+    return {
+        step: {
+            "share": round(samples[step] / total, 4),
+            "us_per_record": round(samples[step] / total * cpu_us_per_event, 2),
+        }
+        for step in _ORDER
+        if samples[step]
+    }
+
+
+def profile(
+    bootstrap: str, registry: str, name: str, scratch: Path
+) -> tuple[dict[str, Any], Counter[str]]:
+    """Run contender ``name`` and sample it once it is processing: (figures, samples by
+    step). The samples leave out start-up (imports, joining the group)."""
+    source, output = unique_name("profile-in"), unique_name("profile-out")
+    asyncio.run(_create(bootstrap, source, output, partitions=PARTITIONS))
+    asyncio.run(_preload(bootstrap, registry, "plain", source, EVENTS))
+    options = _options(
+        name, "plain", source, output, bootstrap=bootstrap, registry=registry, count=str(EVENTS)
+    )
+    command = [sys.executable, "-m", "tests.benchmarks._contenders", name]
+    for option, value in options.items():
+        command += [f"--{option}", value]
+    contender = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert contender.stdout is not None and contender.stderr is not None
+    errors: list[str] = []
+    for line in contender.stderr:
+        errors.append(line)
+        if line.strip() == FIRST_RECORD:
+            break
+    drain = threading.Thread(target=lambda: errors.extend(contender.stderr or ()), daemon=True)
+    drain.start()
+    raw = scratch / f"{name}.txt"
+    spy = Path(sys.executable).with_name("py-spy")
+    time.sleep(WARM_S)
+    subprocess.run(
+        [
+            str(spy),
+            "record",
+            "--pid",
+            str(contender.pid),
+            "--duration",
+            str(SAMPLE_S),
+            "--nonblocking",
+            "--rate",
+            str(RATE_HZ),
+            "--format",
+            "raw",
+            "--output",
+            str(raw),
+        ],
+        capture_output=True,
+        timeout=SAMPLE_S + 60,
+        check=False,
+    )
+    out, _ = contender.communicate(timeout=900)
+    drain.join(timeout=5)
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    if contender.returncode != 0 or not lines or not raw.exists():
+        tail = "".join(errors)[-3000:]
+        raise RuntimeError(f"the profiled run of {name} failed ({contender.returncode}):\n{tail}")
+    samples: Counter[str] = Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        samples[classify(stack)] += int(count)
+    figures: dict[str, Any] = json.loads(lines[-1])
+    return figures, samples
+
+
+def main() -> int:
+    kept = os.environ.get("STREAMWORKS_PROFILE_STACKS")  # a folder to keep the raw stacks in
+    runs: dict[str, tuple[dict[str, Any], dict[str, dict[str, float]]]] = {}
+    with broker_and_registry() as (bootstrap, registry), tempfile.TemporaryDirectory() as scratch:
+        for name in CONTENDERS:
+            figures, samples = profile(bootstrap, registry, name, Path(kept or scratch))
+            runs[name] = (figures, budget(samples, figures["steady_cpu_us_per_event"]))
+    header = " | ".join(
+        f"{name}: {figures['steady_cpu_us_per_event']:.1f} µs "
+        f"({figures['steady_events_per_s']:,}/s)"
+        for name, (figures, _) in runs.items()
+    )
+    lines = [
+        f"CPU per record by step, plain workload, {EVENTS:,} records on {PARTITIONS} "
+        f"partitions, py-spy at {RATE_HZ} Hz for {SAMPLE_S} s of steady processing. "
+        f"Steady CPU per record (rate while profiled): {header}. For the aiokafka loop, "
+        "*user function* is its whole transform (fastavro decode, change, encode).",
+        "",
+        "| step | " + " | ".join(f"{name} µs / record" for name in runs) + " |",
+        "|---|" + "---:|" * len(runs),
+        *(
+            f"| {step} | "
+            + " | ".join(
+                f"{steps[step]['us_per_record']:.1f}" if step in steps else "-"
+                for _, steps in runs.values()
+            )
+            + " |"
+            for step in _ORDER
+            if any(step in steps for _, steps in runs.values())
+        ),
+    ]
+    table = "\n".join(lines)
+    data = {
+        "machine": machine(),
+        "events": EVENTS,
+        "runs": {name: {"figures": f, "steps": s} for name, (f, s) in runs.items()},
+    }
+    path = write("stage_profile", data, table)
+    sys.stdout.write(table + f"\n\nwritten to {path}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
