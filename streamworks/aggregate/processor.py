@@ -24,15 +24,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from streamworks.core.lineage import lineage_of, origin_id
 from streamworks.core.messages import InMessage, OutRecord
 from streamworks.pipeline.aggregation import Aggregation
 from streamworks.pipeline.stage import Stage
 from streamworks.pipeline.windows import Window
-from streamworks.runtime.dead_letters import (
-    LINEAGE_PARTITION,
-    LINEAGE_PREFIX,
-    dead_letter,
-)
+from streamworks.runtime.dead_letters import LINEAGE_PREFIX, dead_letter
 from streamworks.runtime.inputs import InputDecoder
 from streamworks.runtime.processor import Counts, DeadLetters, OutputTooLargeError, check_fits
 from streamworks.schemas.codec import AvroCodec
@@ -49,7 +46,6 @@ META = "\x00meta"
 WINDOW_START = "streamworks.window.start"
 WINDOW_END = "streamworks.window.end"
 _LATE_PREFIX = "streamworks.late."
-_ORIGIN_TOPIC = LINEAGE_PREFIX + "topic"
 
 
 @dataclass
@@ -129,6 +125,10 @@ class AggregationProcessor:
             subject=f"{self.spec.output}-value",
         )
         self._upstream = dict(upstream or {})
+        # the repartition stage's lineage names the upstream partition a record came from
+        self._upstream_origins = {
+            origin_id(f"{stage.name}.repartition", topic): topic for topic in self._upstream
+        }
         self.record_limits: dict[str, int] = {}
         """Output topic -> most bytes of key, value and headers a result may have (the
         worker reads the topic's ``max.message.bytes``); a result over it is dead-lettered."""
@@ -458,23 +458,12 @@ class AggregationProcessor:
         """The origin of a message: the upstream partition the repartition stage read it
         from (its lineage headers), or the input partition it was read from."""
         if self._upstream:
-            lineage = _lineage_origin(message)
-            if lineage is not None and lineage.rpartition("/")[0] in self._upstream:
-                return lineage
+            lineage = lineage_of(message.headers)
+            if lineage is not None:
+                topic = self._upstream_origins.get(lineage.origin)
+                if topic is not None:
+                    return f"{topic}/{lineage.partition}"
         return f"{message.topic}/{message.partition}"
-
-
-def _lineage_origin(message: InMessage) -> str | None:
-    """``topic/partition`` of the input the message's writer read it from, if it says."""
-    topic = partition = None
-    for name, value in message.headers:
-        if name == _ORIGIN_TOPIC:
-            topic = value
-        elif name == LINEAGE_PARTITION:
-            partition = value
-    if topic is None or partition is None:
-        return None
-    return f"{topic.decode(errors='replace')}/{partition.decode(errors='replace')}"
 
 
 def _copy(slot: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Headers that explain a dead letter, and the lineage headers every output carries."""
+"""Headers that explain a dead letter (outputs' lineage: :mod:`streamworks.core.lineage`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from streamworks.pipeline.graph import dead_letter_topic
 __all__ = [
     "DLQ_PREFIX",
     "DLQ_RECORD_LIMIT",
-    "LINEAGE_OFFSET",
-    "LINEAGE_PARTITION",
     "LINEAGE_PREFIX",
     "LOG_BURST",
     "LogBudget",
@@ -21,15 +19,14 @@ __all__ = [
     "dead_letter_headers",
     "dead_letter_topic",
     "header",
-    "lineage_headers",
 ]
 
 logger = logging.getLogger(__name__)
 
 DLQ_PREFIX = "streamworks.dlq."
 LINEAGE_PREFIX = "streamworks.origin."
-LINEAGE_PARTITION = LINEAGE_PREFIX + "partition"
-LINEAGE_OFFSET = LINEAGE_PREFIX + "offset"
+"""Text headers of where a record came from, on what sources and aggregations write (a
+stage's outputs carry the compact :data:`~streamworks.core.lineage.LINEAGE_HEADER`)."""
 _TRACEBACK_LIMIT = 4_000
 _MESSAGE_LIMIT = 1_000
 DLQ_RECORD_LIMIT = 1_048_000
@@ -68,16 +65,6 @@ class LogBudget:
             return True
         self._windows[stage] = (began, logged, held + 1)
         return False
-
-
-def lineage_headers(stage: str, origin: InMessage) -> Headers:
-    """Where an output came from: stage, origin topic, partition and offset."""
-    return (
-        (LINEAGE_PREFIX + "stage", stage.encode()),
-        (LINEAGE_PREFIX + "topic", origin.topic.encode()),
-        (LINEAGE_PARTITION, str(origin.partition).encode()),
-        (LINEAGE_OFFSET, str(origin.offset).encode()),
-    )
 
 
 def dead_letter_headers(

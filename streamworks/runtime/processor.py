@@ -16,17 +16,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamworks.core.lineage import LineageWriter
 from streamworks.core.messages import Headers, InMessage, OutRecord
 from streamworks.pipeline.stage import Stage, To
 from streamworks.runtime.breaker import Breaker, ResultTypeError
 from streamworks.runtime.crashloop import CrashLoop
-from streamworks.runtime.dead_letters import (
-    DLQ_RECORD_LIMIT,
-    LINEAGE_OFFSET,
-    LogBudget,
-    dead_letter,
-    lineage_headers,
-)
+from streamworks.runtime.dead_letters import DLQ_RECORD_LIMIT, LogBudget, dead_letter
 from streamworks.runtime.inputs import InputDecoder
 from streamworks.runtime.replies import route_replies
 from streamworks.schemas.codec import MAGIC_BYTE, AvroCodec
@@ -175,14 +170,15 @@ async def schemas_ready(
     limits this to the records of those topics (None: every topic is Avro); a JSON topic's
     records need no registry, not even an Avro-framed one, which the decoder refuses.
     """
-    ids = {
-        _FRAME.unpack_from(m.value)[1]
-        for m in messages
-        if m.value
-        and len(m.value) >= _FRAME.size
-        and m.value[0] == MAGIC_BYTE
-        and (avro is None or m.topic in avro)
-    }
+    ids = set()
+    last = b""  # a batch's records mostly share one schema: unpack each frame only once
+    for m in messages:
+        value = m.value
+        if not value or value[: _FRAME.size] == last or (avro is not None and m.topic not in avro):
+            continue
+        last = value[: _FRAME.size]
+        if len(last) == _FRAME.size and last[0] == MAGIC_BYTE:
+            ids.add(_FRAME.unpack(last)[1])
     retries = 0
     for schema_id in ids:
         for attempt in itertools.count(1):
@@ -234,7 +230,7 @@ class StageProcessor:
         self._routes = {
             kind: topic for topic, kind in stage.outputs.items() if kinds.count(kind) == 1
         }
-        self._lineage_fixed: dict[tuple[str, int], Headers] = {}
+        self._lineage = LineageWriter(stage.name)
         self._plain = not stage.batch
         self._breaker = Breaker(stage)
         self._letters = DeadLetters(stage.name, dead_letter_topic)
@@ -378,7 +374,7 @@ class StageProcessor:
             topic = self._routes.get(type(result)) or self.stage.output_for(result)
             key = message.key if self.stage.key is None else _key_bytes(self.stage.key(result))
             encoded = [
-                OutRecord(topic, key, self._outputs[topic].encode(result), self._lineage(message))
+                OutRecord(topic, key, self._outputs[topic].encode(result), self._headers(message))
             ]
         else:
             encoded = self._encode_many(message, result)
@@ -404,7 +400,7 @@ class StageProcessor:
             raise self._wrong_result(result)
         else:
             items = result
-        lineage = self._lineage(message)
+        lineage = self._headers(message)
         encoded: list[OutRecord] = []
         for item in items:
             if not isinstance(item, AvroRecord | To):
@@ -430,13 +426,9 @@ class StageProcessor:
             "a list of them, To(topic, record) or None"
         )
 
-    def _lineage(self, message: InMessage) -> Headers:
-        """Lineage headers; all but the offset are encoded once per input partition."""
-        fixed = self._lineage_fixed.get((message.topic, message.partition))
-        if fixed is None:
-            fixed = lineage_headers(self.stage.name, message)[:3]
-            self._lineage_fixed[message.topic, message.partition] = fixed
-        return (*fixed, (LINEAGE_OFFSET, str(message.offset).encode()))
+    def _headers(self, message: InMessage) -> Headers:
+        """An output's headers: its lineage (:mod:`streamworks.core.lineage`)."""
+        return (self._lineage.header(message.topic, message.partition, message.offset),)
 
     def _key(self, message: InMessage, target: To) -> bytes | None:
         key = target.key

@@ -25,7 +25,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from schemas.records import CustomerTotals, EnrichedOrder
-from streamworks.runtime.dead_letters import LINEAGE_OFFSET
+from streamworks.core.lineage import lineage_of
 from tests.integration.workers import decode_all
 
 __all__ = ["Figures", "check", "drain", "open_transactions"]
@@ -145,7 +145,8 @@ async def check(
     where: dict[str, list[str]] = defaultdict(list)
     for record, order in zip(read[topics[0]], tagged, strict=True):
         if copies[str(order.order_id)] > 1:
-            origin = dict(record.headers or ()).get(LINEAGE_OFFSET, b"?").decode()
+            lineage = lineage_of(record.headers)
+            origin = str(lineage.offset) if lineage is not None else "?"
             written = time.strftime("%H:%M:%S", time.localtime(record.timestamp / 1000))
             where[str(order.order_id)].append(
                 f"{record.partition}@{record.offset} (input offset {origin}, at {written})"

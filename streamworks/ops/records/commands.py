@@ -22,7 +22,7 @@ from rich.progress import Progress
 from streamworks.connectors.base.convert import UnknownTopicError
 from streamworks.core.settings import Settings
 from streamworks.ops.records.consume import Start, consume_records, parse_start
-from streamworks.ops.records.contracts import declared_topic
+from streamworks.ops.records.contracts import declared_topic, origin_names
 from streamworks.ops.records.errors import RecordInputError, RecordToolError
 from streamworks.ops.records.input import read_records
 from streamworks.ops.records.produce import ProduceReport, produce_records
@@ -184,7 +184,11 @@ def consume(
     except ValueError as error:
         raise RecordToolError(f"--from: {error}", topic=topic) from None
     spec = declared_topic(topic, pipeline)
-    renderer = RecordRenderer(Settings(), json_topic=spec is not None and spec.format == "json")
+    renderer = RecordRenderer(
+        Settings(),
+        json_topic=spec is not None and spec.format == "json",
+        origins=origin_names(pipeline),
+    )
 
     try:
         asyncio.run(

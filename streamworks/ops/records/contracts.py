@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from streamworks.core.lineage import origins
 from streamworks.ops.project import current, load_pipeline
 from streamworks.ops.records.errors import RecordToolError
 from streamworks.pipeline.graph import TopicSpec
@@ -50,3 +51,18 @@ def declared_topic(topic: str, pipeline: str | None = None) -> TopicSpec | None:
             topic=topic,
         )
     return next(iter(found.values()), None)
+
+
+def origin_names(pipeline: str | None = None) -> dict[int, tuple[str, str]]:
+    """Lineage origin ids -> ``(stage, input topic)`` of ``pipeline``, or of every pipeline
+    of the project that loads (:func:`streamworks.core.lineage.origins`)."""
+    project = current()
+    names = [pipeline] if pipeline is not None else sorted(project.pipelines) if project else []
+    found: dict[int, tuple[str, str]] = {}
+    for name in names:
+        try:
+            stages = load_pipeline(name).stages.values()
+        except Exception:  # noqa: BLE001, S112 - declared_topic already warned about it
+            continue
+        found.update(origins((stage.name, stage.inputs) for stage in stages))
+    return found

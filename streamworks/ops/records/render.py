@@ -11,6 +11,7 @@ times in ISO 8601, decimals and UUIDs as their exact text, bytes in base64.
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ import orjson
 from aiokafka import ConsumerRecord
 
 from streamworks.connectors.base.documents import to_json
+from streamworks.core.lineage import LINEAGE_HEADER, lineage_of
 from streamworks.core.settings import Settings
 from streamworks.schemas.codec import MAGIC_BYTE, AvroCodec
 from streamworks.schemas.errors import ValueDecodeError
@@ -37,9 +39,17 @@ class RecordRenderer:
     asked only for schema ids it has not seen, once each.
     """
 
-    def __init__(self, settings: Settings, *, json_topic: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        json_topic: bool = False,
+        origins: Mapping[int, tuple[str, str]] | None = None,
+    ) -> None:
+        """``origins`` name the lineage headers' origin ids (stage, topic)."""
         self._avro = AvroCodec(RegistryClient.from_settings(settings)).decoder()
         self._json_topic = json_topic
+        self._origins = origins or {}
 
     def line(self, record: ConsumerRecord[bytes, bytes]) -> str:
         """The JSON text of :meth:`document`, on one line."""
@@ -59,7 +69,7 @@ class RecordRenderer:
             "key": key,
             "key_format": key_format,
             **self._value(record),
-            "headers": headers_document(record.headers),
+            "headers": headers_document(record.headers, self._origins),
         }
 
     def _value(self, record: ConsumerRecord[bytes, bytes]) -> dict[str, Any]:
@@ -101,16 +111,31 @@ def shown_bytes(data: bytes | None) -> tuple[str | None, str | None]:
         return base64.b64encode(data).decode("ascii"), "base64"
 
 
-def headers_document(headers: Any) -> dict[str, Any]:
+def headers_document(
+    headers: Any, origins: Mapping[int, tuple[str, str]] | None = None
+) -> dict[str, Any]:
     """Headers by name: UTF-8 values (every ``streamworks.*`` header) as text, others as
-    ``{"base64": ...}``; a name that repeats maps to the list of its values."""
+    ``{"base64": ...}``; a name that repeats maps to the list of its values. The lineage
+    header is shown as ``{stage, topic, partition, offset}``, or with the ``origin`` id in
+    hex where ``origins`` does not name it."""
     found: dict[str, Any] = {}
     for name, data in headers or ():
-        text, kind = shown_bytes(data)
-        value = text if kind != "base64" else {"base64": text}
+        value = _lineage_document(data, origins or {}) if name == LINEAGE_HEADER else None
+        if value is None:
+            text, kind = shown_bytes(data)
+            value = text if kind != "base64" else {"base64": text}
         if name in found:
             earlier = found[name]
             found[name] = [*earlier, value] if isinstance(earlier, list) else [earlier, value]
         else:
             found[name] = value
     return found
+
+
+def _lineage_document(data: bytes, origins: Mapping[int, tuple[str, str]]) -> Any:
+    lineage = lineage_of([(LINEAGE_HEADER, data)])
+    if lineage is None:
+        return None
+    named = origins.get(lineage.origin)
+    where = {"stage": named[0], "topic": named[1]} if named else {"origin": f"{lineage.origin:08x}"}
+    return {**where, "partition": lineage.partition, "offset": lineage.offset}

@@ -11,6 +11,7 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from streamworks.core.errors import StageError
+from streamworks.core.lineage import LINEAGE_HEADER, LineageWriter, origin_id, origins
 from streamworks.core.messages import InMessage
 from streamworks.core.settings import Settings
 from streamworks.ops.records import RecordRenderer, parse_start
@@ -99,3 +100,22 @@ def test_headers_are_text_and_a_dead_letters_explanation_reads_as_written() -> N
 def test_a_header_name_that_repeats_lists_its_values() -> None:
     found = line(record(b"{}", headers=(("h", b"1"), ("h", b"2"), ("h", b"3"), ("g", b""))))
     assert found["headers"] == {"h": ["1", "2", "3"], "g": ""}
+
+
+def test_the_lineage_header_reads_as_stage_topic_partition_and_offset() -> None:
+    lineage = LineageWriter("clean").header("orders.raw", 3, 1200)
+    found = record(b"{}", headers=(lineage,))
+    named = RecordRenderer(Settings(), origins=origins([("clean", ["orders.raw"])]))
+    assert json.loads(named.line(found))["headers"][LINEAGE_HEADER] == {
+        "stage": "clean",
+        "topic": "orders.raw",
+        "partition": 3,
+        "offset": 1200,
+    }
+    unnamed = line(found)["headers"]
+    assert isinstance(unnamed, dict)
+    assert unnamed[LINEAGE_HEADER] == {
+        "origin": f"{origin_id('clean', 'orders.raw'):08x}",
+        "partition": 3,
+        "offset": 1200,
+    }

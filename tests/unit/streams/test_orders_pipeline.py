@@ -9,6 +9,7 @@ import pytest
 
 from schemas.records import EnrichedOrder, InvalidOrder, RawOrder, Tier, ValidOrder
 from streams.orders import OrderGenerator, orders_pipeline
+from streamworks.core.lineage import lineage_of, origins
 from streamworks.runtime.dead_letters import DLQ_PREFIX, header
 from streamworks.testing.driver import TestDriver
 
@@ -140,9 +141,12 @@ async def test_outputs_carry_lineage_headers() -> None:
     driver.send("orders.raw", order)
     await driver.run()
     [message] = driver.messages("orders.clean")
-    assert header(message.headers, "streamworks.origin.topic") == "orders.raw"
-    assert header(message.headers, "streamworks.origin.offset") == "0"
-    assert header(message.headers, "streamworks.origin.stage") == "clean"
+    lineage = lineage_of(message.headers)
+    assert lineage is not None
+    pipeline = orders_pipeline()
+    named = origins((stage.name, stage.inputs) for stage in pipeline.stages.values())
+    assert named[lineage.origin] == ("clean", "orders.raw")
+    assert (lineage.partition, lineage.offset) == (0, 0)
     assert message.key == order.order_id.encode()  # the clean stage keys by order id
 
 
