@@ -20,7 +20,7 @@ from streamworks.ops.autoscale import Autoscaler, Bounds, PoolScaler, parse_auto
 from streamworks.ops.lifeline import bind_to_parent
 from streamworks.ops.project import load_pipeline
 from streamworks.ops.run_lock import run_lock
-from streamworks.ops.runner import run_worker
+from streamworks.ops.runner import run_workers
 from streamworks.ops.supervisor import GIVE_UP_AFTER, Supervisor
 from streamworks.pipeline.graph import Pipeline
 from streamworks.runtime.topics import ensure_topics, register_contracts
@@ -46,7 +46,13 @@ PipelineRef = Annotated[
 
 def worker(
     pipeline: PipelineRef,
-    stage: Annotated[str, typer.Option(envvar="STREAMWORKS_STAGE", help="Stage to run.")],
+    stage: Annotated[
+        list[str],
+        typer.Option(
+            envvar="STREAMWORKS_STAGE",
+            help="Stage to run; repeat it to run one worker of each in this process.",
+        ),
+    ],
     supervisor_pid: Annotated[
         int | None,
         typer.Option(
@@ -55,10 +61,12 @@ def worker(
         ),
     ] = None,
 ) -> None:
-    """Run one worker of one stage until SIGTERM (it then drains, commits and leaves).
+    """Run one worker of a stage (or of each stage named) until SIGTERM; then drain, commit
+    and leave.
 
     Workers of a stage may run side by side (each one more joins the stage's group);
-    ``streamworks run`` starts them with ``--supervisor-pid`` so none outlives it.
+    ``streamworks run`` starts them with ``--supervisor-pid`` so none outlives it, and with
+    ``--processes`` packs several stages' workers into one process.
     """
     # first, before the pipeline's imports: a supervisor that dies from here on is noticed
     if supervisor_pid is not None and not bind_to_parent(supervisor_pid):
@@ -67,13 +75,17 @@ def worker(
             "(--supervisor-pid): the supervisor is gone or the pid is wrong; not starting"
         )
     found = load_pipeline(pipeline)
-    if stage not in found.stages:
+    unknown = [name for name in stage if name not in found.stages]
+    if unknown:
         raise ConfigurationError(
-            f"pipeline {found.name} has no stage {stage}; stages: {', '.join(found.stages)}"
+            f"pipeline {found.name} has no stage {', '.join(unknown)}; "
+            f"stages: {', '.join(found.stages)}"
         )
+    stages = list(dict.fromkeys(stage))
     logging.getLogger("streamworks").setLevel(logging.INFO)
-    counts = uvloop.run(run_worker(found, stage, Settings(), supervisor_pid=supervisor_pid))
-    console.print(f"worker of {stage} stopped: {counts}")
+    counts = uvloop.run(run_workers(found, stages, Settings(), supervisor_pid=supervisor_pid))
+    for name, figures in counts.items():
+        console.print(f"worker of {name} stopped: {figures}")
 
 
 _AUTOSCALE_EVERY_S = 2.0
@@ -120,11 +132,21 @@ def run(
             help="Elastic pools from lag, e.g. validate=1:4 (min:max workers).",
         ),
     ] = "",
+    processes: Annotated[
+        int,
+        typer.Option(
+            envvar="STREAMWORKS_PROCESSES",
+            min=0,
+            help="Pack the workers into this many processes (0: a process per worker).",
+        ),
+    ] = 0,
 ) -> None:
     """Validate the pipeline, create its topics, and supervise local worker pools.
 
     With ``--autoscale`` the named stages' pools grow while they fall behind and shrink
     when idle (see :mod:`streamworks.ops.autoscale`), never past their input partitions.
+    With ``--processes N`` the workers share N processes, each running several stages in
+    one event loop (every stage still its own consumer group, transactions and metrics).
     A second ``run`` of the pipeline from the same state directory is refused while this
     one runs (:mod:`streamworks.ops.run_lock`), and the workers never outlive it, even when
     it is killed (:mod:`streamworks.ops.lifeline`).
@@ -133,11 +155,16 @@ def run(
     found.validate()
     settings = Settings()
     with run_lock(found.name, settings.state_dir):
-        _supervise(found, pipeline, settings, workers, autoscale)
+        _supervise(found, pipeline, settings, workers, autoscale, processes)
 
 
-def _supervise(
-    found: Pipeline, pipeline: str, settings: Settings, workers: str, autoscale: str
+def _supervise(  # noqa: PLR0917 - the run command's options, passed on
+    found: Pipeline,
+    pipeline: str,
+    settings: Settings,
+    workers: str,
+    autoscale: str,
+    processes: int,
 ) -> None:
     created = asyncio.run(ensure_topics(found, settings))
     if created:
@@ -147,7 +174,7 @@ def _supervise(
     bounds = parse_autoscale(autoscale, list(found.stages))
     for name, bound in bounds.items():
         pools[name] = max(bound.low, min(pools[name], bound.high))
-    supervisor = Supervisor(pipeline, pools)
+    supervisor = Supervisor(pipeline, pools, processes=processes or None)
     scaler = (
         PoolScaler(found, settings, supervisor, Autoscaler(bounds, _partitions(found, bounds)))
         if bounds
@@ -163,7 +190,9 @@ def _supervise(
     signal.signal(signal.SIGINT, request_stop)
     supervisor.start()
     console.print(
-        f"running {found.name}: " + ", ".join(f"{s}={n}" for s, n in supervisor.pools.items())
+        f"running {found.name}: "
+        + ", ".join(f"{s}={n}" for s, n in supervisor.pools.items())
+        + (f" in {supervisor.processes} processes" if processes else "")
     )
     next_look = time.monotonic()
     while not stopping:

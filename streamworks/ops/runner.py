@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import signal
-from typing import Any
+from collections.abc import Awaitable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from aiokafka.errors import KafkaError
 
@@ -25,9 +27,10 @@ from streamworks.runtime.worker import StageWorker
 from streamworks.schemas.codec import AvroCodec
 from streamworks.schemas.registry_client import RegistryClient
 
-__all__ = ["run_worker", "worker_for"]
+__all__ = ["run_worker", "run_workers", "worker_for"]
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def worker_for(
@@ -48,11 +51,66 @@ async def run_worker(
     (:mod:`streamworks.runtime.metrics`); an aggregation worker also serves its table's
     queries (:mod:`streamworks.runtime.query`). Both addresses are published with its stats.
     """
-    # with a users file, the worker logs in as its stage's own principal (see streamworks acl)
-    settings = settings.as_principal(pipeline.group_id(stage))
-    await check_login(settings)  # a refused login or certificate: one line, no retry loop
+    counts = await run_workers(pipeline, [stage], settings, supervisor_pid=supervisor_pid)
+    return counts[stage]
+
+
+async def run_workers(
+    pipeline: Pipeline,
+    stages: Sequence[str],
+    settings: Settings,
+    *,
+    supervisor_pid: int | None = None,
+) -> dict[str, Counts]:
+    """Run one worker of each of ``stages`` in this process and event loop, as
+    :func:`run_worker` runs one; return each stage's counts.
+
+    Packed this way each stage keeps what makes it a stage: its own consumer group, its own
+    producers and transactions, its own login (on a secured cluster), counts and stats;
+    they share the process, its event loop and one ``/metrics`` server. A worker that fails
+    stops the others (each drains and commits what it finished) and the process ends with
+    its error, so a supervisor restarts them together.
+    """
+    metrics = MetricsServer(settings)
+    async with contextlib.AsyncExitStack() as running:  # stopped in reverse order
+        await metrics.start()
+        running.push_async_callback(metrics.stop)
+        workers: dict[str, StageWorker | AggregationWorker] = {}
+        for stage in stages:
+            # with a users file, each worker logs in as its stage's principal (streamworks acl)
+            own = settings.as_principal(pipeline.group_id(stage))
+            await check_login(own)  # a refused login or certificate: one line, no retry loop
+            workers[stage] = await _explained(pipeline, stage, own, _prepare(pipeline, stage, own))
+            await _serve(workers[stage], pipeline, stage, own, metrics=metrics, running=running)
+        # Long-lived setup objects (codecs, schemas, clients) need no more collection
+        # passes, and per-record garbage is short-lived: fewer, younger collections.
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
+        stop_all = functools.partial(_stop_all, workers.values())
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop_all)
+        if supervisor_pid is not None:  # watches until the very end, its grace included
+            watch = asyncio.create_task(watch_parent(supervisor_pid, stop_all))
+            running.callback(watch.cancel)
+        await _run_together(pipeline, workers, settings)
+    return {stage: worker.counts for stage, worker in workers.items()}
+
+
+async def _prepare(
+    pipeline: Pipeline, stage: str, settings: Settings
+) -> StageWorker | AggregationWorker:
+    # creating missing topics is idempotent, so any worker may start first; it sees only the
+    # topics it uses (on a secured cluster, the only ones its principal may describe)
+    await ensure_topics(pipeline, settings, only=pipeline.topics_of(stage))
+    codec = AvroCodec(RegistryClient.from_settings(settings))
+    return worker_for(pipeline, stage, settings, codec)
+
+
+async def _explained(pipeline: Pipeline, stage: str, settings: Settings, step: Awaitable[T]) -> T:
+    """``step``, with a Kafka error the login or ACLs explain raised as that explanation."""
     try:
-        return await _run(pipeline, stage, settings, supervisor_pid)
+        return await step
     except KafkaError as error:
         typed = explain(error, settings, reads=pipeline.reads(stage))
         if typed is None:
@@ -60,19 +118,21 @@ async def run_worker(
         raise typed from None
 
 
-async def _run(
-    pipeline: Pipeline, stage: str, settings: Settings, supervisor_pid: int | None
-) -> Counts:
-    # creating missing topics is idempotent, so any worker may start first; it sees only the
-    # topics it uses (on a secured cluster, the only ones its principal may describe)
-    await ensure_topics(pipeline, settings, only=pipeline.topics_of(stage))
-    codec = AvroCodec(RegistryClient.from_settings(settings))
-    worker = worker_for(pipeline, stage, settings, codec)
-    worker_id = worker.worker_id
+async def _serve(
+    worker: StageWorker | AggregationWorker,
+    pipeline: Pipeline,
+    stage: str,
+    settings: Settings,
+    *,
+    metrics: MetricsServer,
+    running: contextlib.AsyncExitStack,
+) -> None:
+    """Start what serves ``worker`` from the outside: its table's queries, its stats."""
     server = None
     if isinstance(worker, AggregationWorker):
-        server = QueryServer(worker, pipeline, settings, worker_id)
-    metrics = MetricsServer(settings)
+        server = QueryServer(worker, pipeline, settings, worker.worker_id)
+        await server.start()
+        running.push_async_callback(server.stop)
 
     def details() -> dict[str, Any]:
         served = server.details() if server is not None else {}
@@ -83,26 +143,38 @@ async def _run(
         worker.counts,
         pipeline=pipeline.name,
         stage=stage,
-        worker=worker_id,
+        worker=worker.worker_id,
         details=details,
     )
-    # Long-lived setup objects (codecs, schemas, clients) need no more collection passes,
-    # and per-record garbage is short-lived: fewer, younger collections mean fewer pauses.
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, worker.stop)
-    async with contextlib.AsyncExitStack() as running:  # stopped in reverse order
-        if supervisor_pid is not None:  # watches until the very end, its grace included
-            watch = asyncio.create_task(watch_parent(supervisor_pid, worker.stop))
-            running.callback(watch.cancel)
-        await metrics.start()
-        running.push_async_callback(metrics.stop)
-        if server is not None:
-            await server.start()
-            running.push_async_callback(server.stop)
-        await stats.start()
-        running.push_async_callback(stats.stop)
-        await worker.run()
-    return worker.counts
+    await stats.start()
+    running.push_async_callback(stats.stop)
+
+
+def _stop_all(workers: Iterable[StageWorker | AggregationWorker]) -> None:
+    for worker in workers:
+        worker.stop()
+
+
+async def _run_together(
+    pipeline: Pipeline, workers: dict[str, StageWorker | AggregationWorker], settings: Settings
+) -> None:
+    """Run the workers until all have stopped; the first to fail stops the others, and its
+    error is raised once they have drained."""
+    failure: BaseException | None = None
+
+    async def one(stage: str, worker: StageWorker | AggregationWorker) -> None:
+        nonlocal failure
+        try:
+            await _explained(
+                pipeline, stage, settings.as_principal(pipeline.group_id(stage)), worker.run()
+            )
+        except BaseException as error:  # noqa: BLE001 - raised below, once all have drained
+            if failure is None:
+                failure = error
+                if len(workers) > 1:
+                    logger.warning("worker of %s failed; stopping the others: %s", stage, error)
+                _stop_all(workers.values())
+
+    await asyncio.gather(*(one(stage, worker) for stage, worker in workers.items()))
+    if failure is not None:
+        raise failure

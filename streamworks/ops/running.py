@@ -201,15 +201,16 @@ async def run_pipeline(
     settings: Settings | None = None,
     *,
     workers: Mapping[str, int] | None = None,
-    processes: bool = False,
+    processes: bool | int = False,
     log_dir: Path | None = None,
     ready_timeout: float = _READY_TIMEOUT_S,
 ) -> AsyncIterator[RunningPipeline]:
     """Run ``pipeline``'s stages until the block ends (see the module's docs).
 
     ``pipeline`` is a :class:`Pipeline` or a reference (a pipeline named in the project, or
-    ``package.module:attribute``); ``processes=True`` needs a reference, since each process
-    loads the pipeline itself, and writes each process's output to ``log_dir`` when given.
+    ``package.module:attribute``); ``processes=True`` (a process per worker) or
+    ``processes=N`` (the workers packed into N processes) needs a reference, since each
+    process loads the pipeline itself, and writes each process's output to ``log_dir``.
     ``workers`` sizes the stages' pools (1 for a stage not named; 0 leaves it out).
     """
     found = load_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
@@ -225,7 +226,13 @@ async def run_pipeline(
                 "package.module:attribute), since each worker process loads it"
             )
         async with _processes(
-            found, pipeline, settings, pools, log_dir=log_dir, ready_timeout=ready_timeout
+            found,
+            pipeline,
+            settings,
+            pools,
+            log_dir=log_dir,
+            ready_timeout=ready_timeout,
+            packed=None if processes is True else int(processes),
         ) as run:
             yield run
     else:
@@ -343,13 +350,18 @@ async def _processes(
     *,
     log_dir: Path | None,
     ready_timeout: float,
+    packed: int | None,
 ) -> AsyncIterator[RunningPipeline]:
     project = current()
     env = _environment(settings)
     if project is not None:
         env["STREAMWORKS_PROJECT"] = str(project.root)
     supervisor = Supervisor(
-        reference, {s: n for s, n in pools.items() if n}, env=env, log_dir=log_dir
+        reference,
+        {s: n for s, n in pools.items() if n},
+        env=env,
+        log_dir=log_dir,
+        processes=packed,
     )
     supervisor.start()
     running = RunningPipeline(pipeline, settings, supervisor=supervisor)

@@ -219,15 +219,23 @@ def clean(reading: Reading) -> Label:
 '''
 
 
+def _importable(source: str, folder: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> str:
+    """``source`` as a module in ``folder`` that worker processes can import, with ``env``
+    set for them; returns the module's name."""
+    module = unique_name("stages").replace("-", "_")
+    (folder / f"{module}.py").write_text(source)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PYTHONPATH", f"{folder}:{Path.cwd()}")
+    monkeypatch.syspath_prepend(str(folder))
+    return module
+
+
 async def test_workers_as_processes(
     run_pipeline: RunPipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     prefix = unique_name("processes")
-    module = unique_name("plain_stage").replace("-", "_")
-    (tmp_path / f"{module}.py").write_text(PLAIN_MODULE)
-    monkeypatch.setenv("PLAIN_PREFIX", prefix)
-    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}:{Path.cwd()}")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    module = _importable(PLAIN_MODULE, tmp_path, monkeypatch, PLAIN_PREFIX=prefix)
     readings = feed(100)
     async with run_pipeline(
         f"{module}:pipeline", workers={"clean": 2}, processes=True, log_dir=tmp_path / "logs"
@@ -237,6 +245,61 @@ async def test_workers_as_processes(
         await running.send(f"{prefix}.readings", readings, key=_sensor)
         labels = await running.read(f"{prefix}.labels", count=len(readings), within_s=60)
     assert sorted(label.sensor for label in labels) == sorted(r.sensor for r in readings)
+
+
+CHAIN_MODULE = '''\
+"""Readings labelled, then the labels relabelled: two stages for packed worker processes."""
+
+import os
+
+from streamworks import Pipeline, TopicSpec
+from tests.kit.records import Label, Reading
+
+PREFIX = os.environ["CHAIN_PREFIX"]
+
+pipeline = Pipeline(
+    PREFIX, topics=[TopicSpec(f"{PREFIX}.readings", Reading, partitions=2, external=True)]
+)
+
+
+@pipeline.stage("label", inputs=f"{PREFIX}.readings", outputs=f"{PREFIX}.labels")
+async def label(reading: Reading) -> Label:
+    return Label(reading.sensor)
+
+
+@pipeline.stage("shout", inputs=f"{PREFIX}.labels", outputs=f"{PREFIX}.loud")
+async def shout(found: Label) -> Label:
+    return Label(found.sensor.upper())
+'''
+
+
+async def test_stages_packed_into_one_process_each_keep_their_group(
+    run_pipeline: RunPipeline,
+    kafka_settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    prefix = unique_name("packed")
+    module = _importable(CHAIN_MODULE, tmp_path, monkeypatch, CHAIN_PREFIX=prefix)
+    readings = feed(200)
+    async with run_pipeline(
+        f"{module}:pipeline", processes=1, log_dir=tmp_path / "logs"
+    ) as running:
+        supervisor = running.supervisor
+        assert supervisor is not None
+        assert supervisor.processes == 1
+        [process] = supervisor.workers()
+        assert process.stages == ("label", "shout")
+        await running.send(f"{prefix}.readings", readings, key=_sensor)
+        loud = await running.read(f"{prefix}.loud", count=len(readings), within_s=60)
+        assert sorted(found.sensor for found in loud) == sorted(r.sensor.upper() for r in readings)
+        pipeline = running.pipeline
+        for stage in ("label", "shout"):  # each stage its own group, committing its own
+
+            async def caught_up(stage: str = stage) -> bool:
+                return await _committed(kafka_settings, pipeline, stage) == len(readings)
+
+            await wait_for(caught_up, timeout=30, what=f"{stage} to commit every record")
 
 
 async def test_the_run_command_stops_when_a_stage_stops_itself(
