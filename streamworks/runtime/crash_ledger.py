@@ -1,13 +1,13 @@
 """The crash-loop ledger on disk: workers' markers, and the suspects their deaths add up to.
 
-A worker marks the offsets it is processing in a small file, a marker, in
-``<state dir>/crashes/<group>/``; a marker left by a process that is gone is a death with
-those offsets in its batch. Whoever finds it first (the supervisor when it reaps the
-process, or a worker of the group when it starts) claims it and folds it into the group's
-``ledger.json``: per partition, the offsets common to the deaths in a row and how many
-there were. Changes to the ledger are made under a file lock, so several processes can
-fold and clear at once. What a worker does with the suspects is
-:mod:`streamworks.runtime.crashloop`.
+A worker marks the offsets it is processing in a small file, a marker
+(:mod:`streamworks.runtime.crash_marker`), in ``<state dir>/crashes/<group>/``; a marker
+left by a process that is gone is a death with those offsets in its batch. Whoever finds
+it first (the supervisor when it reaps the process, or a worker of the group when it
+starts) claims it and folds it into the group's ``ledger.json``: per partition, the
+offsets common to the deaths in a row and how many there were. Changes to the ledger are
+made under a file lock, so several processes can fold and clear at once. What a worker
+does with the suspects is :mod:`streamworks.runtime.crashloop`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import TopicPartition
+
+from streamworks.runtime.crash_marker import MARKER_NAME, read_marker
 
 __all__ = [
     "FORGET_AFTER_S",
@@ -102,7 +104,7 @@ def fold_dead_worker(state_dir: Path, pid: int, reason: str) -> list[Suspect]:
     root = state_dir / _FOLDER
     if not root.is_dir():
         return counted
-    for marker in sorted(root.glob(f"*/worker-{pid}-*.json")):
+    for marker in sorted(root.glob("*/" + MARKER_NAME.format(pid=pid, worker="*"))):
         counted += Ledger(marker.parent).fold(marker, reason)
     return counted
 
@@ -124,7 +126,7 @@ class Ledger:
     def orphans(self) -> list[tuple[Path, int]]:
         """Markers of workers that are no longer running, with their pids."""
         found = []
-        for marker in self._directory.glob("worker-*-*.json"):
+        for marker in self._directory.glob(MARKER_NAME.format(pid="*", worker="*")):
             pid = int(marker.name.split("-")[1])
             if not _alive(pid):
                 found.append((marker, pid))
@@ -137,7 +139,7 @@ class Ledger:
             marker.rename(claimed)
         except FileNotFoundError:
             return []  # somebody else folded it
-        data = read_json(claimed) or {}
+        data = read_marker(claimed) or {}
         claimed.unlink()
         why = reason if "reason" not in data else f"{reason}: {data['reason']}"
         counted = []

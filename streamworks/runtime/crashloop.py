@@ -9,8 +9,10 @@ letter:
 
 * Before a worker processes a piece of a batch it writes a small **marker** naming, per
   partition, the offsets in that piece (and, under at-least-once, in the piece still in
-  flight). A worker that stops for a cause that is not a record's (a stop request, a lost
-  broker, a stage stopped by its breaker) deletes it; a death leaves it behind.
+  flight): a memory-mapped file rewritten in place, which outlives a killed process
+  (:mod:`streamworks.runtime.crash_marker`). A worker that stops for a cause that is not
+  a record's (a stop request, a lost broker, a stage stopped by its breaker) deletes it;
+  a death leaves it behind.
 * Whoever sees a dead worker's marker first — its supervisor when it reaps the process
   (which knows the exit status), or any worker of the group when it starts — folds it into
   the group's **ledger**: per partition, the suspect offsets (the intersection of the
@@ -32,7 +34,6 @@ within seconds, and a topic recreated since could reuse its offsets.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from pathlib import Path
@@ -51,7 +52,8 @@ from aiokafka.errors import (
 
 from streamworks.core.errors import StreamworksError
 from streamworks.runtime.breaker import StageStopped
-from streamworks.runtime.crash_ledger import Ledger, Suspect, read_json, write_json
+from streamworks.runtime.crash_ledger import Ledger, Suspect, write_json
+from streamworks.runtime.crash_marker import MARKER_NAME, MarkerFile
 
 __all__ = ["DEFAULT_AFTER", "CrashGuard", "CrashLoop", "is_the_records"]
 
@@ -111,10 +113,12 @@ class CrashGuard:
         self._pipelined = pipelined
         self._pending: Batches | None = None
         self._ledger = Ledger(directory)
-        self._marker = directory / f"worker-{os.getpid()}-{worker_id}.json"
+        self._pid = os.getpid()  # asked once: it is a system call, and begin() makes none
+        self._marker = MarkerFile(directory / MARKER_NAME.format(pid=self._pid, worker=worker_id))
+        self._marked: dict[str, Any] | None = None
+        """The marker as last written; None while there is none."""
         self._suspects: dict[TopicPartition, Suspect] = {}
         self._in_flight: dict[TopicPartition, tuple[int, int]] = {}
-        self._written = False
 
     @property
     def enabled(self) -> bool:
@@ -192,19 +196,20 @@ class CrashGuard:
                 marked[tp] = (min(low, first), max(high, last))
         self._in_flight = ranges
         ranges_out = [[tp.topic, tp.partition, a, b] for tp, (a, b) in marked.items()]
+        document = {"pid": self._pid, "ranges": ranges_out}
         try:
-            write_json(self._marker, {"pid": os.getpid(), "ranges": ranges_out})
+            self._marker.write(document)
         except OSError as error:
             self._off(error)
             return
-        self._written = True
+        self._marked = document
 
     def _off(self, error: OSError) -> None:
         """A state dir it cannot write must not stop the stage: no quarantine, said once."""
         logger.warning(
             "crash-loop quarantine off for this worker: cannot use %s (%s); set "
             "STREAMWORKS_STATE_DIR to a writable folder",
-            self._marker.parent,
+            self._marker.path.parent,
             error,
         )
         self.after = 0
@@ -253,21 +258,19 @@ class CrashGuard:
         """The worker is ending on ``error``: keep the marker (with the reason) only when
         the error may be the record's."""
         if isinstance(error, StageStopped):  # for the supervisor: restarting cannot help
-            write_json(self._marker.with_name(f"stopped-{os.getpid()}.json"), {"why": str(error)})
-        if not self._written:
+            stopped = self._marker.path.with_name(f"stopped-{os.getpid()}.json")
+            write_json(stopped, {"why": str(error)})
+        if self._marked is None:
             return
         if is_the_records(error):
-            marker = read_json(self._marker) or {}
-            marker["reason"] = _describe(error)
-            write_json(self._marker, marker)
+            self._marker.write({**self._marked, "reason": _describe(error)})
         else:
             self.close()
 
     def close(self) -> None:
         """The worker stopped cleanly: nothing of it is suspect."""
-        with contextlib.suppress(FileNotFoundError):
-            self._marker.unlink()
-        self._written = False
+        self._marker.remove()
+        self._marked = None
 
     def _tracking(self, suspect: Suspect) -> bool:
         return suspect.deaths >= self.after

@@ -25,6 +25,7 @@ from streamworks.runtime.crash_ledger import (
     fold_dead_worker,
     stopped_itself,
 )
+from streamworks.runtime.crash_marker import MARKER_NAME, MarkerFile, read_marker
 from streamworks.runtime.crashloop import CrashGuard, is_the_records
 
 _PIDS = itertools.count(1_000_000_000)  # above any pid_max: no process has these
@@ -44,12 +45,17 @@ def _batch(tp: TopicPartition, first: int, last: int) -> dict[TopicPartition, li
 def _die(state: Path, batch: dict[TopicPartition, list[Record]], reason: str) -> None:
     """A worker (a pid no process has) marked ``batch`` and died; its supervisor reaps it."""
     pid = next(_PIDS)
-    marker = crash_directory(state, "g") / f"worker-{pid}-w.json"
-    marker.parent.mkdir(parents=True, exist_ok=True)
     ranges = [[tp.topic, tp.partition, rs[0].offset, rs[-1].offset] for tp, rs in batch.items()]
-    marker.write_text(json.dumps({"pid": pid, "ranges": ranges}))
+    marker = _leave_marker(state, pid, ranges)
     assert fold_dead_worker(state, pid, reason)
     assert not marker.exists()
+
+
+def _leave_marker(state: Path, pid: int, ranges: list[list[object]]) -> Path:
+    """The marker worker ``pid`` of group g leaves when it dies with ``ranges`` in flight."""
+    marker = MarkerFile(crash_directory(state, "g") / MARKER_NAME.format(pid=pid, worker="w"))
+    marker.write({"pid": pid, "ranges": ranges})
+    return marker.path
 
 
 def _guard(state: Path, *, after: int = 3, pipelined: bool = False) -> CrashGuard:
@@ -132,7 +138,9 @@ def test_under_at_least_once_a_piece_clears_once_the_next_settled_it(tmp_path: P
     assert guard.culprit(TP, 0) is None
     assert _guard(tmp_path, after=2).pieces(_batch(TP, 0, 0)) == [(_batch(TP, 0, 0), True)]
     guard.begin(_batch(TP, 10, 19), alone=False)
-    marker = json.loads(next((tmp_path / "crashes" / "g").glob("worker-*-me.json")).read_text())
+    [path] = (tmp_path / "crashes" / "g").glob(MARKER_NAME.format(pid="*", worker="me"))
+    marker = read_marker(path)
+    assert marker is not None
     assert marker["ranges"] == [["orders", 0, 0, 19]]  # the piece in flight is still marked
     guard.handled(_batch(TP, 10, 19), settled=False)  # 0..9 acknowledged now
     assert _guard(tmp_path, after=2).pieces(_batch(TP, 0, 0)) == [(_batch(TP, 0, 0), False)]
@@ -151,9 +159,7 @@ def test_a_worker_that_ends_for_no_record_leaves_no_marker(tmp_path: Path) -> No
 
 def test_a_marker_is_counted_once_even_by_a_worker_that_finds_it(tmp_path: Path) -> None:
     pid = next(_PIDS)
-    marker = crash_directory(tmp_path, "g") / f"worker-{pid}-x.json"
-    marker.parent.mkdir(parents=True)
-    marker.write_text(json.dumps({"pid": pid, "ranges": [["orders", 0, 3, 4]]}))
+    marker = _leave_marker(tmp_path, pid, [["orders", 0, 3, 4]])
     _guard(tmp_path)  # folds it
     _guard(tmp_path)
     [suspect] = json.loads((marker.parent / "ledger.json").read_text())["suspects"]
