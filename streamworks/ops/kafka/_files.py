@@ -171,6 +171,11 @@ def broker_settings(
         # topics are declared (pipelines, topics as code), never created by a typo
         "auto.create.topics.enable": "false",
         "log.segment.bytes": str(64 * 1024 * 1024),
+        # The log cleaner allocates its dedupe buffer (128 MiB by default) on the heap at
+        # start-up: with the 256 MiB heaps of a small local cluster, a node recovering its
+        # logs after a restart could run out of heap there and exit. 16 MiB still dedupes
+        # ~700,000 keys per pass, far more than local compacted topics hold.
+        "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
         **(secure_settings(node, secure) if secure is not None else {}),
     }
 
