@@ -27,7 +27,9 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -203,8 +205,13 @@ async def _send_paced(
     return sent
 
 
+OnLoad = Callable[[int], Callable[[], None]]
+"""Called with the contender's pid as the measured load starts; returns what to call when
+it ends (the profiler attaches this way)."""
+
+
 def _latency_round(
-    bootstrap: str, registry: str, name: str, first_id: int
+    bootstrap: str, registry: str, name: str, first_id: int, on_load: OnLoad | None = None
 ) -> tuple[list[float], float, int]:
     """One contender at LATENCY_RATE: (delays in ms, CPU % of a core, orders measured)."""
     source, output = unique_name("bench-lat-in"), unique_name(f"bench-lat-{name}")
@@ -215,20 +222,27 @@ def _latency_round(
     command = [sys.executable, "-m", "tests.benchmarks._contenders", name]
     for option, value in options.items():
         command += [f"--{option}", value]
-    contender = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        return asyncio.run(_measure(bootstrap, PlainCodec(registry), contender, options, first_id))
-    finally:
-        contender.send_signal(signal.SIGKILL)
-        contender.wait()
+    with tempfile.TemporaryFile() as log:
+        contender = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            return asyncio.run(
+                _measure(bootstrap, PlainCodec(registry), contender, options, first_id, on_load)
+            )
+        except RuntimeError as error:
+            log.seek(0)
+            raise RuntimeError(f"{name}: {error}\n{log.read().decode()[-3000:]}") from None
+        finally:
+            contender.send_signal(signal.SIGKILL)
+            contender.wait()
 
 
-async def _measure(
+async def _measure(  # noqa: PLR0917 - one round's parts, from _latency_round
     bootstrap: str,
     codec: PlainCodec,
     contender: subprocess.Popen[bytes],
     options: dict[str, str],
     first_id: int,
+    on_load: OnLoad | None,
 ) -> tuple[list[float], float, int]:
     observer = _Observer(bootstrap, options["output"], codec)
     producer = AIOKafkaProducer(
@@ -241,12 +255,15 @@ async def _measure(
         await _send_paced(producer, codec, options["input"], warm)
         warmed = [o["order_id"] for o in warm if not _dropped(o)]
         if not await observer.wait_for(warmed, within_s=120):
-            raise RuntimeError(f"the contender did not warm up in 120 s: {_stderr(contender)}")
+            raise RuntimeError("the contender did not warm up in 120 s")
         orders = list(plain_orders(LATENCY_RATE * LATENCY_SECONDS, first_id + 400))
+        finish = on_load(contender.pid) if on_load is not None else None
         cpu_before, wall_before = _cpu_seconds(contender.pid), time.perf_counter()
         sent = await _send_paced(producer, codec, options["input"], orders)
         cpu = _cpu_seconds(contender.pid) - cpu_before
         wall = time.perf_counter() - wall_before
+        if finish is not None:
+            finish()
         expected = [o["order_id"] for o in orders if not _dropped(o)]
         await observer.wait_for(expected, within_s=30)
     finally:
@@ -260,12 +277,6 @@ async def _measure(
 
 def _dropped(order: dict[str, Any]) -> bool:
     return bool(order["quantity"] % 20 == 0)
-
-
-def _stderr(process: subprocess.Popen[bytes]) -> str:
-    if process.poll() is None or process.stderr is None:
-        return "still running"
-    return process.stderr.read().decode(errors="replace")[-2000:]
 
 
 def _percentile(samples: list[float], q: float) -> float:

@@ -1,11 +1,12 @@
-"""Where a streamworks stage's CPU goes, per record and by step.
+"""Where a streamworks stage's CPU goes, per record and by step, beside the aiokafka loop.
 
-Run with ``python -m tests.benchmarks.stage_profile`` (``make profile``). It runs the stage
-benchmark's streamworks contender on the plain workload (EVENTS records, 4 partitions)
-under the py-spy sampling profiler, sorts every sample into the step of the record's path
-it was taken in, and multiplies each step's share of the samples by the run's CPU per
-event: microseconds per record, by step. The table lands in
-``results/stage_profile.md`` (and ``.json``).
+Run with ``python -m tests.benchmarks.stage_profile`` (``make profile``; ``make bench`` runs
+it too). Each contender of the stage benchmark's plain workload is sampled by py-spy twice:
+at full speed (EVENTS pre-loaded records, SAMPLE_S seconds once processing is under way, so
+start-up is left out) and at the moderate load of the latency benchmark (LATENCY_RATE
+records/s). Every sample is sorted into the step of the record's path it was taken in, and
+each step's share of the samples times the run's CPU per record gives microseconds per
+record, by step. The tables land in ``results/stage_profile.md`` (and ``.json``).
 
 A sample belongs to the innermost frame on its stack that one of ``_STEPS`` claims: the
 decode of a record inside the processor is *decode*, the processor's own lines around it
@@ -25,13 +26,22 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from streamworks.testing.helpers import unique_name
 from tests.benchmarks._contenders import FIRST_RECORD
 from tests.benchmarks._report import broker_and_registry, machine, write
-from tests.benchmarks.stage import PARTITIONS, _create, _options, _preload
+from tests.benchmarks.stage import (
+    LATENCY_RATE,
+    LATENCY_SECONDS,
+    PARTITIONS,
+    _create,
+    _latency_round,
+    _options,
+    _preload,
+)
 
 EVENTS = int(os.environ.get("STREAMWORKS_PROFILE_EVENTS", "300000"))
 RATE_HZ = 1000
@@ -120,28 +130,8 @@ def profile(
     drain = threading.Thread(target=lambda: errors.extend(contender.stderr or ()), daemon=True)
     drain.start()
     raw = scratch / f"{name}.txt"
-    spy = Path(sys.executable).with_name("py-spy")
     time.sleep(WARM_S)
-    subprocess.run(
-        [
-            str(spy),
-            "record",
-            "--pid",
-            str(contender.pid),
-            "--duration",
-            str(SAMPLE_S),
-            "--nonblocking",
-            "--rate",
-            str(RATE_HZ),
-            "--format",
-            "raw",
-            "--output",
-            str(raw),
-        ],
-        capture_output=True,
-        timeout=SAMPLE_S + 60,
-        check=False,
-    )
+    _ended(_spy(contender.pid, raw, SAMPLE_S))
     out, _ = contender.communicate(timeout=900)
     drain.join(timeout=5)
     lines = [line for line in out.splitlines() if line.startswith("{")]
@@ -156,42 +146,111 @@ def profile(
     return figures, samples
 
 
-def main() -> int:
-    kept = os.environ.get("STREAMWORKS_PROFILE_STACKS")  # a folder to keep the raw stacks in
-    runs: dict[str, tuple[dict[str, Any], dict[str, dict[str, float]]]] = {}
-    with broker_and_registry() as (bootstrap, registry), tempfile.TemporaryDirectory() as scratch:
-        for name in CONTENDERS:
-            figures, samples = profile(bootstrap, registry, name, Path(kept or scratch))
-            runs[name] = (figures, budget(samples, figures["steady_cpu_us_per_event"]))
-    header = " | ".join(
-        f"{name}: {figures['steady_cpu_us_per_event']:.1f} µs "
-        f"({figures['steady_events_per_s']:,}/s)"
-        for name, (figures, _) in runs.items()
+def _spy(pid: int, raw: Path, seconds: float) -> subprocess.Popen[bytes]:
+    spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen(
+        [
+            str(spy),
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(int(seconds)),
+            "--nonblocking",
+            "--rate",
+            str(RATE_HZ),
+            "--format",
+            "raw",
+            "--output",
+            str(raw),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    lines = [
-        f"CPU per record by step, plain workload, {EVENTS:,} records on {PARTITIONS} "
-        f"partitions, py-spy at {RATE_HZ} Hz for {SAMPLE_S} s of steady processing. "
-        f"Steady CPU per record (rate while profiled): {header}. For the aiokafka loop, "
-        "*user function* is its whole transform (fastavro decode, change, encode).",
-        "",
+
+
+def profile_moderate(
+    bootstrap: str, registry: str, name: str, scratch: Path
+) -> tuple[float, Counter[str]]:
+    """Contender ``name`` sampled through a LATENCY_RATE run: (CPU µs per event, samples)."""
+    raw = scratch / f"{name}-moderate.txt"
+
+    def attach(pid: int) -> Callable[[], None]:
+        sampler = _spy(pid, raw, LATENCY_SECONDS)
+        return lambda: _ended(sampler)
+
+    _, percent, _ = _latency_round(bootstrap, registry, name, 10**9, on_load=attach)
+    samples: Counter[str] = Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        samples[classify(stack)] += int(count)
+    return percent / 100 / LATENCY_RATE * 1e6, samples
+
+
+def _ended(process: subprocess.Popen[bytes]) -> None:
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def _table(runs: dict[str, dict[str, dict[str, float]]]) -> list[str]:
+    return [
         "| step | " + " | ".join(f"{name} µs / record" for name in runs) + " |",
         "|---|" + "---:|" * len(runs),
         *(
             f"| {step} | "
             + " | ".join(
                 f"{steps[step]['us_per_record']:.1f}" if step in steps else "-"
-                for _, steps in runs.values()
+                for steps in runs.values()
             )
             + " |"
             for step in _ORDER
-            if any(step in steps for _, steps in runs.values())
+            if any(step in steps for steps in runs.values())
         ),
+        "| **all** | "
+        + " | ".join(
+            f"**{sum(f['us_per_record'] for f in steps.values()):.1f}**" for steps in runs.values()
+        )
+        + " |",
+    ]
+
+
+def main() -> int:
+    kept = os.environ.get("STREAMWORKS_PROFILE_STACKS")  # a folder to keep the raw stacks in
+    full: dict[str, dict[str, dict[str, float]]] = {}
+    figures: dict[str, dict[str, Any]] = {}
+    moderate: dict[str, dict[str, dict[str, float]]] = {}
+    with broker_and_registry() as (bootstrap, registry), tempfile.TemporaryDirectory() as scratch:
+        folder = Path(kept or scratch)
+        for name in CONTENDERS:
+            figures[name], samples = profile(bootstrap, registry, name, folder)
+            full[name] = budget(samples, figures[name]["steady_cpu_us_per_event"])
+        for name in CONTENDERS:
+            cost, samples = profile_moderate(bootstrap, registry, name, folder)
+            moderate[name] = budget(samples, cost)
+    rates = ", ".join(f"{name} {f['steady_events_per_s']:,}/s" for name, f in figures.items())
+    lines = [
+        f"CPU per record by step, plain workload on {PARTITIONS} partitions, sampled by py-spy "
+        f"at {RATE_HZ} Hz. For the aiokafka loop, *user function* is its whole transform "
+        "(fastavro decode, change, encode).",
+        "",
+        f"**At full speed** ({EVENTS:,} records, {SAMPLE_S} s sampled once processing; steady "
+        f"rates while sampled: {rates}):",
+        "",
+        *_table(full),
+        "",
+        f"**At {LATENCY_RATE:,} records/s** ({LATENCY_SECONDS} s sampled; the process's CPU "
+        "over the load divided by the records):",
+        "",
+        *_table(moderate),
     ]
     table = "\n".join(lines)
     data = {
         "machine": machine(),
         "events": EVENTS,
-        "runs": {name: {"figures": f, "steps": s} for name, (f, s) in runs.items()},
+        "full_speed": {name: {"figures": figures[name], "steps": full[name]} for name in full},
+        "moderate": {"rate": LATENCY_RATE, "steps": moderate},
     }
     path = write("stage_profile", data, table)
     sys.stdout.write(table + f"\n\nwritten to {path}\n")
