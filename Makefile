@@ -33,7 +33,8 @@ demo: setup ## run the flagship order pipeline on the local broker and print per
 
 test: setup system lint typecheck schemas-check ## lint, type-check, check contracts, then unit and integration tests
 	$(BIN)/pytest tests/unit -n 2
-	$(BIN)/pytest --durations=15 tests/packaging tests/integration tests/security tests/containers
+	$(BIN)/pytest --durations=15 -n 2 --dist loadfile tests/packaging tests/integration tests/security
+	$(BIN)/pytest --durations=5 tests/containers
 
 chaos: setup ## fault-injection scenarios on the real broker; figures to docs/reliability.md
 	$(BIN)/pytest --durations=20 tests/chaos

@@ -71,17 +71,19 @@ async def run_workers(
     stops the others (each drains and commits what it finished) and the process ends with
     its error, so a supervisor restarts them together.
     """
+    workers: dict[str, StageWorker | AggregationWorker] = {}
+    for stage in stages:
+        # with a users file, each worker logs in as its stage's principal (streamworks acl)
+        own = settings.as_principal(pipeline.group_id(stage))
+        await check_login(own)  # a refused login or certificate: one line, no retry loop
+        workers[stage] = await _explained(pipeline, stage, own, _prepare(pipeline, stage, own))
     metrics = MetricsServer(settings)
     async with contextlib.AsyncExitStack() as running:  # stopped in reverse order
         await metrics.start()
         running.push_async_callback(metrics.stop)
-        workers: dict[str, StageWorker | AggregationWorker] = {}
-        for stage in stages:
-            # with a users file, each worker logs in as its stage's principal (streamworks acl)
+        for stage, worker in workers.items():
             own = settings.as_principal(pipeline.group_id(stage))
-            await check_login(own)  # a refused login or certificate: one line, no retry loop
-            workers[stage] = await _explained(pipeline, stage, own, _prepare(pipeline, stage, own))
-            await _serve(workers[stage], pipeline, stage, own, metrics=metrics, running=running)
+            await _serve(worker, pipeline, stage, own, metrics=metrics, running=running)
         # Long-lived setup objects (codecs, schemas, clients) need no more collection
         # passes, and per-record garbage is short-lived: fewer, younger collections.
         gc.freeze()
