@@ -56,6 +56,15 @@ class Settings(BaseSettings):
         ge=0,
         description="Milliseconds a producer waits to fill a batch (lower: latency).",
     )
+    fetch_wait_ms: int = Field(
+        default=5,
+        ge=0,
+        le=500,
+        description=(
+            "Milliseconds the broker may hold a worker's fetch to gather more records "
+            "(0: answer at once; lower: latency, higher: less CPU at moderate rates)."
+        ),
+    )
     max_in_flight: int = Field(
         default=5,
         ge=1,

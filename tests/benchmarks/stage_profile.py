@@ -49,7 +49,11 @@ WARM_S = 1.0
 """Sampling starts this long after the first record..."""
 SAMPLE_S = 6
 """...and lasts this long (or until the run ends): the steady part of the run."""
-CONTENDERS = ("streamworks", "aiokafka")
+CONTENDERS = tuple(
+    os.environ.get("STREAMWORKS_PROFILE_CONTENDERS", "streamworks,aiokafka").split(",")
+)
+PARTS = os.environ.get("STREAMWORKS_PROFILE_PARTS", "full,moderate").split(",")
+"""For quick looks while developing: ``full``, ``moderate`` or both."""
 
 _STEPS: tuple[tuple[str, str], ...] = (
     # (step, regular expression over one frame, "Class.function (file:line)"); the innermost
@@ -223,10 +227,10 @@ def main() -> int:
     moderate: dict[str, dict[str, dict[str, float]]] = {}
     with broker_and_registry() as (bootstrap, registry), tempfile.TemporaryDirectory() as scratch:
         folder = Path(kept or scratch)
-        for name in CONTENDERS:
+        for name in CONTENDERS if "full" in PARTS else ():
             figures[name], samples = profile(bootstrap, registry, name, folder)
             full[name] = budget(samples, figures[name]["steady_cpu_us_per_event"])
-        for name in CONTENDERS:
+        for name in CONTENDERS if "moderate" in PARTS else ():
             cost, samples = profile_moderate(bootstrap, registry, name, folder)
             moderate[name] = budget(samples, cost)
     rates = ", ".join(f"{name} {f['steady_events_per_s']:,}/s" for name, f in figures.items())
