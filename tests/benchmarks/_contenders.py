@@ -167,6 +167,7 @@ def confluent_loop(args: argparse.Namespace, meter: Meter) -> None:
             "group.id": args.group,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
+            "socket.nagle.disable": True,  # librdkafka leaves Nagle on; asyncio turns it off
         }
     )
     producer = Producer(
@@ -175,6 +176,7 @@ def confluent_loop(args: argparse.Namespace, meter: Meter) -> None:
             "acks": "all",
             "enable.idempotence": True,
             "linger.ms": 5,
+            "socket.nagle.disable": True,
         }
     )
     consumer.subscribe([args.input])

@@ -13,7 +13,9 @@ registry. Three measurements:
    LATENCY_ROUNDS rounds per contender; produce -> output seen by a reader, percentiles over
    all rounds, and the contender process's CPU (all its threads) over the load, in % of
    one core.
-3. **The 4-stage order pipeline** at PIPELINE_RATE orders/s: raw send -> enriched written.
+3. **The 4-stage order pipeline** at PIPELINE_RATE orders/s: raw send -> enriched written,
+   its workers packed into 1, 2 and 4 processes (``streamworks run --processes``), with
+   their memory in all.
 
 The hand-written confluent-kafka (librdkafka) loop is the practical ceiling in Python; the
 aiokafka loop is the ceiling on asyncio. Ratios are streamworks' figure over the contender's.
@@ -66,6 +68,8 @@ LATENCY_SECONDS = int(os.environ.get("STREAMWORKS_BENCH_LATENCY_SECONDS", "20"))
 LATENCY_ROUNDS = 2
 PIPELINE_RATE = 2_000
 PIPELINE_SECONDS = 15
+PACKINGS = (1, 2, 4)
+"""Processes the 4-stage path's workers are packed into, one measurement each."""
 LATENCY_STAGES = ("clean", "format", "validate", "enrich")
 """The 4-stage path of the pipeline measurement (raw send -> enriched written)."""
 _FIGURES = (
@@ -369,8 +373,9 @@ async def _warm_up(bootstrap: str, registry: str, prefix: str) -> None:
         raise RuntimeError("the pipeline did not warm up in 90 s")
 
 
-def pipeline_latency(bootstrap: str, registry: str) -> dict[str, Any]:
-    """End-to-end latency (raw send -> enriched write) of the 4-stage order pipeline."""
+def pipeline_latency(bootstrap: str, registry: str, processes: int) -> dict[str, Any]:
+    """End-to-end latency (raw send -> enriched write) of the 4-stage order pipeline, its
+    workers packed into ``processes`` processes, and their memory (RSS) in all."""
     prefix = unique_name("bench-latency")
     env = {
         "STREAMWORKS_BOOTSTRAP_SERVERS": bootstrap,
@@ -380,7 +385,9 @@ def pipeline_latency(bootstrap: str, registry: str) -> dict[str, Any]:
     os.environ.update(env)
     pipeline = build()
     asyncio.run(ensure_topics(pipeline, Settings()))
-    supervisor = Supervisor("orders", dict.fromkeys(LATENCY_STAGES, 1), env=env)
+    supervisor = Supervisor(
+        "orders", dict.fromkeys(LATENCY_STAGES, 1), env=env, processes=processes
+    )
     supervisor.start()
     asyncio.run(_warm_up(bootstrap, registry, prefix))
     try:
@@ -400,6 +407,7 @@ def pipeline_latency(bootstrap: str, registry: str) -> dict[str, Any]:
             return await load, await arrivals
 
         sent, arrived = asyncio.run(measure())
+        rss_mb = sum(_rss_mb(worker.process.pid) for worker in supervisor.workers())
     finally:
         supervisor.stop()
     samples = sorted(arrived[i] - sent[i] for i in arrived if i in sent)
@@ -408,6 +416,8 @@ def pipeline_latency(bootstrap: str, registry: str) -> dict[str, Any]:
         return float(samples[min(len(samples) - 1, int(len(samples) * q))])
 
     return {
+        "processes": processes,
+        "rss_mb": round(rss_mb),
         "offered_orders_per_s": PIPELINE_RATE,
         "seconds": PIPELINE_SECONDS,
         "enriched": len(samples),
@@ -416,6 +426,13 @@ def pipeline_latency(bootstrap: str, registry: str) -> dict[str, Any]:
         "p999_ms": pick(0.999),
         "max_ms": float(samples[-1]),
     }
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _throughput_table(workload: str, figures: dict[str, dict[str, Any]]) -> list[str]:
@@ -442,7 +459,7 @@ def main() -> int:
     with broker_and_registry() as (bootstrap, registry):
         contenders = {w: throughput(bootstrap, registry, w) for w in workloads}
         moderate = moderate_load(bootstrap, registry)
-        delays = pipeline_latency(bootstrap, registry)
+        packed = [pipeline_latency(bootstrap, registry, n) for n in PACKINGS]
     lines = ["One stage: decode, filter, change, encode, produce (acks=all), at-least-once.", ""]
     for workload, figures in contenders.items():
         lines += _throughput_table(workload, figures)
@@ -461,10 +478,17 @@ def main() -> int:
             for n, f in moderate.items()
         ),
         "",
-        f"4-stage order pipeline at {delays['offered_orders_per_s']:,} orders/s "
-        f"for {delays['seconds']} s: "
-        f"end-to-end p50 {delays['p50_ms']:.0f} ms, p99 {delays['p99_ms']:.0f} ms, "
-        f"p99.9 {delays['p999_ms']:.0f} ms ({delays['enriched']:,} enriched orders)",
+        f"The 4-stage order path ({', '.join(LATENCY_STAGES)}) at {PIPELINE_RATE:,} "
+        f"orders/s for {PIPELINE_SECONDS} s, raw send -> enriched written, its workers packed "
+        "into processes:",
+        "",
+        "| processes | p50 ms | p99 ms | p99.9 ms | RSS MB in all | enriched orders |",
+        "|---:|---:|---:|---:|---:|---:|",
+        *(
+            f"| {d['processes']} | {d['p50_ms']:.0f} | {d['p99_ms']:.0f} | {d['p999_ms']:.0f} | "
+            f"{d['rss_mb']:,} | {d['enriched']:,} |"
+            for d in packed
+        ),
     ]
     table = "\n".join(lines)
     data = {
@@ -474,7 +498,7 @@ def main() -> int:
         "machine": machine(),
         "throughput": contenders,
         "moderate_load": moderate,
-        "pipeline_latency": delays,
+        "pipeline_latency": packed,
     }
     path = write("stage", data, table)
     sys.stdout.write(table + f"\n\nwritten to {path}\n")
