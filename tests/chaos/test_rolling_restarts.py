@@ -47,7 +47,7 @@ async def test_rolling_restart_repeats_nothing(
     with running(supervisor):
         await started(supervisor, chaos.logs)
         feeding = asyncio.create_task(feed.run(orders(ORDERS)))
-        originals = [(w.stage, w.process.pid) for w in supervisor.workers()]
+        originals = [(w.name, w.process.pid) for w in supervisor.workers()]
         for number, (stage, pid) in enumerate(originals, start=1):
             while len(feed.sent) < number * ORDERS / (len(originals) + 1):
                 supervisor.poll()
