@@ -71,10 +71,10 @@ async def run_workers(
     stops the others (each drains and commits what it finished) and the process ends with
     its error, so a supervisor restarts them together.
     """
+    # with a users file, each worker logs in as its stage's principal (streamworks acl)
+    logins = {stage: settings.as_principal(pipeline.group_id(stage)) for stage in stages}
     workers: dict[str, StageWorker | AggregationWorker] = {}
-    for stage in stages:
-        # with a users file, each worker logs in as its stage's principal (streamworks acl)
-        own = settings.as_principal(pipeline.group_id(stage))
+    for stage, own in logins.items():
         await check_login(own)  # a refused login or certificate: one line, no retry loop
         workers[stage] = await _explained(pipeline, stage, own, _prepare(pipeline, stage, own))
     metrics = MetricsServer(settings)
@@ -82,8 +82,7 @@ async def run_workers(
         await metrics.start()
         running.push_async_callback(metrics.stop)
         for stage, worker in workers.items():
-            own = settings.as_principal(pipeline.group_id(stage))
-            await _serve(worker, pipeline, stage, own, metrics=metrics, running=running)
+            await _serve(worker, pipeline, stage, logins[stage], metrics=metrics, running=running)
         # Long-lived setup objects (codecs, schemas, clients) need no more collection
         # passes, and per-record garbage is short-lived: fewer, younger collections.
         gc.freeze()
@@ -95,7 +94,7 @@ async def run_workers(
         if supervisor_pid is not None:  # watches until the very end, its grace included
             watch = asyncio.create_task(watch_parent(supervisor_pid, stop_all))
             running.callback(watch.cancel)
-        await _run_together(pipeline, workers, settings)
+        await _run_together(pipeline, workers, logins)
     return {stage: worker.counts for stage, worker in workers.items()}
 
 
@@ -158,7 +157,9 @@ def _stop_all(workers: Iterable[StageWorker | AggregationWorker]) -> None:
 
 
 async def _run_together(
-    pipeline: Pipeline, workers: dict[str, StageWorker | AggregationWorker], settings: Settings
+    pipeline: Pipeline,
+    workers: dict[str, StageWorker | AggregationWorker],
+    logins: dict[str, Settings],
 ) -> None:
     """Run the workers until all have stopped; the first to fail stops the others, and its
     error is raised once they have drained."""
@@ -167,9 +168,7 @@ async def _run_together(
     async def one(stage: str, worker: StageWorker | AggregationWorker) -> None:
         nonlocal failure
         try:
-            await _explained(
-                pipeline, stage, settings.as_principal(pipeline.group_id(stage)), worker.run()
-            )
+            await _explained(pipeline, stage, logins[stage], worker.run())
         except BaseException as error:  # noqa: BLE001 - raised below, once all have drained
             if failure is None:
                 failure = error

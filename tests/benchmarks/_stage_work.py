@@ -60,23 +60,9 @@ class PlainOrder(AvroRecord, namespace="bench"):
 
 
 @dataclass(frozen=True)
-class PricedOrder(AvroRecord, namespace="bench"):
+class PricedOrder(PlainOrder, namespace="bench"):
     """The plain order with its country upper-cased and a derived total."""
 
-    order_id: str
-    customer_id: str
-    sku: str
-    quantity: int
-    unit_price: float
-    currency: str
-    country: str
-    channel: str
-    status: str
-    created_ms: int
-    gift: bool
-    coupon: str | None
-    warehouse: int
-    note: str
     total: float
 
 

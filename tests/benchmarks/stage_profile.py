@@ -97,6 +97,15 @@ def classify(stack: str) -> str:
 _COMPILED = [(step, re.compile(pattern)) for step, pattern in _STEPS]
 
 
+def _samples(raw: Path) -> Counter[str]:
+    """py-spy's raw output (a collapsed stack and its count per line), counted by step."""
+    samples: Counter[str] = Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        samples[classify(stack)] += int(count)
+    return samples
+
+
 def budget(samples: Counter[str], cpu_us_per_event: float) -> dict[str, dict[str, float]]:
     """Per step: share of the samples and microseconds per record."""
     total = sum(samples.values())
@@ -142,10 +151,7 @@ def profile(
     if contender.returncode != 0 or not lines or not raw.exists():
         tail = "".join(errors)[-3000:]
         raise RuntimeError(f"the profiled run of {name} failed ({contender.returncode}):\n{tail}")
-    samples: Counter[str] = Counter()
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        samples[classify(stack)] += int(count)
+    samples = _samples(raw)
     figures: dict[str, Any] = json.loads(lines[-1])
     return figures, samples
 
@@ -184,10 +190,7 @@ def profile_moderate(
         return lambda: _ended(sampler)
 
     _, percent, _ = _latency_round(bootstrap, registry, name, 10**9, on_load=attach)
-    samples: Counter[str] = Counter()
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        samples[classify(stack)] += int(count)
+    samples = _samples(raw)
     return percent / 100 / LATENCY_RATE * 1e6, samples
 
 
