@@ -23,6 +23,7 @@ import fastavro
 import fastavro._read_py
 import fastavro.schema
 
+from streamworks.schemas._compiled import Reader, compile_reader, compile_writer
 from streamworks.schemas.errors import (
     DecodeError,
     EncodeError,
@@ -40,6 +41,8 @@ _HEADER = struct.Struct(">BI")
 _DETAIL_LIMIT = 200
 _HEADER_SIZE = _HEADER.size
 _Read = Any  # fastavro.schemaless_reader or its pure-Python twin
+_WRITE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError, struct.error)
+"""What a generated writer raises for a value that does not fit its schema."""
 
 
 class SchemaSource(Protocol):
@@ -95,29 +98,42 @@ class AvroCodec:
 
 
 class AvroEncoder:
-    """Frames records of one schema; ``encode`` is the hot path."""
+    """Frames records of one schema; ``encode`` is the hot path.
 
-    __slots__ = ("_header", "_parsed", "schema_id", "subject")
+    A schema of simple types is written by code generated for it
+    (:mod:`streamworks.schemas._compiled`), any other by fastavro.
+    """
+
+    __slots__ = ("_header", "_parsed", "_write", "schema_id", "subject")
 
     def __init__(self, subject: str, schema_id: int, parsed: Any) -> None:
         self.subject = subject
         self.schema_id = schema_id
         self._parsed = parsed
         self._header = _HEADER.pack(MAGIC_BYTE, schema_id)
+        self._write = compile_writer(parsed, prefix=self._header)
 
     def encode(self, record: Mapping[str, Any]) -> bytes:
         """The framed Avro bytes of ``record``; a record that does not fit raises EncodeError."""
+        if self._write is not None:
+            try:
+                return self._write(record)
+            except _WRITE_ERRORS as error:
+                raise self._unfit(error) from error
         buffer = io.BytesIO()
         buffer.write(self._header)
         try:
             fastavro.schemaless_writer(buffer, self._parsed, record)
         except Exception as error:  # fastavro raises Value/Type/Key/Attribute errors here
-            raise EncodeError(
-                f"record does not fit schema id {self.schema_id} of {self.subject}: "
-                f"{type(error).__name__}: {error}",
-                subject=self.subject,
-            ) from error
+            raise self._unfit(error) from error
         return buffer.getvalue()
+
+    def _unfit(self, error: Exception) -> EncodeError:
+        return EncodeError(
+            f"record does not fit schema id {self.schema_id} of {self.subject}: "
+            f"{type(error).__name__}: {error}",
+            subject=self.subject,
+        )
 
 
 class AvroDecoder:
@@ -133,7 +149,7 @@ class AvroDecoder:
         )
         # schema id -> (writer schema, reader schema or None, read function): resolution is
         # skipped when the writer's canonical form equals the reader's (half the decode time)
-        self._plans: dict[int, tuple[Any, Any, _Read]] = {}
+        self._plans: dict[int, tuple[Any, Any, Reader]] = {}
         self._error = error
 
     def decode(
@@ -156,14 +172,12 @@ class AvroDecoder:
         plan = self._plans.get(schema_id)
         if plan is None:
             plan = self._plan(schema_id, topic, partition, offset)
-        buffer = io.BytesIO(data)
-        buffer.seek(_HEADER_SIZE)
         try:
-            record = plan[2](buffer, plan[0], plan[1])
+            record, end = plan[2](data, _HEADER_SIZE)
         except Exception as error:  # any failure inside the body is bad bytes
             raise self._fail(_body_problem(error, plan), where, schema_id) from error
-        if buffer.tell() != len(data):
-            reason = f"{len(data) - buffer.tell()} byte(s) left after the record"
+        if end != len(data):
+            reason = f"{len(data) - end} byte(s) left after the record"
             raise self._fail(reason, where, schema_id)
         if not isinstance(record, dict):
             raise self._fail("the schema is not a record schema", where, schema_id)
@@ -182,15 +196,23 @@ class AvroDecoder:
 
     def _plan(
         self, schema_id: int, topic: str | None, partition: int | None, offset: int | None
-    ) -> tuple[Any, Any, _Read]:
+    ) -> tuple[Any, Any, Reader]:
         writer = self._fetch(schema_id, topic, partition, offset)
         same = self._reader_form == fastavro.schema.to_parsing_canonical_form(writer)
         # A recursive schema's values nest as deep as their bytes say, and fastavro's
         # compiled reader recurses on the C stack: a few thousand levels kill the process.
         # Its pure-Python reader stops at the interpreter's recursion limit instead, with a
-        # RecursionError that fails the decode like any other bad body.
-        read = fastavro._read_py.schemaless_reader if _recursive(writer) else _compiled_read
-        plan = (writer, None if same else self._reader, read)
+        # RecursionError that fails the decode like any other bad body. A schema of simple
+        # types read as written gets a reader generated for it (never recursive).
+        reader = None if same else self._reader
+        compiled = compile_reader(writer) if same else None
+        if compiled is not None:
+            read: Reader = compiled
+        elif _recursive(writer):
+            read = _from_buffer(fastavro._read_py.schemaless_reader, writer, reader)
+        else:
+            read = _from_buffer(fastavro.schemaless_reader, writer, reader)
+        plan = (writer, reader, read)
         self._plans[schema_id] = plan
         return plan
 
@@ -209,7 +231,16 @@ class AvroDecoder:
             raise  # unreachable registry: retriable, the record is fine
 
 
-_compiled_read = fastavro.schemaless_reader
+def _from_buffer(read: _Read, writer: Any, reader: Any) -> Reader:
+    """A fastavro reader with a generated reader's signature: bytes and start in, record and
+    end out."""
+
+    def run(data: bytes, start: int) -> tuple[Any, int]:
+        buffer = io.BytesIO(data)
+        buffer.seek(start)
+        return read(buffer, writer, reader), buffer.tell()
+
+    return run
 
 
 def _recursive(schema: Any, enclosing: frozenset[str] = frozenset()) -> bool:
@@ -241,7 +272,7 @@ def _schema_name(schema: Any) -> str:
     return str(schema.get("name", "?")) if isinstance(schema, dict) else str(schema)
 
 
-def _body_problem(error: Exception, plan: tuple[Any, Any, _Read]) -> str:
+def _body_problem(error: Exception, plan: tuple[Any, Any, Reader]) -> str:
     """One short line for a body that would not decode (fastavro's texts embed schemas)."""
     if type(error).__name__ == "SchemaResolutionError" and plan[1] is not None:
         return (
