@@ -6,9 +6,10 @@ reading and writing code once, as Python source with the field order, types and 
 branches already decided, and compiles it; decoding then costs about half as much and
 encoding about a third.
 
-It covers records (nested ones too), enums, the primitive types and unions of them (the
-writer: unions of ``null`` and one other type). Anything else (arrays, maps, fixed, logical
-types, recursive records) gives None, and the codec keeps fastavro for that schema.
+It covers records (nested ones too), enums, the primitive types with or without a logical
+type (converted by fastavro's own functions), and unions of them (the writer: unions of
+``null`` and one other type). Anything else (arrays, maps, fixed, recursive records) gives
+None, and the codec keeps fastavro for that schema.
 Encoding and decoding give the same bytes and values as fastavro, which a property test
 checks on random schemas and records; malformed bytes raise ``ValueError``, ``IndexError``,
 ``EOFError``, ``UnicodeDecodeError`` or ``struct.error``, and values that do not fit raise
@@ -23,6 +24,9 @@ import struct
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from fastavro.read import LOGICAL_READERS
+from fastavro.write import LOGICAL_WRITERS
+
 __all__ = ["Reader", "Writer", "compile_reader", "compile_writer"]
 
 Reader = Callable[[bytes, int], tuple[dict[str, Any], int]]
@@ -35,7 +39,9 @@ _SMALL = 1 << 14
 """Zig-zagged values below this are written from a table of ready-made varints."""
 _LIMITS = {"int": 1 << 32, "long": 1 << 64}
 """One past the largest zig-zagged value of each integer type."""
-_LITERAL_DEFAULTS = frozenset(("null", "boolean", "int", "long", "float", "double", "string"))
+_LITERAL_DEFAULTS = frozenset(
+    ("null", "boolean", "int", "long", "float", "double", "string", "enum")
+)
 """Types whose JSON default is already the Python value fastavro would write."""
 
 
@@ -140,15 +146,24 @@ class _Source:
             if schema in self.defining or schema not in self.named:
                 raise Unsupported(schema)
             return self.resolve(self.named[schema])
-        if not isinstance(schema, dict) or "logicalType" in schema:
+        if not isinstance(schema, dict):
             raise Unsupported(str(schema))
         kind = schema.get("type")
         if kind in _PRIMITIVES:
-            return str(kind), kind
+            return str(kind), kind  # with a logical type or not: see converter()
         if kind in ("record", "error", "enum"):
             self.named[schema["name"]] = schema
             return ("enum" if kind == "enum" else "record"), schema
         raise Unsupported(str(kind))
+
+    def converter(self, schema: Any, table: Mapping[str, Any]) -> str | None:
+        """The name of fastavro's own conversion of ``schema``'s logical type in ``table``
+        (its readers or its writers), as a constant; None for no logical type, or one
+        fastavro does not know (it reads and writes those as their plain type)."""
+        if not isinstance(schema, dict) or "logicalType" not in schema:
+            return None
+        convert = table.get(f"{schema['type']}-{schema['logicalType']}")
+        return None if convert is None else self.constant(convert)
 
     def compile(self, name: str, parameters: str) -> Any:
         code = f"def {name}({parameters}):\n" + "\n".join(self.lines) + "\n"
@@ -174,6 +189,13 @@ def compile_reader(schema: Any) -> Reader | None:
 
 
 def _read(source: _Source, schema: Any, target: str, indent: int) -> None:
+    _read_plain(source, schema, target, indent)
+    convert = source.converter(schema, LOGICAL_READERS)
+    if convert is not None:  # fastavro's reader, given no reader schema, as it is given
+        source.emit(indent, f"{target} = {convert}({target}, {source.constant(schema)}, None)")
+
+
+def _read_plain(source: _Source, schema: Any, target: str, indent: int) -> None:
     kind, definition = source.resolve(schema)
     emit = source.emit
     if kind == "null":
@@ -263,6 +285,9 @@ def compile_writer(schema: Any, prefix: bytes = b"") -> Writer | None:
 
 
 def _write(source: _Source, schema: Any, value: str, indent: int) -> None:
+    convert = source.converter(schema, LOGICAL_WRITERS)
+    if convert is not None:  # e.g. a datetime to its milliseconds, as fastavro does it
+        source.emit(indent, f"{value} = {convert}({value}, {source.constant(schema)})")
     kind, definition = source.resolve(schema)
     emit = source.emit
     if kind == "null":

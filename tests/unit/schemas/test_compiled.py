@@ -15,13 +15,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schemas import CONTRACTS as PROJECT_CONTRACTS
 from streamworks.schemas._compiled import compile_reader, compile_writer
+from streamworks.schemas.catalog import load_contracts
 from streamworks.schemas.codec import AvroCodec
 from streamworks.schemas.errors import DecodeError, EncodeError
 from streamworks.schemas.memory_registry import InMemoryRegistry
 from tests.unit.schemas.avro_strategies import records
 
 _PRIMITIVES = ["null", "boolean", "int", "long", "float", "double", "bytes", "string"]
+_LOGICAL = [
+    {"type": "long", "logicalType": "timestamp-millis"},
+    {"type": "string", "logicalType": "uuid"},
+]
 _NAMES = itertools.count()
 
 
@@ -39,7 +45,7 @@ def _enum() -> st.SearchStrategy[dict[str, Any]]:
 def _types(depth: int, *, writable: bool) -> st.SearchStrategy[Any]:
     """Field types the generator covers: primitives, enums, nested records and unions (the
     writer's: null and one other type; the reader's: any two or three distinct kinds)."""
-    simple = st.one_of(st.sampled_from(_PRIMITIVES[1:]), _enum())
+    simple = st.one_of(st.sampled_from(_PRIMITIVES[1:] + _LOGICAL), _enum())
     inner = simple if depth == 0 else st.one_of(simple, _record(depth - 1, writable=writable))
     nullable = inner.flatmap(lambda t: st.sampled_from([["null", t], [t, "null"]]))
     unions = [nullable]
@@ -123,8 +129,6 @@ def test_damaged_bytes_are_refused_or_read_as_fastavro_reads_them(data: st.DataO
         {"type": "array", "items": "long"},
         {"type": "map", "values": "string"},
         {"type": "fixed", "name": "F", "size": 4},
-        {"type": "long", "logicalType": "timestamp-millis"},
-        {"type": "string", "logicalType": "uuid"},
     ],
 )
 def test_types_it_does_not_cover_are_left_to_fastavro(field_type: Any) -> None:
@@ -219,3 +223,12 @@ def test_the_codec_uses_generated_code_and_frames_as_before() -> None:
         decoder.decode(data + b"\x00")
     with pytest.raises(DecodeError, match="Avro body is invalid"):
         decoder.decode(data[:-3])
+
+
+def test_the_reference_projects_plain_contracts_get_generated_code() -> None:
+    """The flagship's records without arrays or nested records take the fast path."""
+    contracts = load_contracts(PROJECT_CONTRACTS)
+    for topic in ("orders.raw", "orders.clean", "orders.valid", "orders.enriched", "customers"):
+        parsed = fastavro.parse_schema(contracts[topic].schema)
+        assert compile_reader(parsed) is not None, topic
+        assert compile_writer(parsed) is not None, topic
