@@ -51,7 +51,12 @@ def compile_schema(schema: Any, *, text: bool = False) -> Coercer:
     return _Compiler(text).build(schema, "")
 
 
+_SHOWN_BITS = 256
+
+
 def _shown(value: Any) -> str:
+    if isinstance(value, int) and value.bit_length() > _SHOWN_BITS:
+        return f"an integer of {value.bit_length():,} bits"  # repr() refuses 4,300+ digits
     text = repr(value)
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
