@@ -6,10 +6,10 @@ reading and writing code once, as Python source with the field order, types and 
 branches already decided, and compiles it; decoding then costs about half as much and
 encoding about a third.
 
-It covers records (nested ones too), enums, the primitive types with or without a logical
-type (converted by fastavro's own functions), and unions of them (the writer: unions of
-``null`` and one other type). Anything else (arrays, maps, fixed, recursive records) gives
-None, and the codec keeps fastavro for that schema.
+It covers records (nested ones too), enums, arrays, maps, the primitive types with or
+without a logical type (converted by fastavro's own functions), and unions of them (the
+writer: unions of ``null`` and one other type). Anything else (fixed, recursive records)
+gives None, and the codec keeps fastavro for that schema.
 Encoding and decoding give the same bytes and values as fastavro, which a property test
 checks on random schemas and records; malformed bytes raise ``ValueError``, ``IndexError``,
 ``EOFError``, ``UnicodeDecodeError`` or ``struct.error``, and values that do not fit raise
@@ -154,6 +154,8 @@ class _Source:
         if kind in ("record", "error", "enum"):
             self.named[schema["name"]] = schema
             return ("enum" if kind == "enum" else "record"), schema
+        if kind in ("array", "map"):
+            return str(kind), schema
         raise Unsupported(str(kind))
 
     def converter(self, schema: Any, table: Mapping[str, Any]) -> str | None:
@@ -195,6 +197,19 @@ def _read(source: _Source, schema: Any, target: str, indent: int) -> None:
         source.emit(indent, f"{target} = {convert}({target}, {source.constant(schema)}, None)")
 
 
+def _read_long_into(source: _Source, var: str, indent: int) -> None:
+    """A zig-zag varint into ``var``: one byte inline, longer ones by a call."""
+    source.emit(
+        indent,
+        "b = data[pos]",
+        "if b < 128:",
+        f"    {var} = (b >> 1) ^ -(b & 1)",
+        "    pos += 1",
+        "else:",
+        f"    {var}, pos = _read_long(data, pos)",
+    )
+
+
 def _read_plain(source: _Source, schema: Any, target: str, indent: int) -> None:
     kind, definition = source.resolve(schema)
     emit = source.emit
@@ -203,16 +218,7 @@ def _read_plain(source: _Source, schema: Any, target: str, indent: int) -> None:
     elif kind == "boolean":
         emit(indent, f"{target} = data[pos] != 0", "pos += 1")
     elif kind in ("int", "long", "enum"):
-        value = target if kind != "enum" else "i"
-        emit(
-            indent,
-            "b = data[pos]",
-            "if b < 128:",
-            f"    {value} = (b >> 1) ^ -(b & 1)",
-            "    pos += 1",
-            "else:",
-            f"    {value}, pos = _read_long(data, pos)",
-        )
+        _read_long_into(source, target if kind != "enum" else "i", indent)
         if kind == "enum":
             symbols = source.constant(tuple(definition["symbols"]))
             emit(indent, f"{target} = _symbol({symbols}, i)")
@@ -238,6 +244,8 @@ def _read_plain(source: _Source, schema: Any, target: str, indent: int) -> None:
             emit(indent + 1, f"{target} = {target}.decode()")
     elif kind == "union":
         _read_union(source, definition, target, indent)
+    elif kind in ("array", "map"):
+        _read_blocks(source, definition, target, indent)
     else:  # record
         source.defining.add(definition["name"])
         fields = [(field["name"], source.var()) for field in definition["fields"]]
@@ -247,16 +255,46 @@ def _read_plain(source: _Source, schema: Any, target: str, indent: int) -> None:
         emit(indent, f"{target} = {{" + ", ".join(f"{n!r}: {v}" for n, v in fields) + "}")
 
 
-def _read_union(source: _Source, branches: list[Any], target: str, indent: int) -> None:
+def _read_blocks(source: _Source, definition: dict[str, Any], target: str, indent: int) -> None:
+    """An array or a map: blocks of items (a negative count is followed by the block's size
+    in bytes), until a block of none. Every item takes a byte at least, or the count is a
+    lie: a count beyond the bytes left is refused before looping on it, so a record's
+    reading takes time in proportion to its bytes."""
+    array = definition["type"] == "array"
+    if array and _zero_width(source, definition["items"]):
+        # null items take no bytes: a count cannot be checked against the bytes left, and
+        # a few bytes could ask for billions of them
+        raise Unsupported("an array of items of no bytes")
+    item, key = source.var(), source.var()
+    source.emit(indent, f"{target} = {'[]' if array else '{}'}", "while True:")
+    _read_long_into(source, "c", indent + 1)
     source.emit(
-        indent,
-        "b = data[pos]",
-        "if b < 128:",
-        "    i = (b >> 1) ^ -(b & 1)",
-        "    pos += 1",
-        "else:",
-        "    i, pos = _read_long(data, pos)",
+        indent + 1,
+        "if c == 0:",
+        "    break",
+        "if c < 0:",
+        "    c = -c",
+        "    _, pos = _read_long(data, pos)",
+        "if c > len(data) - pos:",
+        "    raise ValueError(f'a block of {c} items in {len(data) - pos} bytes')",
+        "for _ in range(c):",
     )
+    if not array:
+        _read(source, "string", key, indent + 2)
+    _read(source, definition["items" if array else "values"], item, indent + 2)
+    source.emit(indent + 2, f"{target}.append({item})" if array else f"{target}[{key}] = {item}")
+
+
+def _zero_width(source: _Source, schema: Any) -> bool:
+    """True for a type whose values may take no bytes: null, a record of such fields."""
+    kind, definition = source.resolve(schema)
+    if kind == "record":
+        return all(_zero_width(source, field["type"]) for field in definition["fields"])
+    return kind == "null"
+
+
+def _read_union(source: _Source, branches: list[Any], target: str, indent: int) -> None:
+    _read_long_into(source, "i", indent)
     for index, branch in enumerate(branches):
         source.emit(indent, f"{'if' if index == 0 else 'elif'} i == {index}:")
         _read(source, branch, target, indent + 1)
@@ -326,8 +364,30 @@ def _write(source: _Source, schema: Any, value: str, indent: int) -> None:
         )
     elif kind == "union":
         _write_union(source, definition, value, indent)
+    elif kind in ("array", "map"):
+        _write_blocks(source, definition, value, indent)
     else:
         _write_record(source, definition, value, indent)
+
+
+def _write_blocks(source: _Source, definition: dict[str, Any], value: str, indent: int) -> None:
+    """An array or a map as fastavro writes it: one block of all its items, then none."""
+    array = definition["type"] == "array"
+    if array and _zero_width(source, definition["items"]):
+        raise Unsupported("an array of items of no bytes")  # as the reader (see there)
+    item, key = source.var(), source.var()
+    each = f"for {item} in {value}:" if array else f"for {key}, {item} in {value}.items():"
+    source.emit(
+        indent,
+        f"n = len({value}) << 1",
+        "if n:",
+        f"    add(_VARINTS[n] if n < {_SMALL} else _zigzag_slow(n, {_LIMITS['long']}))",
+        f"    {each}",
+    )
+    if not array:
+        _write(source, "string", key, indent + 2)
+    _write(source, definition["items" if array else "values"], item, indent + 2)
+    source.emit(indent, "add(b'\\x00')")
 
 
 def _write_union(source: _Source, branches: list[Any], value: str, indent: int) -> None:
@@ -349,18 +409,20 @@ def _write_union(source: _Source, branches: list[Any], value: str, indent: int) 
 
 def _write_record(source: _Source, definition: dict[str, Any], value: str, indent: int) -> None:
     source.defining.add(definition["name"])
+    source.emit(indent, "pass")  # a record of no fields writes nothing: the block needs a line
     for field in definition["fields"]:
         name = field["name"]
         field_kind, _ = source.resolve(field["type"])
         var = source.var()
         if "default" in field:
-            if field_kind not in _LITERAL_DEFAULTS and not (
-                field_kind == "union" and field["default"] is None
+            default = field["default"]
+            if not (
+                field_kind in _LITERAL_DEFAULTS
+                or (field_kind == "union" and default is None)
+                or (field_kind in ("array", "map") and not default)
             ):
                 raise Unsupported("a default fastavro would convert")
-            source.emit(
-                indent, f"{var} = {value}.get({name!r}, {source.constant(field['default'])})"
-            )
+            source.emit(indent, f"{var} = {value}.get({name!r}, {source.constant(default)})")
         elif field_kind in {"union", "null"}:
             source.emit(indent, f"{var} = {value}.get({name!r})")
         else:
