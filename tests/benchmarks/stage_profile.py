@@ -62,13 +62,23 @@ _STEPS: tuple[tuple[str, str], ...] = (
     ("harness (the meter)", r"^Meter\.|<locals>\.stage \(tests/benchmarks/_contenders"),
     ("typed record from dict", r"\bfrom_avro \("),
     ("typed record to dict", r"\bto_avro \("),
-    ("decode (fastavro, framing)", r"^AvroDecoder\.decode \("),
-    ("encode (fastavro, framing)", r"^AvroEncoder\.encode \("),
-    ("lineage headers", r"\b(_lineage|lineage_headers) \("),
-    ("crash-loop markers", r"\(streamworks/runtime/(crashloop|crash_ledger)\.py"),
+    (
+        "decode (Avro, framing)",
+        r"^AvroDecoder\.decode \(|^read \(<avro read>|^(_read_long|_read_bytes|_symbol) \(",
+    ),
+    (
+        "encode (Avro, framing)",
+        r"^AvroEncoder\.encode \(|^write \(<avro write>|^(_varint|_zigzag_slow|_symbol_index) \(",
+    ),
+    ("lineage headers", r"^(LineageWriter\.header|StageProcessor\._headers) \("),
+    ("crash-loop markers", r"\(streamworks/runtime/(crashloop|crash_ledger|crash_marker)\.py"),
     ("schema-id check", r"^schemas_ready\b"),
-    ("fetch", r"^GroupMember\.fetch \(|^to_messages \(|\(aiokafka/consumer/fetcher\.py"),
-    ("produce", r"\((streamworks/kafka/sending\.py|aiokafka/producer/)|^AtLeastOnce\.send \("),
+    ("fetch", r"^GroupMember\.fetch\b|^to_messages\b|\(aiokafka/consumer/fetcher\.py"),
+    (
+        "produce",
+        r"\((streamworks/kafka/(sending|clients|_murmur2)\.py|aiokafka/producer/)"
+        r"|^AtLeastOnce\.send \(",
+    ),
     (
         "commit and group",
         r"^(AtLeastOnce\.(settle|handed)|GroupMember\.commit) \("
