@@ -23,7 +23,7 @@ import fastavro
 import fastavro._read_py
 import fastavro.schema
 
-from streamworks.schemas._compiled import Reader, compile_reader, compile_writer
+from streamworks.schemas._compiled import Reader, Writer, compile_reader, compile_writer
 from streamworks.schemas.errors import (
     DecodeError,
     EncodeError,
@@ -72,6 +72,10 @@ class AvroCodec:
     def __init__(self, source: SchemaSource) -> None:
         self._source = source
         self._writers: dict[int, Any] = {}
+        # schema id -> the code generated to read or write it (None: fastavro does), made
+        # once per codec however many encoders and decoders ask
+        self._generated_readers: dict[int, Reader | None] = {}
+        self._generated_writers: dict[int, Writer | None] = {}
 
     def encoder(self, subject: str, schema: str | Mapping[str, Any]) -> AvroEncoder:
         """An encoder for ``schema``, registered under ``subject`` now (once)."""
@@ -79,7 +83,18 @@ class AvroCodec:
         parsed = parse(text)
         schema_id = self._source.register(subject, text)
         self._writers.setdefault(schema_id, parsed)
-        return AvroEncoder(subject, schema_id, parsed)
+        if schema_id not in self._generated_writers:
+            self._generated_writers[schema_id] = compile_writer(
+                parsed, prefix=_HEADER.pack(MAGIC_BYTE, schema_id)
+            )
+        return AvroEncoder(subject, schema_id, parsed, write=self._generated_writers[schema_id])
+
+    def generated_reader(self, schema_id: int) -> Reader | None:
+        """The reader generated for records written with ``schema_id`` as they were written
+        (:mod:`streamworks.schemas._compiled`); None when fastavro must read them."""
+        if schema_id not in self._generated_readers:
+            self._generated_readers[schema_id] = compile_reader(self.writer_schema(schema_id))
+        return self._generated_readers[schema_id]
 
     def decoder(
         self, reader_schema: str | Mapping[str, Any] | None = None, *, key: bool = False
@@ -100,18 +115,20 @@ class AvroCodec:
 class AvroEncoder:
     """Frames records of one schema; ``encode`` is the hot path.
 
-    A schema of simple types is written by code generated for it
-    (:mod:`streamworks.schemas._compiled`), any other by fastavro.
+    ``write`` is the code :meth:`AvroCodec.encoder` generated for the schema (header
+    included, :mod:`streamworks.schemas._compiled`); without it fastavro writes.
     """
 
     __slots__ = ("_header", "_parsed", "_write", "schema_id", "subject")
 
-    def __init__(self, subject: str, schema_id: int, parsed: Any) -> None:
+    def __init__(
+        self, subject: str, schema_id: int, parsed: Any, *, write: Writer | None = None
+    ) -> None:
         self.subject = subject
         self.schema_id = schema_id
         self._parsed = parsed
         self._header = _HEADER.pack(MAGIC_BYTE, schema_id)
-        self._write = compile_writer(parsed, prefix=self._header)
+        self._write = write
 
     def encode(self, record: Mapping[str, Any]) -> bytes:
         """The framed Avro bytes of ``record``; a record that does not fit raises EncodeError."""
@@ -198,14 +215,16 @@ class AvroDecoder:
         self, schema_id: int, topic: str | None, partition: int | None, offset: int | None
     ) -> tuple[Any, Any, Reader]:
         writer = self._fetch(schema_id, topic, partition, offset)
-        same = self._reader_form == fastavro.schema.to_parsing_canonical_form(writer)
+        same = self._reader is None or (
+            self._reader_form == fastavro.schema.to_parsing_canonical_form(writer)
+        )
         # A recursive schema's values nest as deep as their bytes say, and fastavro's
         # compiled reader recurses on the C stack: a few thousand levels kill the process.
         # Its pure-Python reader stops at the interpreter's recursion limit instead, with a
         # RecursionError that fails the decode like any other bad body. A schema of simple
         # types read as written gets a reader generated for it (never recursive).
         reader = None if same else self._reader
-        compiled = compile_reader(writer) if same else None
+        compiled = self._codec.generated_reader(schema_id) if same else None
         if compiled is not None:
             read: Reader = compiled
         elif _recursive(writer):

@@ -255,3 +255,14 @@ def test_the_reference_projects_plain_contracts_get_generated_code() -> None:
         parsed = fastavro.parse_schema(contracts[topic].schema)
         assert compile_reader(parsed) is not None, topic
         assert compile_writer(parsed) is not None, topic
+
+
+def test_the_code_is_generated_once_per_schema_and_read_without_a_reader_schema_too() -> None:
+    codec = AvroCodec(InMemoryRegistry())
+    data = codec.encoder("typed-value", _TYPED).encode(_GOOD)
+    again = codec.encoder("other-value", _TYPED)  # same schema, same id: no second compile
+    assert again.encode(_GOOD) == data
+    reader = codec.generated_reader(1)
+    assert reader is not None
+    assert codec.generated_reader(1) is reader
+    assert codec.decoder().decode(data) == {**_GOOD, "d": 1.5}
