@@ -11,10 +11,11 @@ without a logical type (converted by fastavro's own functions), and unions of th
 writer: unions of ``null`` and one other type). Anything else (fixed, recursive records)
 gives None, and the codec keeps fastavro for that schema.
 Encoding and decoding give the same bytes and values as fastavro, which a property test
-checks on random schemas and records; malformed bytes raise ``ValueError``, ``IndexError``,
-``EOFError``, ``UnicodeDecodeError`` or ``struct.error``, and values that do not fit raise
-``TypeError``, ``ValueError``, ``AttributeError``, ``KeyError`` or ``struct.error``, which
-the codec turns into its own errors.
+checks on random schemas and records. Malformed bytes raise the errors fastavro raises for
+them: ``EOFError`` for bytes that end too soon, ``IndexError`` for an enum or union index
+out of range, ``ValueError`` or ``UnicodeDecodeError``. Values that do not fit raise
+``TypeError``, ``ValueError``, ``AttributeError``, ``KeyError`` or ``struct.error``. The
+codec turns both into its own errors.
 """
 
 from __future__ import annotations
@@ -83,17 +84,15 @@ def _read_long(data: bytes, pos: int) -> tuple[int, int]:
 
 def _read_bytes(data: bytes, pos: int) -> tuple[bytes, int]:
     size, pos = _read_long(data, pos)
-    if size < 0:
-        raise ValueError(f"negative length {size}")
     end = pos + size
-    if end > len(data):
-        raise EOFError(f"expected {size} bytes, {len(data) - pos} left")
+    if size < 0 or end > len(data):  # in fastavro's words
+        raise EOFError(f"Expected {size} bytes, read {max(0, len(data) - pos)}")
     return data[pos:end], end
 
 
 def _symbol(symbols: tuple[str, ...], index: int) -> str:
     if not 0 <= index < len(symbols):
-        raise ValueError(f"enum index {index} is not one of {len(symbols)} symbols")
+        raise IndexError(f"enum index {index} is not one of {len(symbols)} symbols")
     return symbols[index]
 
 
@@ -108,6 +107,7 @@ _SCOPE: dict[str, Any] = {
     "_read_bytes": _read_bytes,
     "_symbol": _symbol,
     "_symbol_index": _symbol_index,
+    "_StructError": struct.error,
     "_unpack_float": struct.Struct("<f").unpack_from,
     "_unpack_double": struct.Struct("<d").unpack_from,
     "_pack_float": struct.Struct("<f").pack,
@@ -181,11 +181,26 @@ def compile_reader(schema: Any) -> Reader | None:
         if kind != "record":
             return None
         target = source.var()
-        _read(source, schema, target, 1)
+        source.emit(1, "try:")
+        _read(source, schema, target, 2)
     except Unsupported:
         return None
-    source.emit(1, "if pos > len(data):", "    raise EOFError('the record ends past its bytes')")
-    source.emit(1, f"return {target}, pos")
+    # bytes that end inside the record fail as fastavro's reader fails them: EOFError
+    source.emit(
+        2,
+        "if pos > len(data):",
+        "    raise EOFError('the record ends past its bytes')",
+        f"return {target}, pos",
+    )
+    source.emit(
+        1,
+        "except IndexError as error:",
+        "    if error.args != ('index out of range',):",  # not a byte past the end
+        "        raise",
+        "    raise EOFError('the bytes end inside the record') from None",
+        "except _StructError:",
+        "    raise EOFError('the bytes end inside the record') from None",
+    )
     reader: Reader = source.compile("read", "data, pos")
     return reader
 
@@ -301,7 +316,7 @@ def _read_union(source: _Source, branches: list[Any], target: str, indent: int) 
     source.emit(
         indent,
         "else:",
-        f"    raise ValueError(f'union branch {{i}} is not one of {len(branches)}')",
+        f"    raise IndexError(f'union branch {{i}} is not one of {len(branches)}')",
     )
 
 

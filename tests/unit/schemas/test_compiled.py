@@ -266,3 +266,31 @@ def test_the_code_is_generated_once_per_schema_and_read_without_a_reader_schema_
     assert reader is not None
     assert codec.generated_reader(1) is reader
     assert codec.decoder().decode(data) == {**_GOOD, "d": 1.5}
+
+
+def _fastavro_error(body: bytes) -> str:
+    try:
+        fastavro.schemaless_reader(io.BytesIO(body), fastavro.parse_schema(_TYPED), None)
+    except Exception as error:  # noqa: BLE001 - the oracle: whatever fastavro raises
+        return type(error).__name__
+    raise AssertionError("fastavro read it")
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (b"", ""),  # the header alone
+        (b"\x02\x04\x0bxx", "Expected -6 bytes, read 2"),  # a negative length
+        (b"\x02\x04\xc8\x01xx", "Expected 100 bytes, read 2"),
+        (b"\x02\x04\x02x\x08", "enum index 4 is not one of 2 symbols"),
+        (b"\x02\x04\x02x\x00\x04", "union branch 2 is not one of 2"),
+        (b"\x02\x04\x02x\x00\x00\x00\x00", "the bytes end inside the record"),
+    ],
+)
+def test_bad_bytes_fail_with_the_error_fastavro_gives_them(body: bytes, detail: str) -> None:
+    """A dead letter names the same error whichever reader read its record."""
+    codec = AvroCodec(InMemoryRegistry())
+    codec.encoder("typed-value", _TYPED)
+    with pytest.raises(DecodeError) as failed:
+        codec.decoder(_TYPED).decode(b"\x00\x00\x00\x00\x01" + body)
+    assert f"Avro body is invalid: {_fastavro_error(body)}: {detail}" in str(failed.value)
