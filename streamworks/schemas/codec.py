@@ -41,8 +41,6 @@ _HEADER = struct.Struct(">BI")
 _DETAIL_LIMIT = 200
 _HEADER_SIZE = _HEADER.size
 _Read = Any  # fastavro.schemaless_reader or its pure-Python twin
-_WRITE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError, struct.error)
-"""What a generated writer raises for a value that does not fit its schema."""
 
 
 class SchemaSource(Protocol):
@@ -135,7 +133,7 @@ class AvroEncoder:
         if self._write is not None:
             try:
                 return self._write(record)
-            except _WRITE_ERRORS as error:
+            except Exception as error:  # a misfit value, or fastavro's logical converters'
                 raise self._unfit(error) from error
         buffer = io.BytesIO()
         buffer.write(self._header)
