@@ -11,11 +11,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamworks.core.errors import ConfigurationError
 
-__all__ = ["Guarantee", "SaslMechanism", "SecurityProtocol", "Settings"]
+__all__ = ["Guarantee", "KafkaClient", "SaslMechanism", "SecurityProtocol", "Settings"]
 
 Guarantee = Literal["at-least-once", "exactly-once"]
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+KafkaClient = Literal["librdkafka", "aiokafka"]
 
 
 class Settings(BaseSettings):
@@ -63,6 +64,14 @@ class Settings(BaseSettings):
         description=(
             "Milliseconds the broker may hold a worker's fetch to gather more records "
             "(0: answer at once; lower: latency, higher: less CPU at moderate rates)."
+        ),
+    )
+    kafka_client: KafkaClient = Field(
+        default="librdkafka",
+        description=(
+            "The Kafka client under at-least-once stage workers: librdkafka (confluent-kafka; "
+            "its I/O in C threads, about half the CPU per record) or aiokafka (all in "
+            "Python). Exactly-once stages and aggregations always use aiokafka."
         ),
     )
     max_in_flight: int = Field(

@@ -27,6 +27,7 @@ __all__ = [
     "key_partitioner",
     "producer",
     "producer_config",
+    "sasl_login",
     "security_options",
     "ssl_context",
 ]
@@ -78,15 +79,25 @@ def security_options(settings: Settings) -> dict[str, Any]:
     if protocol in ("SSL", "SASL_SSL"):
         options["ssl_context"] = ssl_context(settings)
     if protocol.startswith("SASL"):
-        if settings.sasl_username is None or settings.sasl_password is None:
-            raise ConfigurationError(
-                "no SASL login chosen: set sasl_username and sasl_password (sasl_users_file "
-                "serves stage workers and connectors, which log in as their own principal)"
-            )
-        options["sasl_mechanism"] = settings.sasl_mechanism
-        options["sasl_plain_username"] = settings.sasl_username
-        options["sasl_plain_password"] = settings.sasl_password.get_secret_value()
+        mechanism, username, password = sasl_login(settings)
+        options["sasl_mechanism"] = mechanism
+        options["sasl_plain_username"] = username
+        options["sasl_plain_password"] = password
     return options
+
+
+def sasl_login(settings: Settings) -> tuple[str | None, str, str]:
+    """The settings' SASL mechanism, user name and password; refused when no login is set."""
+    if settings.sasl_username is None or settings.sasl_password is None:
+        raise ConfigurationError(
+            "no SASL login chosen: set sasl_username and sasl_password (sasl_users_file "
+            "serves stage workers and connectors, which log in as their own principal)"
+        )
+    return (
+        settings.sasl_mechanism,
+        settings.sasl_username,
+        settings.sasl_password.get_secret_value(),
+    )
 
 
 def producer_config(settings: Settings | None = None, **overrides: Any) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streamworks.kafka.rdkafka import RdConsumer
+
 __all__ = ["MissingTopicLines", "quiet_missing_topics", "refresh_metadata"]
 
 LOGGERS = (
@@ -94,10 +96,13 @@ def quiet_missing_topics(every_s: float = 10.0) -> MissingTopicLines:
     return _installed
 
 
-def refresh_metadata(consumer: AIOKafkaConsumer) -> None:
+def refresh_metadata(consumer: AIOKafkaConsumer | RdConsumer) -> None:
     """Have ``consumer`` refresh its cluster metadata now rather than in up to five minutes.
 
     A group's leader notices a topic that came back only from fresh metadata; then the
     group rebalances and its partitions are assigned again.
     """
-    consumer._client.force_metadata_update()  # aiokafka has no public call for it
+    if isinstance(consumer, AIOKafkaConsumer):
+        consumer._client.force_metadata_update()  # aiokafka has no public call for it
+    else:
+        consumer.force_metadata_update()

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from streamworks.core.messages import OutRecord
 from streamworks.core.settings import Settings
 from streamworks.kafka import clients
+from streamworks.kafka.rdkafka import RdSender
 from streamworks.kafka.sending import BatchSender, acknowledged
 from streamworks.runtime.membership import GroupMember
 from streamworks.runtime.metrics import StageMetrics
@@ -43,14 +44,16 @@ class AtLeastOnce:
         done: Callable[[Counts], None],
         *,
         interval_s: float = 0.2,
+        rdkafka: bool = False,
     ) -> None:
         self._settings = settings
         self._member = member
         self._metrics = metrics
         self._done = done
         self._interval_s = interval_s
+        self._rdkafka = rdkafka
         self._producer: AIOKafkaProducer | None = None
-        self._sender: BatchSender | None = None
+        self._sender: BatchSender | RdSender | None = None
         self._inflight: (
             tuple[list[asyncio.Future[Any]], dict[TopicPartition, int], Counts] | None
         ) = None
@@ -59,13 +62,19 @@ class AtLeastOnce:
         self._last_commit = time.monotonic()
 
     async def start(self) -> None:
-        """Start the shared producer."""
-        self._producer = clients.producer(self._settings, client_id=f"{self._member.group_id}-out")
+        """Start the shared producer (librdkafka's when ``rdkafka``, else aiokafka's)."""
+        client_id = f"{self._member.group_id}-out"
+        if self._rdkafka:
+            self._sender = RdSender(self._settings, client_id=client_id)
+            return
+        self._producer = clients.producer(self._settings, client_id=client_id)
         await self._producer.start()
         self._sender = BatchSender(self._producer)
 
     async def stop(self) -> None:
         """Stop the shared producer (settle first: what it still holds is not committed)."""
+        if isinstance(self._sender, RdSender):
+            await self._sender.close()
         if self._producer is not None:
             await self._producer.stop()
 

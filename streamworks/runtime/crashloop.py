@@ -51,6 +51,8 @@ from aiokafka.errors import (
 )
 
 from streamworks.core.errors import StreamworksError
+from streamworks.core.messages import InMessage
+from streamworks.kafka.rdkafka import KafkaClientError
 from streamworks.runtime.breaker import StageStopped
 from streamworks.runtime.crash_ledger import Ledger, Suspect, write_json
 from streamworks.runtime.crash_marker import MARKER_NAME, MarkerFile
@@ -72,7 +74,7 @@ _RECORD_REFUSALS = (
 )
 """Produce errors the broker gives for one record's content: a record's, not an outage's."""
 
-Batches = dict[TopicPartition, list[Any]]
+Batches = dict[TopicPartition, list[InMessage]]
 
 
 class CrashLoop(StreamworksError):
@@ -88,6 +90,8 @@ def is_the_records(error: BaseException) -> bool:
     """
     if isinstance(error, _RECORD_REFUSALS):
         return True
+    if isinstance(error, KafkaClientError):
+        return error.refuses_record
     not_a_record = (asyncio.CancelledError, KeyboardInterrupt, KafkaError, OSError)
     return not isinstance(error, (*not_a_record, StreamworksError))
 

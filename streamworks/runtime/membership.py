@@ -28,6 +28,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from streamworks.core.messages import InMessage
 from streamworks.kafka.errors import StableOffsetsUnsupportedError
+from streamworks.kafka.rdkafka import RdConsumer
 from streamworks.runtime.crashloop import CrashGuard
 from streamworks.runtime.metrics import StageMetrics
 
@@ -35,8 +36,8 @@ __all__ = ["Batches", "CommittedReader", "GroupMember", "Owner", "to_messages"]
 
 logger = logging.getLogger(__name__)
 
-Batches = dict[TopicPartition, list[Any]]
-"""aiokafka's records of one batch, by partition, each partition's in offset order."""
+Batches = dict[TopicPartition, list[InMessage]]
+"""The records of one batch, by partition, each partition's in offset order."""
 
 CommittedReader = Callable[[set[TopicPartition]], Awaitable[dict[TopicPartition, int | None]]]
 """Reads the group's committed offsets of some partitions once no transaction's are pending
@@ -67,7 +68,7 @@ class GroupMember:
 
     def __init__(
         self,
-        consumer: AIOKafkaConsumer,
+        consumer: AIOKafkaConsumer | RdConsumer,
         group_id: str,
         metrics: StageMetrics,
         *,
@@ -168,13 +169,13 @@ class GroupMember:
             if waiting is None or len(waiting) < share:
                 fetched = await self.consumer.getmany(tp, timeout_ms=0, max_records=share)
                 for records in fetched.values():
-                    self._waiting.setdefault(tp, deque()).extend(records)
+                    self._waiting.setdefault(tp, deque()).extend(_as_messages(records))
         if not any(self._waiting.values()):
             fetched = await self.consumer.getmany(
                 timeout_ms=self._poll_timeout_ms, max_records=self._max_batch
             )
             for tp, records in fetched.items():
-                self._waiting.setdefault(tp, deque()).extend(records)
+                self._waiting.setdefault(tp, deque()).extend(_as_messages(records))
         ready = {tp: waiting for tp, waiting in self._waiting.items() if waiting}
         if not ready:
             return {}
@@ -184,11 +185,11 @@ class GroupMember:
             return {tp: list(waiting)}
         # a partition's timestamps need not rise (several producers write it): the slowest
         # partition is the one whose newest record is oldest, and all of it is taken
-        horizon = min(max(r.timestamp for r in waiting) for waiting in ready.values())
+        horizon = min(max(r.timestamp_ms for r in waiting) for waiting in ready.values())
         batch: Batches = {}
         for tp, waiting in ready.items():
             taken = []
-            while waiting and waiting[0].timestamp <= horizon:
+            while waiting and waiting[0].timestamp_ms <= horizon:
                 taken.append(waiting.popleft())
             if taken:
                 batch[tp] = taken
@@ -333,11 +334,17 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka i
 
 
 def to_messages(batches: Batches) -> list[InMessage]:
-    """aiokafka's records as :class:`InMessage`, partition by partition."""
+    """The records of ``batches``, partition by partition."""
+    return [message for messages in batches.values() for message in messages]
+
+
+def _as_messages(records: list[Any]) -> list[InMessage]:
+    """A fetch's records as :class:`InMessage` (librdkafka's consumer hands them so already)."""
+    if not records or isinstance(records[0], InMessage):
+        return records
     return [
         InMessage(
             r.topic, r.partition, r.offset, r.key, r.value, r.timestamp, tuple(r.headers or ())
         )
-        for records in batches.values()
         for r in records
     ]

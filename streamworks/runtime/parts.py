@@ -23,10 +23,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
+from aiokafka import AIOKafkaConsumer
+
 from streamworks.core.settings import Settings
 from streamworks.kafka import clients
 from streamworks.kafka.missing_topics import refresh_metadata
 from streamworks.kafka.offsets import stable_committed
+from streamworks.kafka.rdkafka import RdConsumer
 from streamworks.pipeline.graph import Pipeline
 from streamworks.runtime.breaker import StageStopped
 from streamworks.runtime.commits import AtLeastOnce
@@ -48,7 +51,9 @@ _FETCH_MIN_BYTES = 64 * 1024
 class WorkerParts(Generic[K]):
     """The shared parts of one worker of ``stage``; ``K`` is its unit of transactions.
 
-    ``assignor`` is how the group spreads partitions over its members.
+    ``assignor`` is how the group spreads partitions over its members. With ``rdkafka``
+    an at-least-once worker reads and writes through librdkafka
+    (:mod:`streamworks.kafka.rdkafka`, round-robin assignment) instead of aiokafka.
     """
 
     def __init__(
@@ -62,6 +67,7 @@ class WorkerParts(Generic[K]):
         poll_timeout_ms: int,
         commit_interval_s: float,
         worker_id: str | None,
+        rdkafka: bool = False,
     ) -> None:
         self.group_id = pipeline.group_id(stage)
         self.worker_id = worker_id or uuid.uuid4().hex[:12]
@@ -71,21 +77,33 @@ class WorkerParts(Generic[K]):
         self.metrics = StageMetrics(pipeline.name, stage, self.worker_id)
         """Its Prometheus figures (served by
         :class:`~streamworks.runtime.metrics.MetricsServer`)."""
-        consumer = clients.consumer(
-            settings=settings.model_copy(
-                update={"guarantee": pipeline.guarantee, "client_id": self.group_id}
-            ),
-            group_id=self.group_id,
-            max_poll_records=max_batch,
-            isolation_level="read_committed",
-            partition_assignment_strategy=(assignor,),
-            # At a moderate rate a broker answering every fetch at once sends a few records
-            # at a time, and each round trip (fetch, handle, produce, their requests) costs
-            # far more CPU than its records. Waiting up to fetch_wait_ms for 64 KiB batches
-            # them; with a backlog the bytes are there and nothing waits.
-            fetch_max_wait_ms=settings.fetch_wait_ms,
-            fetch_min_bytes=_FETCH_MIN_BYTES if settings.fetch_wait_ms else 1,
-        )
+        rdkafka = rdkafka and pipeline.guarantee == "at-least-once"
+        consumer: AIOKafkaConsumer | RdConsumer
+        if rdkafka:
+            consumer = RdConsumer(
+                settings,
+                group_id=self.group_id,
+                client_id=f"{self.group_id}-consumer",
+                max_batch=max_batch,
+                fetch_wait_ms=settings.fetch_wait_ms,
+                read_committed=True,
+            )
+        else:
+            consumer = clients.consumer(
+                settings=settings.model_copy(
+                    update={"guarantee": pipeline.guarantee, "client_id": self.group_id}
+                ),
+                group_id=self.group_id,
+                max_poll_records=max_batch,
+                isolation_level="read_committed",
+                partition_assignment_strategy=(assignor,),
+                # At a moderate rate a broker answering every fetch at once sends a few
+                # records at a time, and each round trip (fetch, handle, produce, their
+                # requests) costs far more CPU than its records. Waiting up to fetch_wait_ms
+                # for 64 KiB batches them; with a backlog the bytes are there and nothing waits.
+                fetch_max_wait_ms=settings.fetch_wait_ms,
+                fetch_min_bytes=_FETCH_MIN_BYTES if settings.fetch_wait_ms else 1,
+            )
         self.guard = CrashGuard(
             crash_directory(settings.state_dir, self.group_id),
             self.worker_id,
@@ -113,13 +131,18 @@ class WorkerParts(Generic[K]):
             self.transactions = Transactions(settings, self.group_id, self.metrics)
         else:
             self.at_least_once = AtLeastOnce(
-                settings, self.member, self.metrics, self.count, interval_s=commit_interval_s
+                settings,
+                self.member,
+                self.metrics,
+                self.count,
+                interval_s=commit_interval_s,
+                rdkafka=rdkafka,
             )
         self.topic_watch = TopicWatch(
             settings,
             MissingTopics(roles_of(pipeline, stage), pipeline.name),
             worker=self.worker_id,
-            on_back=lambda _: refresh_metadata(self.member.consumer),
+            on_change=lambda _: refresh_metadata(self.member.consumer),
         )
         """Says when a topic the worker uses is missing, and when it is back."""
         self._stopping = asyncio.Event()

@@ -16,6 +16,7 @@ import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streamworks.kafka.rdkafka import RdConsumer
 from streamworks.runtime.membership import Owner
 
 __all__ = ["FreshStarts"]
@@ -27,7 +28,7 @@ class FreshStarts:
     """``owner``, whose new partitions start at their beginning when the committed offset is
     past their end (a re-created topic's stale offset)."""
 
-    def __init__(self, owner: Owner, consumer: AIOKafkaConsumer, group: str) -> None:
+    def __init__(self, owner: Owner, consumer: AIOKafkaConsumer | RdConsumer, group: str) -> None:
         self._owner = owner
         self._consumer = consumer
         self._group = group

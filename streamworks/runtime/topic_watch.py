@@ -103,8 +103,10 @@ class MissingTopics:
 class TopicWatch:
     """Checks a worker's topics every ``interval_s`` seconds in the background.
 
-    ``on_back`` is called with the topics that came back (the worker refreshes its
-    consumer's metadata); ``worker`` is the id its stats are published under.
+    ``on_change`` is called with the topics that went missing or came back (the worker
+    refreshes its consumer's metadata: librdkafka would otherwise see a deleted topic only
+    at its next periodic refresh, and go on reading its re-created namesake from the old
+    positions); ``worker`` is the id its stats are published under.
     """
 
     def __init__(
@@ -113,13 +115,13 @@ class TopicWatch:
         topics: MissingTopics,
         *,
         worker: str,
-        on_back: Callable[[set[str]], None],
+        on_change: Callable[[set[str]], None],
         interval_s: float = 3.0,
     ) -> None:
         self._settings = settings
         self.topics = topics
         self._worker = worker
-        self._on_back = on_back
+        self._on_change = on_change
         self._interval_s = interval_s
         self._task: asyncio.Task[None] | None = None
 
@@ -141,13 +143,13 @@ class TopicWatch:
                 await self._task
 
     def check(self, existing: Collection[str]) -> None:
-        """Take the cluster's topics; log what is due; note what came back."""
+        """Take the cluster's topics; log what is due; note what went or came back."""
         before = set(self.topics.missing)
         for notice in self.topics.seen(existing, time.monotonic()):
             logger.log(notice.level, "%s", notice.message)
-        back = before - set(self.topics.missing)
-        if back:
-            self._on_back(back)
+        changed = before ^ set(self.topics.missing)
+        if changed:
+            self._on_change(changed)
 
     async def _loop(self) -> None:
         settings = self._settings

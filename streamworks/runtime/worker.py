@@ -67,6 +67,7 @@ class StageWorker:
             poll_timeout_ms=poll_timeout_ms,
             commit_interval_s=commit_interval_s,
             worker_id=worker_id,
+            rdkafka=settings.kafka_client == "librdkafka",
         )
         self.worker_id = self.parts.worker_id
         self.counts = self.parts.counts

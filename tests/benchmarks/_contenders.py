@@ -29,6 +29,8 @@ from tests.benchmarks._stage_work import WORKLOADS, make_transform, stage_types
 if TYPE_CHECKING:
     import faust
 
+    from streamworks.core.settings import KafkaClient
+
 _STEADY_FROM = 0.1
 _STEADY_TO = 0.9
 FIRST_RECORD = "bench: first record"
@@ -284,8 +286,13 @@ def quix(args: argparse.Namespace, meter: Meter) -> None:
     app.run()
 
 
-async def streamworks_stage(args: argparse.Namespace, meter: Meter) -> None:
-    """A streamworks stage on the public API: ``run_pipeline`` runs its worker in-process."""
+async def streamworks_stage(
+    args: argparse.Namespace, meter: Meter, client: KafkaClient = "librdkafka"
+) -> None:
+    """A streamworks stage on the public API: ``run_pipeline`` runs its worker in-process.
+
+    ``client`` is the Kafka client under the worker (the default, librdkafka, or aiokafka).
+    """
     from streamworks import Pipeline, Settings, TopicSpec, run_pipeline  # noqa: PLC0415
 
     input_type, output_type, work = stage_types(args.workload)
@@ -306,10 +313,17 @@ async def streamworks_stage(args: argparse.Namespace, meter: Meter) -> None:
             finished.set()
         return await work(order)
 
-    settings = Settings(bootstrap_servers=args.bootstrap, registry_url=args.registry)
+    settings = Settings(
+        bootstrap_servers=args.bootstrap, registry_url=args.registry, kafka_client=client
+    )
     async with run_pipeline(pipeline, settings):
         await finished.wait()
     # leaving the block drains the batch in flight: acknowledged and committed
+
+
+async def streamworks_on_aiokafka(args: argparse.Namespace, meter: Meter) -> None:
+    """The same streamworks stage with aiokafka under its worker, for the client's share."""
+    await streamworks_stage(args, meter, client="aiokafka")
 
 
 def main() -> None:
@@ -320,6 +334,7 @@ def main() -> None:
             "faust": faust_agent,
             "quixstreams": quix,
             "streamworks": streamworks_stage,
+            "streamworks-aiokafka": streamworks_on_aiokafka,
         }
     )
 

@@ -58,8 +58,21 @@ from tests.benchmarks._report import (
 )
 from tests.benchmarks._stage_work import PlainCodec, input_values, plain_orders
 
-CONTENDERS = ("confluent-kafka", "aiokafka", "quixstreams", "streamworks", "faust")
-LATENCY_CONTENDERS = ("confluent-kafka", "aiokafka", "quixstreams", "streamworks")
+CONTENDERS = (
+    "confluent-kafka",
+    "aiokafka",
+    "quixstreams",
+    "streamworks",
+    "streamworks-aiokafka",
+    "faust",
+)
+LATENCY_CONTENDERS = (
+    "confluent-kafka",
+    "aiokafka",
+    "quixstreams",
+    "streamworks",
+    "streamworks-aiokafka",
+)
 EVENTS = int(os.environ.get("STREAMWORKS_BENCH_EVENTS", "100000"))
 ROUNDS = int(os.environ.get("STREAMWORKS_BENCH_ROUNDS", "3"))
 PARTITIONS = 4

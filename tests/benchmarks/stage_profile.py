@@ -73,15 +73,19 @@ _STEPS: tuple[tuple[str, str], ...] = (
     ("lineage headers", r"^(LineageWriter\.header|StageProcessor\._headers) \("),
     ("crash-loop markers", r"\(streamworks/runtime/(crashloop|crash_ledger|crash_marker)\.py"),
     ("schema-id check", r"^schemas_ready\b"),
-    ("fetch", r"^GroupMember\.fetch\b|^to_messages\b|\(aiokafka/consumer/fetcher\.py"),
+    (
+        "fetch",
+        r"^GroupMember\.fetch\b|^(to_messages|_as_messages)\b|\(aiokafka/consumer/fetcher\.py"
+        r"|^RdConsumer\.(getmany|_gather|_fetch) \(",
+    ),
     (
         "produce",
         r"\((streamworks/kafka/(sending|clients|_murmur2)\.py|aiokafka/producer/)"
-        r"|^AtLeastOnce\.send \(",
+        r"|^AtLeastOnce\.send \(|^(RdSender|_Pending)\.",
     ),
     (
         "commit and group",
-        r"^(AtLeastOnce\.(settle|handed)|GroupMember\.commit) \("
+        r"^(AtLeastOnce\.(settle|handed)|GroupMember\.commit|RdConsumer\.commit) \("
         r"|\(aiokafka/consumer/group_coordinator\.py",
     ),
     ("aiokafka consumer, other", r"\(aiokafka/consumer/"),

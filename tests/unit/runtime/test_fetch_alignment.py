@@ -85,7 +85,7 @@ def _member(consumer: _Consumer, max_batch: int = 500) -> GroupMember:
 
 
 def _timestamps(batch: Batches, tp: TopicPartition) -> list[int]:
-    return [r.timestamp for r in batch.get(tp, [])]
+    return [r.timestamp_ms for r in batch.get(tp, [])]
 
 
 async def test_a_partition_running_ahead_waits_for_the_slower_one() -> None:
