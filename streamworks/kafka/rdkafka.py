@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import confluent_kafka
@@ -92,6 +94,9 @@ def rdkafka_config(settings: Settings, client_id: str) -> dict[str, Any]:
         "bootstrap.servers": settings.bootstrap_servers,
         "client.id": client_id,
         "security.protocol": settings.security_protocol.lower(),
+        # librdkafka leaves Nagle's algorithm on (asyncio and aiokafka turn it off): small
+        # requests would wait for the previous one's acknowledgement, tens of milliseconds
+        "socket.nagle.disable": True,
         "error_cb": _client_error,
         "logger": _client_log,
     }
@@ -124,7 +129,13 @@ def _client_error(error: KafkaError) -> None:
 
 
 class RdConsumer:
-    """A consumer-group member on librdkafka, with the aiokafka calls a worker makes."""
+    """A consumer-group member on librdkafka, with the aiokafka calls a worker makes.
+
+    Its blocking calls run in two threads of its own, not asyncio's shared pool: one waits
+    for records (up to the poll timeout), the other commits and looks offsets up. Several
+    stages packed in one process would otherwise fill the shared pool with waiting fetches,
+    and a stage's commit would queue behind another stage's idle wait.
+    """
 
     def __init__(
         self,
@@ -153,6 +164,8 @@ class RdConsumer:
         )
         self._settings = settings
         self._consumer = confluent_kafka.Consumer(config)
+        self._fetcher = ThreadPoolExecutor(1, thread_name_prefix=f"{client_id}-fetch")
+        self._caller = ThreadPoolExecutor(1, thread_name_prefix=f"{client_id}-calls")
         self._max_batch = max_batch
         self._gather_s = fetch_wait_ms / 1000
         self._buffers: dict[TopicPartition, deque[InMessage]] = {}
@@ -179,14 +192,23 @@ class RdConsumer:
         """Check that the cluster answers (the group is joined by the first fetch)."""
         self._loop = asyncio.get_running_loop()
         try:
-            await asyncio.to_thread(self._consumer.list_topics, timeout=_START_TIMEOUT_S)
+            await self._call(self._consumer.list_topics, timeout=_START_TIMEOUT_S)
         except KafkaException as error:
             raise KafkaUnavailableError(self._settings.bootstrap_servers) from error
 
     async def stop(self) -> None:
         """Leave the group (the worker has committed what it settled)."""
         self._closing = True
-        await asyncio.to_thread(self._consumer.close)
+        try:
+            await self._call(self._consumer.close)
+        finally:
+            self._fetcher.shutdown(wait=False)
+            self._caller.shutdown(wait=False)
+
+    async def _call(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``call`` in the consumer's own thread for calls (see the class's note)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._caller, functools.partial(call, *args, **kwargs))
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -223,7 +245,8 @@ class RdConsumer:
         return taken
 
     async def _gather(self, timeout_s: float) -> None:
-        messages = await asyncio.to_thread(self._fetch, timeout_s)
+        loop = asyncio.get_running_loop()
+        messages = await loop.run_in_executor(self._fetcher, self._fetch, timeout_s)
         self._drained = timeout_s <= 0 and len(messages) < self._max_batch
         if self._failure is not None:
             failure, self._failure = self._failure, None
@@ -292,7 +315,7 @@ class RdConsumer:
             confluent_kafka.TopicPartition(tp.topic, tp.partition, o) for tp, o in offsets.items()
         ]
         try:
-            await asyncio.to_thread(self._consumer.commit, offsets=listed, asynchronous=False)
+            await self._call(self._consumer.commit, offsets=listed, asynchronous=False)
         except KafkaException as error:
             kafka_error: KafkaError = error.args[0]
             if kafka_error.code() in _LOST_COMMIT:
@@ -301,7 +324,7 @@ class RdConsumer:
 
     async def committed(self, tp: TopicPartition) -> int | None:
         """The group's committed offset of ``tp``, or None when it has none."""
-        [found] = await asyncio.to_thread(
+        [found] = await self._call(
             self._consumer.committed,
             [confluent_kafka.TopicPartition(tp.topic, tp.partition)],
             timeout=_TIMEOUT_S,
@@ -317,7 +340,7 @@ class RdConsumer:
         return {tp: (await self._watermarks(tp))[1] for tp in tps}
 
     async def _watermarks(self, tp: TopicPartition) -> tuple[int, int]:
-        low, high = await asyncio.to_thread(
+        low, high = await self._call(
             self._consumer.get_watermark_offsets,
             confluent_kafka.TopicPartition(tp.topic, tp.partition),
             timeout=_TIMEOUT_S,
@@ -439,6 +462,8 @@ class RdSender:
                 "partitioner": "murmur2_random",  # Kafka's key hashing, as the Java client
             }
         )
+        self.config = {k: v for k, v in config.items() if not callable(v) and k != "logger"}
+        """The producer's librdkafka settings (callbacks left out)."""
         self._producer = confluent_kafka.Producer(config)
         self._stopping = threading.Event()
         self._poller = threading.Thread(target=self._poll, name=f"{client_id}-acks", daemon=True)
@@ -477,8 +502,8 @@ class RdSender:
                     break
         return [pending.future]
 
-    async def close(self) -> None:
-        """Send what is queued (up to 30 s), then stop."""
-        await asyncio.to_thread(self._producer.flush, _TIMEOUT_S)
+    async def close(self, *, timeout_s: float = _TIMEOUT_S) -> None:
+        """Send what is queued (for up to ``timeout_s``), then stop."""
+        await asyncio.to_thread(self._producer.flush, timeout_s)
         self._stopping.set()
         await asyncio.to_thread(self._poller.join)
