@@ -11,13 +11,15 @@ import asyncio
 import itertools
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
+from confluent_kafka import KafkaError
 
+from streamworks.core.messages import InMessage
+from streamworks.kafka.rdkafka import KafkaClientError
 from streamworks.runtime.breaker import StageStopped
 from streamworks.runtime.crash_ledger import (
     crash_directory,
@@ -33,16 +35,11 @@ TP = TopicPartition("orders", 0)
 OTHER = TopicPartition("orders", 1)
 
 
-@dataclass
-class Record:
-    offset: int
+def _batch(tp: TopicPartition, first: int, last: int) -> dict[TopicPartition, list[InMessage]]:
+    return {tp: [InMessage(tp.topic, tp.partition, o, None, None) for o in range(first, last + 1)]}
 
 
-def _batch(tp: TopicPartition, first: int, last: int) -> dict[TopicPartition, list[Record]]:
-    return {tp: [Record(o) for o in range(first, last + 1)]}
-
-
-def _die(state: Path, batch: dict[TopicPartition, list[Record]], reason: str) -> None:
+def _die(state: Path, batch: dict[TopicPartition, list[InMessage]], reason: str) -> None:
     """A worker (a pid no process has) marked ``batch`` and died; its supervisor reaps it."""
     pid = next(_PIDS)
     ranges = [[tp.topic, tp.partition, rs[0].offset, rs[-1].offset] for tp, rs in batch.items()]
@@ -175,6 +172,9 @@ def test_what_counts_as_a_records_doing() -> None:
     assert not is_the_records(asyncio.CancelledError())
     assert not is_the_records(ConnectionResetError())
     assert not is_the_records(StageStopped.__new__(StageStopped))
+    # librdkafka's errors: a record refused for its content, or the cluster out of reach
+    assert is_the_records(KafkaClientError("producing", KafkaError(KafkaError.MSG_SIZE_TOO_LARGE)))
+    assert not is_the_records(KafkaClientError("producing", KafkaError(KafkaError._TRANSPORT)))
 
 
 @pytest.mark.parametrize(
