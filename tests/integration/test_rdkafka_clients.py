@@ -146,6 +146,39 @@ async def test_a_member_joining_takes_partitions_through_the_listener_and_offset
         await first.stop()
 
 
+async def test_a_seek_while_records_stream_in_reads_again_from_there_and_skips_none(
+    kafka_settings: Settings, topic_factory: TopicFactory
+) -> None:
+    topic = await topic_factory("rd-seek", partitions=1)
+    tp = TopicPartition(topic, 0)
+    sender = RdSender(kafka_settings, client_id="rd-seek")
+    consumer = _consumer(kafka_settings, f"{topic}-group")
+    consumer.subscribe([topic], _Listener(consumer, []))
+    await consumer.start()
+    try:
+        await acknowledged(
+            await sender.send([OutRecord(topic, None, b"%d" % i) for i in range(50)])
+        )
+        first = await _read(consumer, 50)
+        assert [m.offset for m in first] == list(range(50))
+
+        # more records arrive while the worker goes back to offset 20 (as a worker does
+        # for a partition it could not take yet): every record from 20 on comes, in order
+        sending = asyncio.create_task(
+            sender.send([OutRecord(topic, None, b"%d" % i) for i in range(50, 300)])
+        )
+        consumer.seek(tp, 20)
+        again = await _read(consumer, 280)
+        await acknowledged(await sending)
+        offsets = [m.offset for m in again]
+        assert offsets[0] == 20
+        assert sorted(set(offsets)) == list(range(20, 300))
+        assert offsets == sorted(offsets)
+    finally:
+        await consumer.stop()
+        await sender.close()
+
+
 async def test_no_broker_is_said_with_the_address_tried() -> None:
     settings = Settings(bootstrap_servers="127.0.0.1:1")
     consumer = _consumer(settings, "rd-nobody")
