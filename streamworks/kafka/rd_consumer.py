@@ -3,9 +3,10 @@
 confluent-kafka (from 2.13) lets one thread at a time into a consumer: a commit made from a
 second thread while the first waits for records waits until that thread stops polling,
 which a reader never does. So one thread, the consumer's *owner*, makes every call: it
-polls for records and buffers them per partition, and between two polls it runs the calls
-the event loop queued (commit, offset look-ups, seek, close). A call waits at most one poll
-(``_POLL_S``); records flow without any thread switch on the worker's side.
+polls for records and buffers them per partition, between two polls it runs the calls the
+event loop queued (commit, offset look-ups, seek), and in the end it closes the consumer. A
+call waits at most one poll (``_POLL_S``); records flow without any thread switch on the
+worker's side.
 
 librdkafka runs rebalance callbacks inside the owner's poll. A revocation hands the
 listener's coroutine to the event loop and waits for it while running the calls it makes
@@ -130,6 +131,8 @@ class RdConsumer:
         self._failure: BaseException | None = None
         self._failed = False
         self._closing = False
+        self._stop: concurrent.futures.Future[None] | None = None
+        """Set by :meth:`stop`: the owner closes the consumer and ends."""
 
     # -- joining and leaving -----------------------------------------------------------------
 
@@ -157,13 +160,22 @@ class RdConsumer:
         """Leave the group (the worker has committed what it settled)."""
         if self._owner is None or not self._owner.is_alive():
             return
+        # not a queued call: calls also run inside a revocation, and closing there would
+        # close the consumer inside its own callback
+        self._stop = concurrent.futures.Future()
+        self._nudge.set()
         with contextlib.suppress(KafkaException, RuntimeError):
-            await self._call(self._close)
+            await asyncio.wrap_future(self._stop)
         await asyncio.to_thread(self._owner.join)
 
-    def _close(self) -> None:
+    def _close(self, stop: concurrent.futures.Future[None]) -> None:
         self._closing = True
-        self._consumer.close()
+        try:
+            self._consumer.close()
+        except BaseException as error:  # noqa: BLE001 - handed to stop()
+            stop.set_exception(error)
+        else:
+            stop.set_result(None)
 
     async def _call(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``call(*args, **kwargs)`` run by the owner; its result, or its exception."""
@@ -186,7 +198,8 @@ class RdConsumer:
         while not self._closing:
             self._nudge.clear()
             self._run_calls()
-            if self._closing:
+            if self._stop is not None:
+                self._close(self._stop)
                 break
             with self._lock:
                 full = self._buffered >= 2 * self._max_batch
