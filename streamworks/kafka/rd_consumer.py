@@ -208,14 +208,14 @@ class RdConsumer:
                 self._nudge.wait(_POLL_S)
                 continue
             try:
-                messages = self._fetch()
+                runs = self._fetch()
             except BaseException as error:  # noqa: BLE001 - raised to the worker's next fetch
                 self._failure = error  # and the owner stays, running calls until closed
                 self._failed = True
                 self._wake()
                 continue
-            if messages:
-                self._keep(messages, epochs)
+            if runs:
+                self._keep(runs, epochs)
             self._note_highwater()
         self._run_calls()  # a call queued as it closed gets its answer (an error, closed)
 
@@ -235,15 +235,17 @@ class RdConsumer:
                 if future is not None:
                     future.set_result(result)
 
-    def _fetch(self) -> list[InMessage]:
-        """The first record within a poll, then what librdkafka has queued."""
+    def _fetch(self) -> list[tuple[TopicPartition, list[InMessage]]]:
+        """The first record within a poll, then what librdkafka has queued: in runs of one
+        partition's records (librdkafka hands them out a fetched batch at a time)."""
         consumer = self._consumer
         first = consumer.poll(_POLL_S)
         if first is None:
             return []
-        fetched = [first, *consumer.consume(self._max_batch - 1, 0)]
-        messages = []
-        for m in fetched:
+        runs: list[tuple[TopicPartition, list[InMessage]]] = []
+        run: list[InMessage] = []
+        topic, partition = "", -1
+        for m in (first, *consumer.consume(self._max_batch - 1, 0)):
             error = m.error()
             if error is not None:
                 if error.fatal():
@@ -251,32 +253,39 @@ class RdConsumer:
                 # a missing topic or a moved partition: the topic watch and librdkafka see to it
                 logger.debug("fetch: %s", error.str())
                 continue
-            messages.append(
+            if m.partition() != partition or m.topic() != topic:
+                topic, partition, run = m.topic(), m.partition(), []
+                runs.append((TopicPartition(topic, partition), run))
+            headers = m.headers()
+            run.append(
                 InMessage(
-                    m.topic(),
-                    m.partition(),
+                    topic,
+                    partition,
                     m.offset(),
                     m.key(),
                     m.value(),
                     m.timestamp()[1],
-                    tuple(m.headers() or ()),
+                    tuple(headers) if headers else (),
                 )
             )
-        return messages
+        return runs
 
-    def _keep(self, messages: list[InMessage], epochs: dict[TopicPartition, int]) -> None:
-        """Buffer ``messages`` (read while the seek epochs were ``epochs``)."""
+    def _keep(
+        self,
+        runs: list[tuple[TopicPartition, list[InMessage]]],
+        epochs: dict[TopicPartition, int],
+    ) -> None:
+        """Buffer the records of ``runs`` (read while the seek epochs were ``epochs``)."""
         with self._lock:
-            for message in messages:
-                tp = TopicPartition(message.topic, message.partition)
+            for tp, messages in runs:
                 if tp not in self._assignment or self._epochs.get(tp, 0) != epochs.get(tp, 0):
                     continue  # revoked, or sought meanwhile: the seek (queued) reads again
                 buffered = self._buffers.get(tp)
                 if buffered is None:
-                    self._buffers[tp] = deque([message])
+                    self._buffers[tp] = deque(messages)
                 else:
-                    buffered.append(message)
-                self._buffered += 1
+                    buffered.extend(messages)
+                self._buffered += len(messages)
             wake = self._loop_waits
         if wake:
             self._wake()
@@ -336,7 +345,11 @@ class RdConsumer:
                 if not buffered:
                     continue
                 count = min(limit, len(buffered))
-                taken[tp] = [buffered.popleft() for _ in range(count)]
+                if count == len(buffered):
+                    taken[tp] = list(buffered)
+                    buffered.clear()
+                else:
+                    taken[tp] = [buffered.popleft() for _ in range(count)]
                 self._buffered -= count
                 limit -= count
                 if limit <= 0:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import logging
 import signal
 from collections.abc import Awaitable, Iterable, Sequence
@@ -16,6 +15,7 @@ from aiokafka.errors import KafkaError
 from streamworks.aggregate.worker import AggregationWorker
 from streamworks.core.settings import Settings
 from streamworks.kafka.security import check_login, explain
+from streamworks.ops.heap import settle_heap
 from streamworks.ops.lifeline import watch_parent
 from streamworks.pipeline.graph import Pipeline
 from streamworks.runtime.metrics import MetricsServer
@@ -83,10 +83,7 @@ async def run_workers(
         running.push_async_callback(metrics.stop)
         for stage, worker in workers.items():
             await _serve(worker, pipeline, stage, logins[stage], metrics=metrics, running=running)
-        # Long-lived setup objects (codecs, schemas, clients) need no more collection
-        # passes, and per-record garbage is short-lived: fewer, younger collections.
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 100)
+        settle_heap()  # start-up is over: fewer, younger collections from here on
         stop_all = functools.partial(_stop_all, workers.values())
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -36,6 +36,7 @@ from streamworks.core.settings import Settings
 from streamworks.kafka import clients
 from streamworks.kafka.reading import Seen, read_until
 from streamworks.kafka.sending import acknowledged
+from streamworks.ops.heap import settle_heap
 from streamworks.ops.project import current, load_pipeline
 from streamworks.ops.runner import worker_for
 from streamworks.ops.status import collect_status
@@ -277,6 +278,7 @@ async def _in_process(
     tasks = [asyncio.create_task(run(worker)) for worker in _all(running)]
     try:
         await _until_assigned(running, ready_timeout)
+        settle_heap()  # as a worker process does (see streamworks.ops.heap)
         yield running
     except asyncio.CancelledError:
         if running.error is None or host is None:

@@ -21,6 +21,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from operator import attrgetter
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -44,6 +45,7 @@ CommittedReader = Callable[[set[TopicPartition]], Awaitable[dict[TopicPartition,
 (:func:`streamworks.kafka.offsets.stable_committed` with the worker's settings and group)."""
 
 _LAG_INTERVAL_S = 1.0
+_TIMESTAMP = attrgetter("timestamp_ms")
 
 
 class Owner(Protocol):
@@ -185,9 +187,14 @@ class GroupMember:
             return {tp: list(waiting)}
         # a partition's timestamps need not rise (several producers write it): the slowest
         # partition is the one whose newest record is oldest, and all of it is taken
-        horizon = min(max(r.timestamp_ms for r in waiting) for waiting in ready.values())
+        newest = {tp: max(map(_TIMESTAMP, waiting)) for tp, waiting in ready.items()}
+        horizon = min(newest.values())
         batch: Batches = {}
         for tp, waiting in ready.items():
+            if newest[tp] <= horizon:  # all of it (the slowest partition, or in step with it)
+                batch[tp] = list(waiting)
+                waiting.clear()
+                continue
             taken = []
             while waiting and waiting[0].timestamp_ms <= horizon:
                 taken.append(waiting.popleft())

@@ -231,7 +231,6 @@ class StageProcessor:
             kind: topic for topic, kind in stage.outputs.items() if kinds.count(kind) == 1
         }
         self._lineage = LineageWriter(stage.name)
-        self._plain = not stage.batch
         self._breaker = Breaker(stage)
         self._letters = DeadLetters(stage.name, dead_letter_topic)
         self.record_limits: dict[str, int] = {}
@@ -248,8 +247,7 @@ class StageProcessor:
         if self.stage.batch:
             await self._process_batch(messages, slots, counts)
         elif self.stage.concurrency == 1:
-            for index, message in enumerate(messages):
-                await self._one(message, slots[index], counts)
+            await self._in_order(messages, slots, counts)
         else:
             lanes: dict[object, list[int]] = {}
             for index, message in enumerate(messages):
@@ -274,6 +272,38 @@ class StageProcessor:
             async with self._slots:
                 await self._one(messages[index], slots[index], counts)
 
+    async def _in_order(
+        self, messages: Sequence[InMessage], slots: list[list[OutRecord]], counts: Counts
+    ) -> None:
+        """One record at a time, in order (``concurrency`` 1): the usual stage's hot path.
+
+        The same steps as :meth:`_one`, without its per-record coroutine and retry loop: a
+        record whose call fails goes on to :meth:`_after_failure`, and the breaker hears of
+        successes once per run of them rather than once per record.
+        """
+        decode, emit, function = self._decode, self._emit, self.stage.function
+        counts.records_in += len(messages)
+        succeeded = False  # since the breaker last heard
+        for message, out in zip(messages, slots, strict=True):
+            try:
+                record = decode(message)
+            except DecodeError as error:
+                self._letters.add(message, error, 0, out, counts)
+                continue
+            try:
+                emit(message, record, await function(record), out, counts)
+            except RegistryAccessError:
+                raise  # a refused login or an untrusted registry: no record's fault, stop
+            except Exception as error:  # noqa: BLE001 - any failure is retried or dead-lettered
+                if succeeded:
+                    self._breaker.succeeded()
+                    succeeded = False
+                await self._after_failure(message, record, error, out, counts)
+            else:
+                succeeded = True
+        if succeeded:
+            self._breaker.succeeded()
+
     async def _one(self, message: InMessage, out: list[OutRecord], counts: Counts) -> None:
         counts.records_in += 1
         try:
@@ -281,20 +311,27 @@ class StageProcessor:
         except DecodeError as error:
             self._letters.add(message, error, 0, out, counts)
             return
-        attempt = 0
+        await self._attempts(message, record, out, counts)
+
+    async def _attempts(
+        self,
+        message: InMessage,
+        record: AvroRecord,
+        out: list[OutRecord],
+        counts: Counts,
+        *,
+        attempt: int = 0,
+    ) -> None:
+        """Call the function on ``record`` (after ``attempt`` failed tries) until it
+        succeeds, its failure is final (dead letter) or the breaker stops the stage."""
         while True:
             attempt += 1
             try:
-                if self._plain:
-                    result = await self.stage.function(record)
-                else:
-                    result = await self._call_one(record)
-                self._emit(message, record, result, out, counts)
+                self._emit(message, record, await self._call_one(record), out, counts)
             except RegistryAccessError:
                 raise  # a refused login or an untrusted registry: no record's fault, stop
             except Exception as error:  # noqa: BLE001 - any failure is retried or dead-lettered
-                if is_retriable(error) and attempt < self.stage.retry.attempts:
-                    counts.retries += 1
+                if self._retrying(error, attempt, counts):
                     await asyncio.sleep(self.stage.retry.backoff(attempt))
                     continue
                 self._breaker.failed(error, message)  # raises when the stage must stop
@@ -302,6 +339,29 @@ class StageProcessor:
             else:
                 self._breaker.succeeded()
             return
+
+    async def _after_failure(
+        self,
+        message: InMessage,
+        record: AvroRecord,
+        error: Exception,
+        out: list[OutRecord],
+        counts: Counts,
+    ) -> None:
+        """The first try on ``record`` failed with ``error``: retry it or let it go."""
+        if self._retrying(error, 1, counts):
+            await asyncio.sleep(self.stage.retry.backoff(1))
+            await self._attempts(message, record, out, counts, attempt=1)
+            return
+        self._breaker.failed(error, message)  # raises when the stage must stop
+        self._letters.add(message, error, 1, out, counts)
+
+    def _retrying(self, error: Exception, attempt: int, counts: Counts) -> bool:
+        """True (and counted) when ``error`` after ``attempt`` tries is worth another."""
+        if is_retriable(error) and attempt < self.stage.retry.attempts:
+            counts.retries += 1
+            return True
+        return False
 
     async def _process_batch(
         self, messages: Sequence[InMessage], slots: list[list[OutRecord]], counts: Counts
@@ -373,11 +433,16 @@ class StageProcessor:
         if isinstance(result, AvroRecord):  # the common case: one record, routed by type
             topic = self._routes.get(type(result)) or self.stage.output_for(result)
             key = message.key if self.stage.key is None else _key_bytes(self.stage.key(result))
-            encoded = [
-                OutRecord(topic, key, self._outputs[topic].encode(result), self._headers(message))
-            ]
-        else:
-            encoded = self._encode_many(message, result)
+            value = self._outputs[topic].encode(result)
+            output = OutRecord(topic, key, value, self._headers(message))
+            size = len(value) + len(key or b"") + _HEADERS_ALLOWANCE
+            if size > self.record_limits.get(topic, DLQ_RECORD_LIMIT):
+                self._fits(output)  # near its topic's limit: count everything
+            out.append(output)
+            counts.out += 1
+            counts.records_written += 1
+            return
+        encoded = self._encode_many(message, result)
         if encoded:
             for output in encoded:
                 self._fits(output)

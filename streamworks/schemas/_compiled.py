@@ -60,13 +60,23 @@ def _varint(value: int) -> bytes:
 
 
 _VARINTS = tuple(_varint(value) for value in range(_SMALL))
+_LOW_GROUPS = tuple(bytes(((low & 0x7F) | 0x80, (low >> 7) | 0x80)) for low in range(_SMALL))
+"""The two bytes a varint writes for 14 low bits when more bits follow."""
 
 
 def _zigzag_slow(value: int, limit: int) -> bytes:
-    """The varint of a zig-zagged ``value`` outside the table; out of range is an error."""
+    """The varint of a zig-zagged ``value`` outside the table; out of range is an error.
+
+    Written 14 bits at a time from tables: a millisecond timestamp (six bytes) takes two
+    look-ups rather than six rounds of bit arithmetic.
+    """
     if not 0 <= value < limit:
         raise ValueError(f"{value} does not fit a {64 if limit > 1 << 32 else 32}-bit integer")
-    return _varint(value)
+    out = b""
+    while value >= _SMALL:
+        out += _LOW_GROUPS[value & (_SMALL - 1)]
+        value >>= 14
+    return out + _VARINTS[value]
 
 
 def _read_long(data: bytes, pos: int) -> tuple[int, int]:
