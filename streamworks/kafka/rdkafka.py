@@ -36,6 +36,7 @@ from streamworks.kafka.rd_consumer import RdConsumer
 __all__ = ["KafkaClientError", "RdConsumer", "RdSender", "rdkafka_config"]
 
 _SERVE_EVERY_S = 0.001
+"""How often delivery reports are looked for while the queue is full, or while closing."""
 
 
 class _Pending:
@@ -64,10 +65,13 @@ class RdSender:
     """An idempotent, acks=all librdkafka producer sending lists of :class:`OutRecord`.
 
     Delivery reports are served on the event loop's thread, by a look without waiting after
-    each batch and then every millisecond while any is outstanding. A thread of its own
-    waiting on them would take the interpreter's lock once per record, and a busy loop
-    holds that lock for up to 5 ms at a time: with stages packed in one process that was
-    tens of milliseconds per batch.
+    each batch and then every ``linger_ms`` (at least 1 ms) while any is outstanding: an
+    acknowledgement cannot come sooner than a linger after its send, and a worker does not
+    wait for one until four batches are out (:mod:`streamworks.runtime.commits`). Looking
+    every millisecond cost about a tenth of a stage's CPU at 2,000 records/s. A thread of
+    its own waiting on them would take the interpreter's lock once per record, and a busy
+    loop holds that lock for up to 5 ms at a time: with stages packed in one process that
+    was tens of milliseconds per batch.
     """
 
     def __init__(self, settings: Settings, *, client_id: str) -> None:
@@ -85,6 +89,7 @@ class RdSender:
         """The producer's librdkafka settings (callbacks left out)."""
         self._producer = confluent_kafka.Producer(config)
         self._serving: asyncio.TimerHandle | None = None
+        self._serve_every_s = max(settings.linger_ms, 1) / 1000
 
     async def send(self, records: list[OutRecord]) -> list[asyncio.Future[None]]:
         """Queue ``records``; the future resolves once all are acknowledged."""
@@ -117,14 +122,16 @@ class RdSender:
                     break
         self._producer.poll(0)
         if self._serving is None:
-            self._serving = loop.call_later(_SERVE_EVERY_S, self._serve, loop)
+            self._serving = loop.call_later(self._serve_every_s, self._serve, loop)
         return [pending.future]
 
     def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
         """Serve the delivery reports that have arrived; look again soon while any is due."""
         self._producer.poll(0)
         outstanding = len(self._producer)  # records, or their reports, not served yet
-        self._serving = loop.call_later(_SERVE_EVERY_S, self._serve, loop) if outstanding else None
+        self._serving = (
+            loop.call_later(self._serve_every_s, self._serve, loop) if outstanding else None
+        )
 
     async def close(self, *, timeout_s: float = CALL_TIMEOUT_S) -> None:
         """Send what is queued (for up to ``timeout_s``), then stop."""
