@@ -3,7 +3,7 @@
 A stage's per-record objects (messages, records, dicts, output records) are short-lived and
 almost never in reference cycles: reference counting frees them. CPython's default
 collector still walks them, and everything start-up built, over and over: with its
-defaults a stage spent about 3 µs a record in collections and paused up to 90 ms in the
+defaults a stage spent 3-4 µs a record in collections and paused up to 90 ms in the
 full ones (measured on the stage benchmark, 100,000 records). After :func:`settle_heap`,
 start-up's objects (modules, schemas, generated codecs, clients) are frozen out of every
 pass and the youngest generation is collected every 50,000 allocations rather than 700.
