@@ -299,9 +299,7 @@ class RdConsumer:
         noted = {}
         for tp in list(self._assignment):
             with contextlib.suppress(KafkaException):
-                _, high = self._consumer.get_watermark_offsets(
-                    confluent_kafka.TopicPartition(tp.topic, tp.partition), cached=True
-                )
+                _, high = self._consumer.get_watermark_offsets(_rd(tp), cached=True)
                 if high >= 0:
                     noted[tp] = int(high)
         self._highwater = noted
@@ -361,12 +359,16 @@ class RdConsumer:
                 self._arrived.clear()
         return taken
 
+    def _drop_buffered(self, tp: TopicPartition) -> None:
+        """Forget the records buffered for ``tp`` (the lock is held)."""
+        self._buffered -= len(self._buffers.pop(tp, ()))
+
     def seek(self, tp: TopicPartition, offset: int) -> None:
         """Read ``tp`` from ``offset`` next (records buffered for it are dropped)."""
         with self._lock:
-            self._buffered -= len(self._buffers.pop(tp, ()))
+            self._drop_buffered(tp)
             self._epochs[tp] = self._epochs.get(tp, 0) + 1
-        target = confluent_kafka.TopicPartition(tp.topic, tp.partition, offset)
+        target = _rd(tp, offset)
         self._queue(lambda: self._consumer.seek(target))
 
     # -- offsets -----------------------------------------------------------------------------
@@ -375,9 +377,7 @@ class RdConsumer:
         """Commit ``offsets``; ``CommitFailedError`` when the group moved on meanwhile."""
         if not offsets:
             return
-        listed = [
-            confluent_kafka.TopicPartition(tp.topic, tp.partition, o) for tp, o in offsets.items()
-        ]
+        listed = [_rd(tp, offset) for tp, offset in offsets.items()]
         try:
             await self._call(self._consumer.commit, offsets=listed, asynchronous=False)
         except KafkaException as error:
@@ -390,7 +390,7 @@ class RdConsumer:
         """The group's committed offset of ``tp``, or None when it has none."""
         [found] = await self._call(
             self._consumer.committed,
-            [confluent_kafka.TopicPartition(tp.topic, tp.partition)],
+            [_rd(tp)],
             timeout=CALL_TIMEOUT_S,
         )
         return found.offset if found.offset >= 0 else None
@@ -406,7 +406,7 @@ class RdConsumer:
     async def _watermarks(self, tp: TopicPartition) -> tuple[int, int]:
         low, high = await self._call(
             self._consumer.get_watermark_offsets,
-            confluent_kafka.TopicPartition(tp.topic, tp.partition),
+            _rd(tp),
             timeout=CALL_TIMEOUT_S,
         )
         return int(low), int(high)
@@ -421,9 +421,7 @@ class RdConsumer:
             buffered = self._buffers.get(tp)
             if buffered:
                 return buffered[0].offset
-        [found] = await self._call(
-            self._consumer.position, [confluent_kafka.TopicPartition(tp.topic, tp.partition)]
-        )
+        [found] = await self._call(self._consumer.position, [_rd(tp)])
         return int(found.offset) if found.offset >= 0 else 0
 
     def partitions_for_topic(self, topic: str) -> set[int] | None:
@@ -469,7 +467,7 @@ class RdConsumer:
             self._failure = error
             self._wake()
             return
-        listed = [confluent_kafka.TopicPartition(tp.topic, tp.partition) for tp in assigned]
+        listed = [_rd(tp) for tp in assigned]
 
         def resume() -> None:
             if generation == self._generation:  # else the group moved on meanwhile
@@ -484,7 +482,7 @@ class RdConsumer:
             self._generation += 1
             self._assignment -= revoked
             for tp in revoked:
-                self._buffered -= len(self._buffers.pop(tp, ()))
+                self._drop_buffered(tp)
         if not self._closing:  # leaving: the worker settled and committed before it left
             self._on_loop("on_partitions_revoked", revoked)
         with contextlib.suppress(KafkaException):
@@ -506,3 +504,10 @@ class RdConsumer:
             logger.exception("rebalance listener %s failed", callback)
             self._failure = error
             self._wake()
+
+
+def _rd(
+    tp: TopicPartition, offset: int = confluent_kafka.OFFSET_INVALID
+) -> confluent_kafka.TopicPartition:
+    """``tp`` (at ``offset``) as librdkafka's TopicPartition."""
+    return confluent_kafka.TopicPartition(tp.topic, tp.partition, offset)

@@ -278,7 +278,7 @@ class StageProcessor:
         """One record at a time, in order (``concurrency`` 1): the usual stage's hot path.
 
         The same steps as :meth:`_one`, without its per-record coroutine and retry loop: a
-        record whose call fails goes on to :meth:`_after_failure`, and the breaker hears of
+        record whose call fails goes on to :meth:`_attempts`, and the breaker hears of
         successes once per run of them rather than once per record.
         """
         decode, emit, function = self._decode, self._emit, self.stage.function
@@ -298,7 +298,7 @@ class StageProcessor:
                 if succeeded:
                     self._breaker.succeeded()
                     succeeded = False
-                await self._after_failure(message, record, error, out, counts)
+                await self._attempts(message, record, out, counts, failed=error)
             else:
                 succeeded = True
         if succeeded:
@@ -320,48 +320,29 @@ class StageProcessor:
         out: list[OutRecord],
         counts: Counts,
         *,
-        attempt: int = 0,
+        failed: Exception | None = None,
     ) -> None:
-        """Call the function on ``record`` (after ``attempt`` failed tries) until it
-        succeeds, its failure is final (dead letter) or the breaker stops the stage."""
+        """Call the function on ``record`` (its first try already ``failed``, if given)
+        until it succeeds, its failure is final (dead letter) or the breaker stops the stage."""
+        attempt, error = (0, None) if failed is None else (1, failed)
         while True:
+            if error is not None:
+                if not (is_retriable(error) and attempt < self.stage.retry.attempts):
+                    self._breaker.failed(error, message)  # raises when the stage must stop
+                    self._letters.add(message, error, attempt, out, counts)
+                    return
+                counts.retries += 1
+                await asyncio.sleep(self.stage.retry.backoff(attempt))
             attempt += 1
             try:
                 self._emit(message, record, await self._call_one(record), out, counts)
             except RegistryAccessError:
                 raise  # a refused login or an untrusted registry: no record's fault, stop
-            except Exception as error:  # noqa: BLE001 - any failure is retried or dead-lettered
-                if self._retrying(error, attempt, counts):
-                    await asyncio.sleep(self.stage.retry.backoff(attempt))
-                    continue
-                self._breaker.failed(error, message)  # raises when the stage must stop
-                self._letters.add(message, error, attempt, out, counts)
-            else:
-                self._breaker.succeeded()
+            except Exception as caught:  # noqa: BLE001 - any failure is retried or dead-lettered
+                error = caught
+                continue
+            self._breaker.succeeded()
             return
-
-    async def _after_failure(
-        self,
-        message: InMessage,
-        record: AvroRecord,
-        error: Exception,
-        out: list[OutRecord],
-        counts: Counts,
-    ) -> None:
-        """The first try on ``record`` failed with ``error``: retry it or let it go."""
-        if self._retrying(error, 1, counts):
-            await asyncio.sleep(self.stage.retry.backoff(1))
-            await self._attempts(message, record, out, counts, attempt=1)
-            return
-        self._breaker.failed(error, message)  # raises when the stage must stop
-        self._letters.add(message, error, 1, out, counts)
-
-    def _retrying(self, error: Exception, attempt: int, counts: Counts) -> bool:
-        """True (and counted) when ``error`` after ``attempt`` tries is worth another."""
-        if is_retriable(error) and attempt < self.stage.retry.attempts:
-            counts.retries += 1
-            return True
-        return False
 
     async def _process_batch(
         self, messages: Sequence[InMessage], slots: list[list[OutRecord]], counts: Counts
@@ -433,11 +414,10 @@ class StageProcessor:
         if isinstance(result, AvroRecord):  # the common case: one record, routed by type
             topic = self._routes.get(type(result)) or self.stage.output_for(result)
             key = message.key if self.stage.key is None else _key_bytes(self.stage.key(result))
-            value = self._outputs[topic].encode(result)
-            output = OutRecord(topic, key, value, self._headers(message))
-            size = len(value) + len(key or b"") + _HEADERS_ALLOWANCE
-            if size > self.record_limits.get(topic, DLQ_RECORD_LIMIT):
-                self._fits(output)  # near its topic's limit: count everything
+            output = OutRecord(
+                topic, key, self._outputs[topic].encode(result), self._headers(message)
+            )
+            self._fits(output)
             out.append(output)
             counts.out += 1
             counts.records_written += 1
