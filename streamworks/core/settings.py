@@ -53,9 +53,12 @@ class Settings(BaseSettings):
         default="at-least-once", description="Processing guarantee of pipelines."
     )
     linger_ms: int = Field(
-        default=5,
+        default=1,
         ge=0,
-        description="Milliseconds a producer waits to fill a batch (lower: latency).",
+        description=(
+            "Milliseconds a producer waits to fill a batch (lower: latency). A stage sends a "
+            "fetched batch's outputs together, so a longer wait adds latency, not batching."
+        ),
     )
     fetch_wait_ms: int = Field(
         default=5,

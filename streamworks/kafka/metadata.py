@@ -9,6 +9,7 @@ answers, asks, and returns only once that connection is closed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aiokafka.conn import create_conn
@@ -25,11 +26,12 @@ async def cluster_metadata(
     bootstrap_servers: str,
     settings: Settings | None = None,
     *,
-    topics: bool = False,
+    topics: bool | Sequence[str] = False,
     timeout_ms: int = 3000,
 ) -> Any | None:
     """The metadata answer of the first address that answers, or None when none does: the
-    brokers, and with ``topics`` every topic the login may describe (never creating one).
+    brokers, and with ``topics`` True every topic the login may describe, with a list of
+    names those of them (never creating one; one missing is listed with an error).
     ``settings`` give the TLS and login."""
     options = security_options(settings) if settings is not None else {}
     for address in bootstrap_servers.split(","):
@@ -40,7 +42,8 @@ async def cluster_metadata(
             continue  # not answering (yet); create_conn closed what it opened
         try:
             # None asks for every topic, an empty list for none (metadata v1 and later)
-            request = MetadataRequest(None if topics else [], allow_auto_topic_creation=False)
+            named = None if topics is True else list(topics or [])
+            request = MetadataRequest(named, allow_auto_topic_creation=False)
             return await conn.send(request)
         except (KafkaError, TimeoutError):
             continue

@@ -2,12 +2,12 @@
 
 A topic deleted under a running worker (or a cluster wiped) used to show only as aiokafka's
 own errors, hundreds of KB a second, or as silence. :class:`TopicWatch` asks the cluster
-which topics exist every few seconds (one metadata request, never per batch) and logs one
-line per missing topic every ``every_s`` seconds, naming its role and the fix; aiokafka's
-repeats are quietened (:mod:`streamworks.kafka.missing_topics`). The worker's stats carry
-the missing topics (:attr:`TopicWatch.missing`), so ``streamworks status`` marks its stage. When a
-topic comes back the worker says so and refreshes its consumer's metadata, so its group
-takes the topic's partitions again without a restart.
+whether its topics exist every few seconds (one metadata request for them, never per batch)
+and logs one line per missing topic every ``every_s`` seconds, naming its role and the fix;
+aiokafka's repeats are quietened (:mod:`streamworks.kafka.missing_topics`). The worker's
+stats carry the missing topics (:attr:`TopicWatch.missing`), so ``streamworks status`` marks
+its stage. When a topic comes back the worker says so and refreshes its consumer's metadata,
+so its group takes the topic's partitions again without a restart.
 """
 
 from __future__ import annotations
@@ -68,6 +68,11 @@ class MissingTopics:
         self._every_s = every_s
         self._since: dict[str, float] = {}
         self._said: dict[str, float] = {}
+
+    @property
+    def watched(self) -> list[str]:
+        """The topics watched, sorted."""
+        return sorted(self._roles)
 
     @property
     def missing(self) -> tuple[str, ...]:
@@ -155,8 +160,12 @@ class TopicWatch:
         settings = self._settings
         while True:
             try:
-                # a connection of its own, closed before the next check (never auto-creates)
-                metadata = await cluster_metadata(settings.bootstrap_servers, settings, topics=True)
+                # a connection of its own, closed before the next check (never auto-creates);
+                # only the worker's topics: the whole cluster's took ~20 ms of the event loop
+                # on a broker with 900 topics, every check, in every worker
+                metadata = await cluster_metadata(
+                    settings.bootstrap_servers, settings, topics=self.topics.watched
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - a broker away is reported elsewhere

@@ -33,6 +33,7 @@ def lines(topics: MissingTopics, existing: set[str], now: float) -> list[str]:
 
 def test_a_missing_topic_is_said_once_per_10_s_with_its_role_and_the_fix() -> None:
     topics = MissingTopics(ROLES, "p")
+    assert topics.watched == ["p.in", "p.out"]  # what the check asks the cluster about
     assert lines(topics, {"p.in", "p.out"}, 0.0) == []
     assert lines(topics, {"p.out"}, 3.0) == [
         "topic p.in is missing (input of stage clean); create it with: streamworks topics apply p"
