@@ -61,12 +61,13 @@ class Settings(BaseSettings):
         ),
     )
     fetch_wait_ms: int = Field(
-        default=5,
-        ge=0,
-        le=500,
+        default=500,
+        ge=10,
+        le=5_000,
         description=(
-            "Milliseconds the broker may hold a worker's fetch to gather more records "
-            "(0: answer at once; lower: latency, higher: less CPU at moderate rates)."
+            "Milliseconds the broker may hold a worker's fetch while it has no record to "
+            "answer with (it answers as soon as one arrives; lower: idle workers fetch "
+            "more often)."
         ),
     )
     kafka_client: KafkaClient = Field(

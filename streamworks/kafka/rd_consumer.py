@@ -47,7 +47,6 @@ __all__ = ["RdConsumer"]
 
 logger = logging.getLogger("streamworks.kafka.rdkafka")
 
-_FETCH_MIN_BYTES = 64 * 1024
 _POLL_S = 0.02
 """How long the owner waits for records before it runs queued calls again."""
 _HIGHWATER_EVERY_S = 0.5
@@ -96,11 +95,10 @@ class RdConsumer:
                 "session.timeout.ms": 10_000,
                 "heartbeat.interval.ms": 3_000,
                 "queued.max.messages.kbytes": 16_384,
-                # the broker holds a fetch up to fetch_wait_ms to gather 64 KiB: at a moderate
-                # rate, answering each produced batch at once is a fetch per batch (for the
-                # broker as much as for us); with a backlog the bytes are there, nothing waits
+                # the broker answers as soon as a record is there, and holds a fetch with
+                # nothing to answer up to fetch_wait_ms (an idle worker is not polling)
                 "fetch.wait.max.ms": fetch_wait_ms,
-                "fetch.min.bytes": _FETCH_MIN_BYTES if fetch_wait_ms else 1,
+                "fetch.min.bytes": 1,
             }
         )
         self._settings = settings

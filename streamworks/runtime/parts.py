@@ -45,7 +45,6 @@ from streamworks.runtime.transactions import Transactions
 __all__ = ["WorkerParts"]
 
 K = TypeVar("K")
-_FETCH_MIN_BYTES = 64 * 1024
 
 
 class WorkerParts(Generic[K]):
@@ -97,12 +96,10 @@ class WorkerParts(Generic[K]):
                 max_poll_records=max_batch,
                 isolation_level="read_committed",
                 partition_assignment_strategy=(assignor,),
-                # At a moderate rate a broker answering every fetch at once sends a few
-                # records at a time, and each round trip (fetch, handle, produce, their
-                # requests) costs far more CPU than its records. Waiting up to fetch_wait_ms
-                # for 64 KiB batches them; with a backlog the bytes are there and nothing waits.
+                # the broker answers as soon as a record is there, and holds a fetch with
+                # nothing to answer up to fetch_wait_ms (an idle worker is not polling)
                 fetch_max_wait_ms=settings.fetch_wait_ms,
-                fetch_min_bytes=_FETCH_MIN_BYTES if settings.fetch_wait_ms else 1,
+                fetch_min_bytes=1,
             )
         self.guard = CrashGuard(
             crash_directory(settings.state_dir, self.group_id),

@@ -46,7 +46,7 @@ def _consumer(settings: Settings, group: str) -> RdConsumer:
         group_id=group,
         client_id=f"{group}-test",
         max_batch=100,
-        fetch_wait_ms=5,
+        fetch_wait_ms=500,
         read_committed=True,
     )
 
