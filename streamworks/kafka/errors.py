@@ -36,7 +36,7 @@ class KafkaUnavailableError(StreamworksError):
     def __init__(self, bootstrap: str) -> None:
         super().__init__(
             f"no Kafka broker answers at {bootstrap}; start one with: streamworks kafka up "
-            "(or point STREAMWORKS_BOOTSTRAP_SERVERS at your cluster)"
+            "(or point --bootstrap or STREAMWORKS_BOOTSTRAP_SERVERS at your cluster)"
         )
         self.bootstrap = bootstrap
 

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from streamworks.connectors import ConnectorCounts, ConnectWorker, load_file
 from streamworks.core.settings import Settings
+from streamworks.ops.cluster_options import Bootstrap, Registry, point_at
 from streamworks.ops.tables import folded
 
 __all__ = ["connect"]
@@ -39,12 +40,15 @@ def connect(
             help="Port of this worker's Prometheus /metrics (0: a free one, logged).",
         ),
     ] = None,
+    bootstrap: Bootstrap = None,
+    registry: Registry = None,
 ) -> None:
     """Run the connectors of FILES as one worker; SIGTERM drains and commits, then exits.
 
     Start the same file in several workers and each sink's partitions are shared between
     them (they form one consumer group per sink).
     """
+    point_at(bootstrap, registry)
     configs = [config for path in files for config in load_file(path)]
     if check:
         table = Table(title="connectors (valid)")

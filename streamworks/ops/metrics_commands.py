@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from streamworks.core.settings import Settings
+from streamworks.ops.cluster_options import Bootstrap, point_at
 from streamworks.runtime.stats import read_latest
 
 __all__ = ["app", "file_sd_groups"]
@@ -48,8 +49,10 @@ def targets(
         Path,
         typer.Option(envvar="STREAMWORKS_METRICS_TARGETS", help="The file_sd JSON to write."),
     ] = _DEFAULT,
+    bootstrap: Bootstrap = None,
 ) -> None:
     """Write the live workers' /metrics addresses as a Prometheus file_sd list."""
+    point_at(bootstrap)
     groups = file_sd_groups(asyncio.run(read_latest(Settings())))
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_suffix(".tmp")

@@ -17,6 +17,7 @@ from rich.console import Console
 from streamworks.core.errors import ConfigurationError, StreamworksError
 from streamworks.core.settings import Settings
 from streamworks.ops.autoscale import Autoscaler, Bounds, PoolScaler, parse_autoscale
+from streamworks.ops.cluster_options import Bootstrap, Registry, point_at
 from streamworks.ops.lifeline import bind_to_parent
 from streamworks.ops.project import load_pipeline
 from streamworks.ops.run_lock import run_lock
@@ -60,6 +61,8 @@ def worker(
             help="The parent process (streamworks run sets it): stop when it is gone.",
         ),
     ] = None,
+    bootstrap: Bootstrap = None,
+    registry: Registry = None,
 ) -> None:
     """Run one worker of a stage (or of each stage named) until SIGTERM; then drain, commit
     and leave.
@@ -68,6 +71,7 @@ def worker(
     ``streamworks run`` starts them with ``--supervisor-pid`` so none outlives it, and with
     ``--processes`` packs several stages' workers into one process.
     """
+    point_at(bootstrap, registry)
     # first, before the pipeline's imports: a supervisor that dies from here on is noticed
     if supervisor_pid is not None and not bind_to_parent(supervisor_pid):
         raise ConfigurationError(
@@ -122,6 +126,7 @@ def parse_pools(text: str, stages: list[str]) -> dict[str, int]:
 
 def run(
     pipeline: PipelineRef,
+    *,
     workers: Annotated[
         str, typer.Option(envvar="STREAMWORKS_WORKERS", help="Pool sizes, e.g. clean=2,validate=3.")
     ] = "",
@@ -140,6 +145,8 @@ def run(
             help="Pack the workers into this many processes (0: a process per worker).",
         ),
     ] = 0,
+    bootstrap: Bootstrap = None,
+    registry: Registry = None,
 ) -> None:
     """Validate the pipeline, create its topics, and supervise local worker pools.
 
@@ -151,6 +158,7 @@ def run(
     one runs (:mod:`streamworks.ops.run_lock`), and the workers never outlive it, even when
     it is killed (:mod:`streamworks.ops.lifeline`).
     """
+    point_at(bootstrap, registry)
     found = load_pipeline(pipeline)
     found.validate()
     settings = Settings()

@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from streamworks.core.errors import StreamworksError
 from streamworks.core.settings import Settings
+from streamworks.ops.cluster_options import Bootstrap, point_at
 from streamworks.ops.project import load_pipeline
 from streamworks.ops.run_commands import PipelineRef
 from streamworks.runtime.query import query_table
@@ -29,8 +30,10 @@ def get(
     key: Annotated[
         str, typer.Argument(help="The key, as the aggregation's key function gives it.")
     ],
+    bootstrap: Bootstrap = None,
 ) -> None:
     """Print the key's current value as JSON; a live worker routes the query to its owner."""
+    point_at(bootstrap)
     try:
         found = load_pipeline(pipeline)
         answer = asyncio.run(query_table(Settings(), found, stage, key))

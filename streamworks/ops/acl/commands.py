@@ -16,6 +16,7 @@ from streamworks.core.settings import Settings
 from streamworks.ops.acl.apply import apply_plan, create_topics
 from streamworks.ops.acl.derive import plan, principals
 from streamworks.ops.acl.model import Binding
+from streamworks.ops.cluster_options import Bootstrap, point_at
 from streamworks.ops.project import load_pipeline
 from streamworks.pipeline.graph import Pipeline
 
@@ -98,8 +99,10 @@ def apply(
     prune: Annotated[
         bool, typer.Option(help="Also delete other ALLOW rules of these principals.")
     ] = False,
+    bootstrap: Bootstrap = None,
 ) -> None:
     """Create the pipeline's topics and the planned ACLs (as an admin: STREAMWORKS_* login)."""
+    point_at(bootstrap)
     found, configs = _load(pipeline, connectors)
     bindings = plan(found, configs, registry_topic=registry_topic)
     settings = Settings()

@@ -10,6 +10,7 @@ import typer
 
 from streamworks.connectors.kinds import load_file
 from streamworks.core.settings import Settings
+from streamworks.ops.cluster_options import Bootstrap, Registry, point_at
 from streamworks.ops.dashboard.serve import start_dashboard
 from streamworks.ops.project import load_pipeline
 
@@ -23,6 +24,7 @@ def dashboard(
             help="A pipeline named in the project (e.g. orders) or package.module:attribute."
         ),
     ],
+    *,
     connectors: Annotated[
         list[Path] | None,
         typer.Option(
@@ -40,9 +42,12 @@ def dashboard(
             envvar="STREAMWORKS_DASHBOARD_PORT", min=0, max=65535, help="Port (0: a free one)."
         ),
     ] = 8089,
+    bootstrap: Bootstrap = None,
+    registry: Registry = None,
 ) -> None:
     """Serve a web page drawing the pipeline with live lag, throughput, dead letters and the
     bottleneck per stage; prints its address and serves until Ctrl-C."""
+    point_at(bootstrap, registry)
     found = load_pipeline(pipeline)
     configs = [config for path in connectors or [] for config in load_file(path)]
     settings = Settings()

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from streamworks.core.settings import Settings
+from streamworks.ops.cluster_options import Bootstrap, point_at
 from streamworks.ops.dlq.letters import ErrorGroup
 from streamworks.ops.dlq.reading import dlq_topic
 from streamworks.ops.dlq.replay import replay
@@ -62,8 +63,10 @@ def inspect(
     as_json: Annotated[
         bool, typer.Option("--json", envvar="STREAMWORKS_DLQ_JSON", help="Print JSON.")
     ] = False,
+    bootstrap: Bootstrap = None,
 ) -> None:
     """Group a stage's dead letters by error: counts, first and last time, origins, samples."""
+    point_at(bootstrap)
     name = dlq_topic(pipeline, stage, topic)
     groups = asyncio.run(summarise(Settings(), name, samples))
     if as_json:
@@ -122,8 +125,10 @@ def replay_command(
             envvar="STREAMWORKS_DLQ_BATCH", min=1, help="Dead letters per transaction at most."
         ),
     ] = 500,
+    bootstrap: Bootstrap = None,
 ) -> None:
     """Put dead letters back in their origin topic, with replay headers; never one twice."""
+    point_at(bootstrap)
     name = dlq_topic(pipeline, stage, topic)
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True

@@ -53,7 +53,8 @@ async def start_reader(
                 return None
             raise DeadLetterToolError(
                 f"topic {topic} does not exist on {settings.bootstrap_servers}; "
-                "check the pipeline, stage or --topic (and STREAMWORKS_BOOTSTRAP_SERVERS)",
+                "check the pipeline, stage or --topic "
+                "(and --bootstrap or STREAMWORKS_BOOTSTRAP_SERVERS)",
                 topic=topic,
             )
         consumer = clients.consumer(

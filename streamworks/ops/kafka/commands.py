@@ -133,6 +133,7 @@ def up(  # keyword-only: typer passes options by name
         soft_wrap=True,
     )
     _print_status(cluster)
+    _point_at(cluster)
     if cluster.secure:
         files = cluster.secure_files
         console.print(
@@ -141,6 +142,17 @@ def up(  # keyword-only: typer passes options by name
             f"admin client variables: {files.admin_env}\n"
             f"use them with: [bold]set -a; . {files.admin_env}; set +a[/]",
             highlight=False,
+        )
+
+
+def _point_at(cluster: LocalCluster) -> None:
+    """The line that points the other commands at ``cluster`` (a secure one's admin.env
+    does more: it carries the login too)."""
+    if not cluster.secure:
+        _say(
+            "point the other commands at it with: "
+            f"export STREAMWORKS_BOOTSTRAP_SERVERS={cluster.bootstrap_servers}  "
+            f"(or --bootstrap {cluster.bootstrap_servers})"
         )
 
 
@@ -162,11 +174,13 @@ def _already_running(
             f"the local Kafka cluster in {where} is already running at "
             f"{running.bootstrap_servers}; nothing to do"
         )
+        _point_at(running)
         return
     with console.status(f"starting node(s) {', '.join(map(str, stopped))}"):
         seconds = running.start_nodes(stopped, timeout=timeout)
     _say(f"started node(s) {', '.join(map(str, stopped))} in {seconds:.1f}s")
     _print_status(running)
+    _point_at(running)
 
 
 @app.command("start")

@@ -21,6 +21,7 @@ from rich.progress import Progress
 
 from streamworks.connectors.base.convert import UnknownTopicError
 from streamworks.core.settings import Settings
+from streamworks.ops.cluster_options import Bootstrap, Registry, point_at
 from streamworks.ops.records.consume import Start, consume_records, parse_start
 from streamworks.ops.records.contracts import declared_topic, origin_names
 from streamworks.ops.records.errors import RecordInputError, RecordToolError
@@ -67,6 +68,8 @@ def produce(
             "(exit 1).",
         ),
     ] = False,
+    bootstrap: Bootstrap = None,
+    registry: Registry = None,
 ) -> None:
     """Check JSON records against TOPIC's contract and produce them (all, or none).
 
@@ -74,6 +77,7 @@ def produce(
     or its registered schema, and encoded as the runtime does: Avro in the registry's wire
     format, or JSON for a JSON topic. Rejects are listed by line.
     """
+    point_at(bootstrap, registry)
     text = _read_input(file)
     records, rejects = read_records(text)
     spec = declared_topic(topic, pipeline)
@@ -172,6 +176,8 @@ def consume(
             help="The pipeline that says whether the topic is JSON (default: the project's).",
         ),
     ] = None,
+    bootstrap: Bootstrap = None,
+    registry: Registry = None,
 ) -> None:
     """Print TOPIC's records as JSON lines, values decoded, without joining a group.
 
@@ -179,6 +185,7 @@ def consume(
     (text, or base64 when not UTF-8), value and value_format (avro with its schema_id,
     json, or base64 with value_error when it could not be decoded) and headers.
     """
+    point_at(bootstrap, registry)
     try:
         begin: Start = parse_start(start)
     except ValueError as error:

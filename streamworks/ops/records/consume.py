@@ -61,7 +61,7 @@ async def consume_records(
     if reader is None:
         raise RecordToolError(
             f"topic {topic} does not exist on {settings.bootstrap_servers}; check its name "
-            "(and STREAMWORKS_BOOTSTRAP_SERVERS)",
+            "(and --bootstrap or STREAMWORKS_BOOTSTRAP_SERVERS)",
             topic=topic,
         )
     consumer, tps = reader

@@ -72,7 +72,7 @@ async def produce_records(
             raise down from None
         raise RecordToolError(
             f"cannot produce to {topic} on {settings.bootstrap_servers}: {error}; "
-            "check STREAMWORKS_BOOTSTRAP_SERVERS",
+            "check --bootstrap or STREAMWORKS_BOOTSTRAP_SERVERS",
             topic=topic,
         ) from error
     finally:

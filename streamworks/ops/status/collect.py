@@ -165,7 +165,7 @@ class StatusCollector:
             unreachable_message(error, where)
             or f"could not read the status of pipeline {self.pipeline.name} from Kafka at "
             f"{where}: {error!r}; check that the brokers are up and "
-            "STREAMWORKS_BOOTSTRAP_SERVERS points at them",
+            "--bootstrap or STREAMWORKS_BOOTSTRAP_SERVERS points at them",
             bootstrap=where,
         )
 

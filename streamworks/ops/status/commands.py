@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.live import Live
 
 from streamworks.core.settings import Settings
+from streamworks.ops.cluster_options import Bootstrap, point_at
 from streamworks.ops.project import load_pipeline
 from streamworks.ops.status.collect import StatusCollector, collect_status
 from streamworks.ops.status.render import status_table
@@ -50,6 +51,7 @@ def status(
             "--json", envvar="STREAMWORKS_STATUS_JSON", help="Print one JSON document instead."
         ),
     ] = False,
+    bootstrap: Bootstrap = None,
 ) -> None:
     """Per stage: workers, partitions, lag (records, seconds), records in and written (out)
     per second and in total, filtered, dead-lettered and late inputs; the bottleneck is the
@@ -57,6 +59,7 @@ def status(
 
     A stage's in = produced + filtered + dead-lettered; an aggregation's in = folded +
     filtered + dead-lettered + late (produced and folded are in --json)."""
+    point_at(bootstrap)
     found = load_pipeline(pipeline)
     settings = Settings()
     if as_json:

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from streamworks.core.errors import StreamworksError
 from streamworks.core.settings import Settings
+from streamworks.ops.cluster_options import Bootstrap, point_at
 from streamworks.ops.project import current, load_pipeline
 from streamworks.ops.run_commands import PipelineRef
 from streamworks.ops.tables import folded
@@ -88,9 +89,13 @@ def show(plan: Plan) -> None:
 
 @app.command("plan")
 def plan_command(
-    pipeline: PipelineRef, file: FileOption = None, prune: PruneOption = False
+    pipeline: PipelineRef,
+    file: FileOption = None,
+    prune: PruneOption = False,
+    bootstrap: Bootstrap = None,
 ) -> None:
     """Print what apply would change; exit 0 in sync, 2 with changes pending, 1 on problems."""
+    point_at(bootstrap)
     try:
         found = current_plan(pipeline, file, prune=prune, settings=Settings())
     except StreamworksError as error:
@@ -111,8 +116,10 @@ def apply_command(
         bool,
         typer.Option("--yes", envvar="STREAMWORKS_TOPICS_YES", help="Apply without asking."),
     ] = False,
+    bootstrap: Bootstrap = None,
 ) -> None:
     """Create topics, add partitions and alter configs (delete only with --prune), then check."""
+    point_at(bootstrap)
     settings = Settings()
     try:
         found = current_plan(pipeline, file, prune=prune, settings=settings)

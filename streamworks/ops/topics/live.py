@@ -38,7 +38,7 @@ async def _admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
         raise TopicsError(
             unreachable_message(error, settings.bootstrap_servers)
             or f"Kafka at {settings.bootstrap_servers} failed: {error}; check that the brokers "
-            "are up and STREAMWORKS_BOOTSTRAP_SERVERS points at them"
+            "are up and --bootstrap or STREAMWORKS_BOOTSTRAP_SERVERS points at them"
         ) from error
     finally:
         await admin.close()

@@ -61,6 +61,9 @@ def test_cli_up_status_down_leaves_no_jvm(tmp_path: Path) -> None:
     try:
         assert up.returncode == 0, up.stderr
         assert f"127.0.0.1:{port}" in up.stdout
+        # the line that points every other command at it, ready to paste
+        assert f"export STREAMWORKS_BOOTSTRAP_SERVERS=127.0.0.1:{port} " in up.stdout
+        assert f"--bootstrap 127.0.0.1:{port}" in up.stdout
         status = subprocess.run(
             [*CLI, "kafka", "status", "--dir", str(directory)],
             capture_output=True,

@@ -122,6 +122,7 @@ def test_up_again_leaves_a_running_cluster_and_fresh_formats_a_stopped_one(
         again = _cli("up", "--dir", str(directory))
         assert again.returncode == 0, again.stderr
         assert "is already running" in again.stdout
+        assert f"export STREAMWORKS_BOOTSTRAP_SERVERS={bootstrap} " in again.stdout
 
         down = _cli("down", "--dir", str(directory))
         assert down.returncode == 0, down.stderr

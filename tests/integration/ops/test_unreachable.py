@@ -71,6 +71,28 @@ def test_a_down_broker_is_one_line_naming_it(command: list[str], closed_address:
     assert "streamworks kafka up" in line
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["status", "orders"],
+        ["topics", "plan", "orders"],
+        ["run", "orders"],
+        ["worker", "orders", "--stage", "clean"],
+        ["dlq", "inspect", "orders", "clean"],
+        ["consume", "orders.raw"],
+    ],
+    ids=" ".join,
+)
+def test_bootstrap_given_as_an_option_is_the_one_used(
+    command: list[str], closed_address: str
+) -> None:
+    # the variable points elsewhere: the option wins, as for every typer option
+    line = _one_line(
+        _run([*command, "--bootstrap", closed_address], STREAMWORKS_BOOTSTRAP_SERVERS="127.0.0.1:1")
+    )
+    assert f"no Kafka broker answers at {closed_address}" in line
+
+
 def test_produce_to_a_down_broker_is_the_same_one_line(closed_address: str, tmp_path: Path) -> None:
     records = tmp_path / "orders.jsonl"
     records.write_text('{"order_id": "o-1"}\n')
