@@ -83,8 +83,9 @@ LATENCY_ROUNDS = 2
 PIPELINE_RATE = 2_000
 PIPELINE_SECONDS = 15
 PACKINGS = (1, 2, 4)
+"""Processes the 4-stage path's workers are packed into, one measurement each per round."""
 PIPELINE_ROUNDS = int(os.environ.get("STREAMWORKS_BENCH_PIPELINE_ROUNDS", "3"))
-"""Processes the 4-stage path's workers are packed into, one measurement each."""
+"""Interleaved rounds of the 4-stage path per packing; the table gives their medians."""
 LATENCY_STAGES = ("clean", "format", "validate", "enrich")
 """The 4-stage path of the pipeline measurement (raw send -> enriched written)."""
 _FIGURES = (
